@@ -1,0 +1,80 @@
+// Message storage of a channel: immutable payloads shared between the log,
+// topic subscribers and in-flight replies, and the ordered log of entries.
+// Not thread-safe: a MessageLog is guarded by its channel's mutex.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+namespace chanfs {
+
+// Immutable once built; shared so a reply in flight keeps its bytes alive
+// while the channel lock is released.
+using Payload = std::shared_ptr<const std::string>;
+
+Payload makePayload(const char *data, size_t size);
+
+// A message, the unread part of one, or (payload == nullptr) a pipe's
+// end-of-stream mark.
+struct Entry {
+    Payload payload;
+    uint32_t offset = 0;
+    uint32_t length = 0;
+    uint64_t seq = 0;        // position in the channel's history
+    uint64_t session = 0;    // pipe: the writer session it belongs to
+    uint64_t streamPos = 0;  // topic: bytes published before it
+
+    bool isMark() const { return payload == nullptr; }
+    const char *data() const { return payload->data() + offset; }
+};
+
+// The ordered entries of a channel with running totals. Topic logs only grow
+// at the back and shrink at the front, so their sequence numbers stay
+// contiguous and a sequence number finds its entry in O(1).
+class MessageLog {
+public:
+    bool empty() const { return entries_.empty(); }
+    size_t size() const { return entries_.size(); }
+    const Entry &front() const { return entries_.front(); }
+    Entry &front() { return entries_.front(); }
+    const Entry &at(size_t i) const { return entries_[i]; }
+
+    // Appends, giving the entry the next sequence number and stream position.
+    void pushBack(Entry e);
+    // Puts an entry back at the head (a failed delivery), keeping its seq.
+    void pushFront(Entry e);
+    Entry popFront();
+    // Removes the entry at index i (drop-oldest skipping marks).
+    Entry eraseAt(size_t i);
+    // Shrinks the head entry by n bytes (a partial read of bytes framing).
+    void consumeFront(uint32_t n);
+    // Gives the head entry back n bytes it had consumed (a failed delivery).
+    void unconsumeFront(uint32_t n);
+
+    // Index of the entry with sequence number seq, or size() if past the end.
+    // Only meaningful for contiguous (topic) logs.
+    size_t indexOfSeq(uint64_t seq) const;
+    // Renumbers entries contiguously (after a kind change to topic).
+    void resequence();
+
+    uint64_t bytes() const { return bytes_; }
+    uint64_t messages() const { return messages_; }
+    uint64_t nextSeq() const { return nextSeq_; }
+    uint64_t streamEnd() const { return streamEnd_; }
+
+    auto begin() const { return entries_.begin(); }
+    auto end() const { return entries_.end(); }
+
+private:
+    void account(const Entry &e, int sign);
+
+    std::deque<Entry> entries_;
+    uint64_t bytes_ = 0;
+    uint64_t messages_ = 0;
+    uint64_t nextSeq_ = 1;
+    uint64_t streamEnd_ = 0;
+};
+
+}  // namespace chanfs

@@ -1,0 +1,462 @@
+#include "channel.h"
+
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "kind_policy.h"
+
+namespace chanfs {
+
+namespace {
+
+std::mutex gRegistryMu;
+std::unordered_map<uint64_t, std::weak_ptr<Channel>> gRegistry;
+std::atomic<uint64_t> gNextChannelId{1};
+
+std::unique_ptr<KindPolicy> policyFor(Kind kind)
+{
+    switch (kind) {
+    case Kind::Pipe: return makePipePolicy();
+    case Kind::Queue: return makeQueuePolicy();
+    case Kind::Topic: return makeTopicPolicy();
+    }
+    return makePipePolicy();
+}
+
+}  // namespace
+
+// Replies and wake-ups gathered under the lock, carried out after it.
+struct Channel::Actions {
+    std::vector<std::pair<std::unique_ptr<ReadWaiter>, Delivery>> reads;
+    std::vector<std::pair<std::unique_ptr<WriteWaiter>, size_t>> writes;
+    std::vector<std::pair<std::unique_ptr<ReadWaiter>, int>> readErrors;
+    std::vector<std::pair<std::unique_ptr<WriteWaiter>, int>> writeErrors;
+    std::vector<std::shared_ptr<PollNotifier>> polls;
+    std::vector<std::shared_ptr<PollNotifier>> retired;
+};
+
+Channel::Channel(const Settings &settings, std::string name)
+    : id_(gNextChannelId.fetch_add(1)), name_(std::move(name)), settings_(settings),
+      policy_(policyFor(settings.kind))
+{
+}
+
+std::shared_ptr<Channel> Channel::create(const Settings &settings, std::string name)
+{
+    auto ch = std::make_shared<Channel>(settings, std::move(name));
+    std::lock_guard g(gRegistryMu);
+    gRegistry.emplace(ch->id(), ch);
+    return ch;
+}
+
+std::shared_ptr<Channel> Channel::find(uint64_t id)
+{
+    std::lock_guard g(gRegistryMu);
+    auto it = gRegistry.find(id);
+    return it == gRegistry.end() ? nullptr : it->second.lock();
+}
+
+Channel::~Channel()
+{
+    {
+        std::lock_guard g(gRegistryMu);
+        gRegistry.erase(id_);
+    }
+    // Every handle was released before the last reference went away, and a
+    // release fails that handle's parked requests, so these stay empty; the
+    // loop is the exactly-once guarantee if that ever changes.
+    for (auto &p : parkedReads_) p.waiter->fail(EIO);
+    for (auto &p : parkedWrites_) p.waiter->fail(EIO);
+}
+
+void Channel::rename(std::string name)
+{
+    std::lock_guard g(mu_);
+    name_ = std::move(name);
+}
+
+std::string Channel::name() const
+{
+    std::lock_guard g(mu_);
+    return name_;
+}
+
+void Channel::setPolicy(Kind kind)
+{
+    policy_ = policyFor(kind);
+    // Marks only mean something to a pipe; topic cursors need contiguous
+    // sequence numbers.
+    log_.resequence();
+}
+
+std::shared_ptr<Handle> Channel::open(bool reads, bool writes)
+{
+    Lock lock(mu_);
+    auto h = std::make_shared<Handle>(nextHandleId_++, reads, writes);
+    handles_.insert(h.get());
+    if (reads) ++stats_.readers;
+    if (writes) ++stats_.writers;
+    policy_->onOpen(*this, *h);
+    Actions acts;
+    pump(acts);
+    runActions(lock, acts);
+    return h;
+}
+
+void Channel::release(Handle &h)
+{
+    Lock lock(mu_);
+    if (h.released_) return;
+    h.released_ = true;
+    Actions acts;
+    handles_.erase(&h);
+    polled_.erase(&h);
+    if (h.poll_) acts.retired.push_back(std::move(h.poll_));
+    // The kernel sends RELEASE only when no request on the file is in
+    // flight; a parked request left here would point at a dead handle.
+    for (auto it = parkedReads_.begin(); it != parkedReads_.end();) {
+        if (it->handle != &h) { ++it; continue; }
+        parkedReadIndex_.erase(it->waiter->key());
+        acts.readErrors.emplace_back(std::move(it->waiter), EBADF);
+        it = parkedReads_.erase(it);
+        --stats_.blockedReaders;
+    }
+    for (auto it = parkedWrites_.begin(); it != parkedWrites_.end();) {
+        if (it->handle != &h) { ++it; continue; }
+        acts.writeErrors.emplace_back(std::move(it->waiter), EBADF);
+        it = parkedWrites_.erase(it);
+        --stats_.blockedWriters;
+    }
+    if (h.reads_) --stats_.readers;
+    if (h.writes_) --stats_.writers;
+    if (!h.held_.empty()) {
+        // An unfinished line or frame of a writer that closed is not a
+        // message: delivering it would pass a fragment off as whole.
+        spdlog::warn("channel {}: writer closed with an unfinished {}-byte {} message; dropped",
+                     name_, h.held_.size(), toString(settings_.framing));
+        ++stats_.drops;
+        stats_.droppedBytes += h.held_.size();
+        h.held_.clear();
+    }
+    if (!h.pending_.empty() && settings_.kind != Kind::Topic) {
+        uint64_t bytes = 0;
+        for (const Entry &e : h.pending_) bytes += e.length;
+        spdlog::info("channel {}: reader closed with {} unread bytes of a message it had begun; "
+                     "dropped", name_, bytes);
+        ++stats_.drops;
+        stats_.droppedBytes += bytes;
+    }
+    h.pending_.clear();
+    policy_->onRelease(*this, h);
+    pump(acts);
+    runActions(lock, acts);
+}
+
+bool Channel::fits(uint64_t bytes) const
+{
+    const uint64_t backlog = policy_->backlogBytes(*this);
+    return backlog == 0 || backlog + bytes <= settings_.capacityBytes;
+}
+
+void Channel::commit(Handle &h, FramedWrite &framed)
+{
+    h.held_ = std::move(framed.heldAfter);
+    stats_.inMessages += framed.messages.size();
+    stats_.inBytes += framed.messageBytes;
+    clock_gettime(CLOCK_REALTIME, &stats_.lastWrite);
+    policy_->append(*this, h, framed.messages);
+}
+
+// 1: committed, 0: must wait for room, <0: refused.
+int Channel::admit(Handle &h, FramedWrite &framed, bool nonblock)
+{
+    if (!fits(framed.messageBytes)) {
+        switch (settings_.overflow) {
+        case Overflow::Block:
+            return nonblock ? -EAGAIN : 0;
+        case Overflow::Error:
+            return -ENOBUFS;
+        case Overflow::DropOldest:
+            while (!fits(framed.messageBytes) && policy_->dropOldest(*this)) {
+            }
+            break;
+        }
+    }
+    commit(h, framed);
+    return 1;
+}
+
+bool Channel::tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &d)
+{
+    d.handle = h.shared_from_this();
+    if (maxBytes == 0) return true;
+    if (!policy_->take(*this, h, maxBytes, continuation, d)) return false;
+    stats_.outBytes += d.bytes;
+    stats_.outMessages += d.messages;
+    policy_->trim(*this);
+    return true;
+}
+
+void Channel::undo(Delivery &d)
+{
+    if (!d.handle) return;
+    stats_.outBytes -= d.bytes;
+    stats_.outMessages -= d.messages;
+    policy_->undo(*this, d);
+}
+
+void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> waiter)
+{
+    Lock lock(mu_);
+    Actions acts;
+    Delivery d;
+    if (tryTake(h, req.maxBytes, req.continuation, d)) {
+        acts.reads.emplace_back(std::move(waiter), std::move(d));
+    } else if (req.continuation || detached_) {
+        acts.reads.emplace_back(std::move(waiter), Delivery{});
+    } else if (req.nonblock) {
+        acts.readErrors.emplace_back(std::move(waiter), EAGAIN);
+    } else if (waiter->interrupted()) {
+        acts.readErrors.emplace_back(std::move(waiter), EINTR);
+    } else {
+        const uintptr_t key = waiter->key();
+        parkedReads_.push_back(ParkedRead{&h, req.maxBytes, std::move(waiter)});
+        parkedReadIndex_[key] = std::prev(parkedReads_.end());
+        ++stats_.blockedReaders;
+    }
+    pump(acts);
+    runActions(lock, acts);
+}
+
+void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> waiter)
+{
+    Lock lock(mu_);
+    Actions acts;
+    FramedWrite framed =
+        frameWrite(settings_.framing, settings_.maxMessageBytes, h.held_, req.data);
+    if (framed.error) {
+        spdlog::warn("channel {}: write of {} bytes refused: a {} message is over max_message "
+                     "({} bytes){}",
+                     name_, req.data.size(), toString(settings_.framing),
+                     settings_.maxMessageBytes,
+                     framed.dropHeld ? "; the writer's unfinished message is dropped" : "");
+        if (framed.dropHeld && !h.held_.empty()) {
+            ++stats_.drops;
+            stats_.droppedBytes += h.held_.size();
+            h.held_.clear();
+        }
+        acts.writeErrors.emplace_back(std::move(waiter), -framed.error);
+    } else if (framed.messages.empty()) {
+        h.held_ = std::move(framed.heldAfter);
+        acts.writes.emplace_back(std::move(waiter), req.data.size());
+    } else {
+        // Writers already waiting keep their turn.
+        const int rc = parkedWrites_.empty() ? admit(h, framed, req.nonblock)
+                       : req.nonblock      ? -EAGAIN
+                                           : 0;
+        if (rc == 1) {
+            acts.writes.emplace_back(std::move(waiter), req.data.size());
+        } else if (rc < 0) {
+            acts.writeErrors.emplace_back(std::move(waiter), -rc);
+        } else if (waiter->interrupted()) {
+            acts.writeErrors.emplace_back(std::move(waiter), EINTR);
+        } else {
+            parkedWrites_.push_back(
+                ParkedWrite{&h, std::move(framed), req.data.size(), std::move(waiter)});
+            ++stats_.blockedWriters;
+        }
+    }
+    pump(acts);
+    runActions(lock, acts);
+}
+
+bool Channel::cancel(uintptr_t key)
+{
+    Lock lock(mu_);
+    Actions acts;
+    if (auto it = parkedReadIndex_.find(key); it != parkedReadIndex_.end()) {
+        acts.readErrors.emplace_back(std::move(it->second->waiter), EINTR);
+        parkedReads_.erase(it->second);
+        parkedReadIndex_.erase(it);
+        --stats_.blockedReaders;
+    } else {
+        auto w = std::find_if(parkedWrites_.begin(), parkedWrites_.end(),
+                              [key](const ParkedWrite &p) { return p.waiter->key() == key; });
+        if (w == parkedWrites_.end()) return false;
+        acts.writeErrors.emplace_back(std::move(w->waiter), EINTR);
+        parkedWrites_.erase(w);
+        --stats_.blockedWriters;
+    }
+    runActions(lock, acts);
+    return true;
+}
+
+void Channel::pump(Actions &acts)
+{
+    bool again = true;
+    while (again) {
+        again = false;
+        while (!parkedWrites_.empty()) {
+            ParkedWrite &pw = parkedWrites_.front();
+            if (pw.waiter->interrupted()) {
+                acts.writeErrors.emplace_back(std::move(pw.waiter), EINTR);
+            } else {
+                const int rc = admit(*pw.handle, pw.framed, false);
+                if (rc == 0) break;
+                if (rc < 0)
+                    acts.writeErrors.emplace_back(std::move(pw.waiter), -rc);
+                else
+                    acts.writes.emplace_back(std::move(pw.waiter), pw.requestBytes);
+            }
+            parkedWrites_.pop_front();
+            --stats_.blockedWriters;
+        }
+        if (parkedReads_.empty() || !(detached_ || policy_->anyReadable(*this))) break;
+        for (auto it = parkedReads_.begin(); it != parkedReads_.end();) {
+            const uintptr_t key = it->waiter->key();
+            Delivery d;
+            if (it->waiter->interrupted()) {
+                acts.readErrors.emplace_back(std::move(it->waiter), EINTR);
+            } else if (tryTake(*it->handle, it->maxBytes, false, d)) {
+                acts.reads.emplace_back(std::move(it->waiter), std::move(d));
+                again = !parkedWrites_.empty();
+            } else if (detached_) {
+                acts.reads.emplace_back(std::move(it->waiter), Delivery{});
+            } else {
+                ++it;
+                continue;
+            }
+            parkedReadIndex_.erase(key);
+            it = parkedReads_.erase(it);
+            --stats_.blockedReaders;
+            if (!detached_ && !policy_->anyReadable(*this)) break;
+        }
+    }
+}
+
+unsigned Channel::events(const Handle &h) const
+{
+    unsigned ev = 0;
+    if (h.reads_) {
+        ev |= policy_->readable(*this, h);
+        if (detached_ && !(ev & POLLIN)) ev |= POLLHUP;
+    }
+    if (h.writes_ && parkedWrites_.empty() &&
+        (settings_.overflow != Overflow::Block || fits(1)))
+        ev |= POLLOUT | POLLWRNORM;
+    return ev;
+}
+
+void Channel::collectPolls(Actions &acts)
+{
+    for (Handle *h : polled_) {
+        const unsigned ev = events(*h);
+        if (ev & ~h->reportedEvents_) acts.polls.push_back(h->poll_);
+        h->reportedEvents_ = ev;
+    }
+}
+
+void Channel::runActions(Lock &lock, Actions &acts)
+{
+    for (;;) {
+        collectPolls(acts);
+        lock.unlock();
+        std::vector<Delivery> failed;
+        std::vector<iovec> iov;
+        for (auto &[waiter, d] : acts.reads) {
+            iov.clear();
+            for (const Entry &e : d.slices)
+                iov.push_back(iovec{const_cast<char *>(e.data()), e.length});
+            if (waiter->deliver(iov) < 0) failed.push_back(std::move(d));
+        }
+        for (auto &[waiter, n] : acts.writes) {
+            if (waiter->done(n) < 0)
+                spdlog::debug("channel {}: writer gone after its write was queued", id_);
+        }
+        for (auto &[waiter, err] : acts.readErrors) waiter->fail(err);
+        for (auto &[waiter, err] : acts.writeErrors) waiter->fail(err);
+        for (auto &n : acts.polls) n->notify();
+        acts = Actions{};
+        if (failed.empty()) return;
+        // The reader is gone (interrupted, killed): what it took goes back
+        // where it was, and may now go to another reader.
+        lock.lock();
+        for (Delivery &d : failed) undo(d);
+        pump(acts);
+    }
+}
+
+unsigned Channel::poll(Handle &h, std::shared_ptr<PollNotifier> notifier)
+{
+    std::shared_ptr<PollNotifier> replaced;
+    Lock lock(mu_);
+    if (notifier) {
+        replaced = std::move(h.poll_);
+        h.poll_ = std::move(notifier);
+        polled_.insert(&h);
+    }
+    const unsigned ev = events(h);
+    h.reportedEvents_ = ev;
+    lock.unlock();
+    return ev;
+}
+
+Settings Channel::settings() const
+{
+    std::lock_guard g(mu_);
+    return settings_;
+}
+
+int Channel::changeSetting(std::string_view name, std::string_view value, std::string *why)
+{
+    Lock lock(mu_);
+    Settings next = settings_;
+    if (int rc = applySetting(&next, name, value, why); rc < 0) return rc;
+    const bool kindChanged = next.kind != settings_.kind;
+    if ((kindChanged || next.framing != settings_.framing) && !handles_.empty()) {
+        if (why) *why = "kind and framing cannot change while the channel is open";
+        return -EBUSY;
+    }
+    settings_ = next;
+    if (kindChanged) setPolicy(next.kind);
+    policy_->trim(*this);
+    Actions acts;
+    pump(acts);
+    runActions(lock, acts);
+    return 0;
+}
+
+ChannelStats Channel::stats() const
+{
+    std::lock_guard g(mu_);
+    ChannelStats s = stats_;
+    s.queuedBytes = log_.bytes();
+    s.queuedMessages = log_.messages();
+    return s;
+}
+
+uint64_t Channel::queuedBytes() const
+{
+    std::lock_guard g(mu_);
+    return log_.bytes();
+}
+
+bool Channel::hasOpenHandles() const
+{
+    std::lock_guard g(mu_);
+    return !handles_.empty();
+}
+
+void Channel::detach()
+{
+    Lock lock(mu_);
+    detached_ = true;
+    Actions acts;
+    pump(acts);
+    runActions(lock, acts);
+}
+
+}  // namespace chanfs

@@ -1,0 +1,204 @@
+// A channel: settings, stored messages, the open handles and the requests
+// waiting on it. Kind-specific behaviour lives in a KindPolicy (pipe.cpp,
+// queue.cpp, topic.cpp); storage in MessageLog (buffer.h).
+//
+// Threading contract: Channel is thread-safe. One mutex per channel guards
+// all of its state. Waiters are completed (replied) only after that mutex is
+// released, so a reply may call back into the channel (a failed delivery
+// puts its data back). Lock order when a caller also holds its own lock
+// (e.g. fs/'s inode table): caller's lock first, then the channel's, and
+// never a reply while holding either.
+#pragma once
+
+#include <sys/uio.h>
+#include <time.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "buffer.h"
+#include "framing.h"
+#include "settings.h"
+#include "waiters.h"
+
+namespace chanfs {
+
+class Channel;
+class KindPolicy;
+struct ChannelState;
+
+// One open() of a channel: reader and/or writer. The channel owns its state;
+// the opener keeps the shared_ptr and must call Channel::release() once.
+class Handle : public std::enable_shared_from_this<Handle> {
+public:
+    Handle(uint64_t id, bool reads, bool writes) : id_(id), reads_(reads), writes_(writes) {}
+    uint64_t id() const { return id_; }
+    bool reads() const { return reads_; }
+    bool writes() const { return writes_; }
+
+private:
+    friend class Channel;
+    friend class KindPolicy;
+    friend class ConsumingPolicy;
+    friend class PipePolicy;
+    friend class QueuePolicy;
+    friend class TopicPolicy;
+
+    const uint64_t id_;
+    const bool reads_;
+    const bool writes_;
+    bool released_ = false;
+    // Entries this handle reads before the shared log: the rest of a message
+    // it read in part, or (topic) deliveries that failed and come again.
+    std::deque<Entry> pending_;
+    uint64_t cursor_ = 0;   // topic: sequence number of the next message
+    std::string held_;      // writer: partial message awaiting its end
+    std::shared_ptr<PollNotifier> poll_;
+    unsigned reportedEvents_ = 0;
+};
+
+struct ReadRequest {
+    size_t maxBytes = 0;
+    bool nonblock = false;
+    // A later chunk of one read(2) larger than a FUSE request: answered at
+    // once, possibly empty, never with an end-of-stream.
+    bool continuation = false;
+};
+
+struct WriteRequest {
+    std::span<const char> data;
+    bool nonblock = false;
+};
+
+struct ChannelStats {
+    uint64_t queuedMessages = 0;
+    uint64_t queuedBytes = 0;
+    uint64_t readers = 0;
+    uint64_t writers = 0;
+    uint64_t blockedReaders = 0;
+    uint64_t blockedWriters = 0;
+    uint64_t inMessages = 0;
+    uint64_t inBytes = 0;
+    uint64_t outMessages = 0;
+    uint64_t outBytes = 0;
+    uint64_t drops = 0;
+    uint64_t droppedBytes = 0;
+    timespec lastWrite{};
+};
+
+// What a read takes, kept so a failed reply can put it back.
+struct Delivery {
+    std::shared_ptr<Handle> handle;
+    std::vector<Entry> slices;      // the bytes handed over, in order
+    size_t fromPending = 0;         // leading slices that came from handle pending
+    bool endOfStream = false;       // a pipe mark was taken (no slices)
+    Entry mark;                     // the mark, to put back
+    bool createdRemainder = false;  // the last slice's rest went to pending
+    uint64_t messages = 0;          // whole messages completed by it
+    uint64_t bytes = 0;
+};
+
+class Channel : public std::enable_shared_from_this<Channel> {
+public:
+    static std::shared_ptr<Channel> create(const Settings &settings, std::string name);
+    // Finds a live channel by id (interrupt callbacks carry only the id,
+    // since they may run after the request's file was released).
+    static std::shared_ptr<Channel> find(uint64_t id);
+    ~Channel();
+    Channel(const Channel &) = delete;
+    Channel &operator=(const Channel &) = delete;
+
+    uint64_t id() const { return id_; }
+    // For log lines only.
+    void rename(std::string name);
+    std::string name() const;
+
+    std::shared_ptr<Handle> open(bool reads, bool writes);
+    void release(Handle &h);
+
+    // Completes `waiter` exactly once: now, or when data arrives.
+    void read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> waiter);
+    // Completes `waiter` exactly once: now, or when room arrives.
+    void write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> waiter);
+    // Fails the parked request with this key with EINTR; false if none.
+    bool cancel(uintptr_t key);
+
+    // Current readiness (POLLIN/POLLOUT/POLLHUP bits); keeps `notifier` (if
+    // given) to be woken on every later change.
+    unsigned poll(Handle &h, std::shared_ptr<PollNotifier> notifier);
+
+    Settings settings() const;
+    // Changes one setting by name. -EINVAL bad value, -EBUSY kind/framing
+    // while handles are open, -ENODATA unknown name; `why` says why.
+    int changeSetting(std::string_view name, std::string_view value, std::string *why);
+    ChannelStats stats() const;
+    uint64_t queuedBytes() const;
+    bool hasOpenHandles() const;
+
+    // The channel lost its name: waiting readers get end-of-stream.
+    void detach();
+
+    explicit Channel(const Settings &settings, std::string name);
+
+private:
+    struct ParkedRead {
+        Handle *handle;
+        size_t maxBytes;
+        std::unique_ptr<ReadWaiter> waiter;
+    };
+    struct ParkedWrite {
+        Handle *handle;
+        FramedWrite framed;
+        size_t requestBytes;
+        std::unique_ptr<WriteWaiter> waiter;
+    };
+    struct Actions;
+
+    using Lock = std::unique_lock<std::mutex>;
+
+    void pump(Actions &acts);
+    bool fits(uint64_t bytes) const;
+    void commit(Handle &h, FramedWrite &framed);
+    int admit(Handle &h, FramedWrite &framed, bool nonblock);
+    bool tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &out);
+    void undo(Delivery &d);
+    unsigned events(const Handle &h) const;
+    void collectPolls(Actions &acts);
+    void runActions(Lock &lock, Actions &acts);
+    void setPolicy(Kind kind);
+
+    const uint64_t id_;
+    mutable std::mutex mu_;
+    std::string name_;
+    Settings settings_;
+    MessageLog log_;
+    std::unique_ptr<KindPolicy> policy_;
+    std::unordered_set<Handle *> handles_;
+    std::unordered_set<Handle *> polled_;
+    std::multiset<uint64_t> cursors_;  // topic: cursors of reader handles
+    std::list<ParkedRead> parkedReads_;
+    std::list<ParkedWrite> parkedWrites_;
+    std::unordered_map<uintptr_t, std::list<ParkedRead>::iterator> parkedReadIndex_;
+    ChannelStats stats_;
+    bool detached_ = false;
+    uint64_t nextHandleId_ = 1;
+
+    friend class KindPolicy;
+    friend class ConsumingPolicy;
+    friend class PipePolicy;
+    friend class QueuePolicy;
+    friend class TopicPolicy;
+};
+
+}  // namespace chanfs

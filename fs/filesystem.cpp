@@ -1,0 +1,54 @@
+#include "filesystem.h"
+
+#include <unistd.h>
+
+namespace chanfs::fs {
+
+Filesystem::Filesystem(const Options &o) : opts(o), inodes(getuid(), getgid(), 0755) {}
+
+namespace {
+bool later(const timespec &a, const timespec &b)
+{
+    return a.tv_sec != b.tv_sec ? a.tv_sec > b.tv_sec : a.tv_nsec > b.tv_nsec;
+}
+}  // namespace
+
+void fillStat(const Node &n, struct stat *st)
+{
+    *st = {};
+    st->st_ino = n.ino;
+    st->st_mode = n.mode;
+    st->st_uid = n.uid;
+    st->st_gid = n.gid;
+    st->st_atim = n.atime;
+    st->st_mtim = n.mtime;
+    st->st_ctim = n.ctime;
+    // Big enough that cat & co. read many messages per call.
+    st->st_blksize = 128 * 1024;
+    if (n.isDir) {
+        st->st_nlink = 2 + n.subdirs;
+        st->st_size = static_cast<off_t>(n.children.size());
+    } else {
+        st->st_nlink = n.unlinked ? 0 : 1;
+        if (n.channel) {
+            const ChannelStats s = n.channel->stats();
+            st->st_size = static_cast<off_t>(s.queuedBytes);
+            if (later(s.lastWrite, st->st_mtim)) st->st_mtim = s.lastWrite;
+        }
+        st->st_blocks = (st->st_size + 511) / 512;
+    }
+}
+
+fuse_entry_param entryFor(Node &n)
+{
+    fuse_entry_param e{};
+    e.ino = n.ino;
+    e.generation = 1;
+    fillStat(n, &e.attr);
+    // Channel sizes and times change with every message: never cache them.
+    e.attr_timeout = n.isDir ? 1.0 : 0.0;
+    e.entry_timeout = 1.0;
+    return e;
+}
+
+}  // namespace chanfs::fs

@@ -1,0 +1,79 @@
+// Everything the FUSE handlers share: the tree, the open files, the mount's
+// options. One per mount; handlers reach it through fuse_req_userdata().
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "channel.h"
+#include "fuse_api.h"
+#include "inode_table.h"
+#include "options.h"
+
+namespace chanfs::fs {
+
+// One open() of a channel. fi->fh holds its address; OpenFiles owns it.
+struct OpenFile {
+    std::shared_ptr<Channel> channel;
+    std::shared_ptr<Handle> handle;
+    fuse_ino_t ino = 0;
+};
+
+// Snapshot of a directory taken at opendir, so readdir offsets stay valid
+// while entries come and go.
+struct DirListing {
+    struct Item {
+        std::string name;
+        fuse_ino_t ino;
+        mode_t mode;
+    };
+    std::vector<Item> items;
+};
+
+// Owns open files and directory listings; fh values are their addresses so
+// read/write find them without a lookup. Thread-safe.
+template <typename T>
+class FhTable {
+public:
+    uint64_t adopt(std::unique_ptr<T> p)
+    {
+        const auto fh = reinterpret_cast<uint64_t>(p.get());
+        std::lock_guard g(mu_);
+        items_.emplace(fh, std::move(p));
+        return fh;
+    }
+    static T *get(uint64_t fh) { return reinterpret_cast<T *>(fh); }
+    std::unique_ptr<T> take(uint64_t fh)
+    {
+        std::lock_guard g(mu_);
+        auto it = items_.find(fh);
+        if (it == items_.end()) return nullptr;
+        auto p = std::move(it->second);
+        items_.erase(it);
+        return p;
+    }
+
+private:
+    std::mutex mu_;
+    std::unordered_map<uint64_t, std::unique_ptr<T>> items_;
+};
+
+struct Filesystem {
+    explicit Filesystem(const Options &o);
+    const Options opts;
+    InodeTable inodes;
+    FhTable<OpenFile> files;
+    FhTable<DirListing> dirs;
+};
+
+inline Filesystem &fsOf(fuse_req_t req)
+{
+    return *static_cast<Filesystem *>(fuse_req_userdata(req));
+}
+
+// Attributes of a node for stat/entry replies. Needs the table lock held.
+void fillStat(const Node &n, struct stat *st);
+fuse_entry_param entryFor(Node &n);
+
+}  // namespace chanfs::fs

@@ -1,0 +1,75 @@
+// The directory tree: nodes (directories and channels) by inode number.
+// Inode numbers are never reused while mounted, so they stay stable for the
+// life of an entry (sockets and FIFOs bound inside the mount rely on it).
+//
+// Thread-safety: the table's shared_mutex guards every Node field and the
+// tree shape; callers hold it (shared to read, exclusive to change) while
+// touching nodes. Lock order: this mutex, then a channel's mutex.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "channel.h"
+#include "fuse_api.h"
+#include "settings.h"
+
+namespace chanfs::fs {
+
+struct Node {
+    fuse_ino_t ino = 0;
+    bool isDir = false;
+    mode_t mode = 0;  // st_mode with the file type
+    uid_t uid = 0;
+    gid_t gid = 0;
+    timespec atime{}, mtime{}, ctime{};
+    uint64_t nlookup = 0;
+    fuse_ino_t parent = 0;
+    std::string name;
+    bool unlinked = false;
+    std::map<std::string, fuse_ino_t> children;  // directories
+    uint32_t subdirs = 0;                        // directories, for st_nlink
+    PartialSettings defaults;                    // directories
+    std::shared_ptr<Channel> channel;            // channels
+};
+
+class InodeTable {
+public:
+    InodeTable(uid_t rootUid, gid_t rootGid, mode_t rootMode);
+
+    std::shared_mutex &mutex() { return mu_; }
+
+    // All of these need mutex() held.
+    Node *get(fuse_ino_t ino);
+    Node *child(const Node &dir, const std::string &name);
+    Node &add(Node &dir, const std::string &name, bool isDir, mode_t mode, uid_t uid, gid_t gid);
+    // A nameless node the kernel holds until it forgets it (see opMknod).
+    Node &addDetached(mode_t mode, uid_t uid, gid_t gid);
+    // Removes the name; the node lives on while the kernel still knows it.
+    void removeName(Node &dir, const std::string &name);
+    void move(Node &from, const std::string &name, Node &to, const std::string &newName);
+    void forget(fuse_ino_t ino, uint64_t nlookup);
+    std::string path(const Node &n);
+    // Directory defaults from the root down to `dir`, for resolveSettings().
+    std::vector<const PartialSettings *> defaultsChain(Node &dir);
+    size_t size() const { return nodes_.size(); }
+
+private:
+    void maybeErase(Node &n);
+
+    std::shared_mutex mu_;
+    std::unordered_map<fuse_ino_t, std::unique_ptr<Node>> nodes_;
+    std::atomic<fuse_ino_t> nextIno_{FUSE_ROOT_ID + 1};
+};
+
+timespec nowRealtime();
+
+}  // namespace chanfs::fs

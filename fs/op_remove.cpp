@@ -1,0 +1,109 @@
+// unlink, rmdir, rename.
+#include <linux/fs.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+
+#include "filesystem.h"
+#include "ops.h"
+
+namespace chanfs::fs {
+
+namespace {
+
+// Takes a channel out of the namespace: readers waiting on it get
+// end-of-stream; open handles keep working on the unnamed channel.
+void retire(std::shared_ptr<Channel> ch)
+{
+    if (ch) ch->detach();
+}
+
+}  // namespace
+
+void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    std::shared_ptr<Channel> gone;
+    int err = 0;
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *dir = fs.inodes.get(parent);
+        Node *n = dir ? fs.inodes.child(*dir, name) : nullptr;
+        if (!n) err = ENOENT;
+        else if (n->isDir) err = EISDIR;
+        else {
+            gone = n->channel;
+            spdlog::info("channel {} removed", fs.inodes.path(*n));
+            fs.inodes.removeName(*dir, name);
+        }
+    }
+    retire(std::move(gone));
+    fuse_reply_err(req, err);
+}
+
+void opRmdir(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    int err = 0;
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *dir = fs.inodes.get(parent);
+        Node *n = dir ? fs.inodes.child(*dir, name) : nullptr;
+        if (!n) err = ENOENT;
+        else if (!n->isDir) err = ENOTDIR;
+        else if (!n->children.empty()) err = ENOTEMPTY;
+        else fs.inodes.removeName(*dir, name);
+    }
+    fuse_reply_err(req, err);
+}
+
+void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+              const char *newname, unsigned int flags) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    if (flags & ~RENAME_NOREPLACE) {
+        // RENAME_EXCHANGE and RENAME_WHITEOUT have no use for channels.
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    if (std::strlen(newname) > 255) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
+    std::shared_ptr<Channel> replaced;
+    int err = 0;
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *from = fs.inodes.get(parent);
+        Node *to = fs.inodes.get(newparent);
+        Node *src = from ? fs.inodes.child(*from, name) : nullptr;
+        if (!from || !to || !src) {
+            err = ENOENT;
+        } else if (!to->isDir) {
+            err = ENOTDIR;
+        } else if (Node *dst = fs.inodes.child(*to, newname); dst == src) {
+            err = 0;  // same entry: nothing to do
+        } else if (dst && (flags & RENAME_NOREPLACE)) {
+            err = EEXIST;
+        } else if (dst && dst->isDir && !src->isDir) {
+            err = EISDIR;
+        } else if (dst && !dst->isDir && src->isDir) {
+            err = ENOTDIR;
+        } else if (dst && dst->isDir && !dst->children.empty()) {
+            err = ENOTEMPTY;
+        } else {
+            if (dst) {
+                replaced = dst->channel;
+                fs.inodes.removeName(*to, newname);
+            }
+            fs.inodes.move(*from, name, *to, newname);
+        }
+    }
+    retire(std::move(replaced));
+    fuse_reply_err(req, err);
+}
+
+}  // namespace chanfs::fs

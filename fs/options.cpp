@@ -1,0 +1,161 @@
+#include "options.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "log.h"
+
+namespace chanfs::fs {
+
+namespace {
+
+std::vector<std::string> splitCommas(const std::string &s)
+{
+    std::vector<std::string> out;
+    std::string cur;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 1 < s.size()) {
+            cur += s[++i];
+        } else if (s[i] == ',') {
+            out.push_back(cur);
+            cur.clear();
+        } else {
+            cur += s[i];
+        }
+    }
+    out.push_back(cur);
+    return out;
+}
+
+int takeOption(const std::string &opt, Options *o, std::string *err)
+{
+    const auto eq = opt.find('=');
+    const std::string key = opt.substr(0, eq);
+    const std::string value = eq == std::string::npos ? "" : opt.substr(eq + 1);
+    auto bad = [&](const std::string &why) {
+        *err = "invalid option -o " + opt + ": " + why;
+        return -EINVAL;
+    };
+    if (key == "log_level") {
+        if (!validLogLevel(value)) return bad("expected trace, debug, info, warn, error or off");
+        o->logLevel = value;
+    } else if (key == "default_kind" || key == "default_framing" || key == "capacity" ||
+               key == "max_message" || key == "overflow" || key == "replay") {
+        const std::string name = key == "default_kind"      ? "kind"
+                                 : key == "default_framing" ? "framing"
+                                                            : key;
+        std::string why;
+        if (applySetting(&o->defaults, name, value, &why) < 0) return bad(why);
+    } else if (key == "threads") {
+        uint64_t n = 0;
+        if (parseCount(value, &n) < 0 || n < 1 || n > 64) return bad("expected 1 to 64");
+        o->threads = static_cast<unsigned>(n);
+    } else if (key == "default_permissions") {
+        o->defaultPermissions = true;
+    } else if (key == "nodefault_permissions" || key == "no_default_permissions") {
+        o->defaultPermissions = false;
+    } else if (!opt.empty()) {
+        o->fuseOptions.push_back(opt);
+    }
+    return 0;
+}
+
+}  // namespace
+
+std::string usage(const char *prog)
+{
+    std::ostringstream s;
+    s << "usage: " << prog << " [SOURCE] MOUNTPOINT [-o opt[,opt...]] [-f] [-d]\n"
+      << "\n"
+      << "Mounts a directory of IPC channels at MOUNTPOINT. SOURCE is an optional\n"
+      << "state directory (or a label such as the first field of an fstab line).\n"
+      << "\n"
+      << "options:\n"
+      << "  -f                     stay in the foreground, log to stderr\n"
+      << "  -d                     foreground with libfuse request tracing\n"
+      << "  -h, --help             this help\n"
+      << "  -V, --version          print the version\n"
+      << "  -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n"
+      << "  -o default_kind=KIND   pipe (default), queue or topic\n"
+      << "  -o default_framing=F   bytes, lines, messages or lp32\n"
+      << "  -o capacity=SIZE       default channel capacity (default 1M)\n"
+      << "  -o max_message=SIZE    default maximum message size\n"
+      << "  -o overflow=POLICY     block (default), drop-oldest or error\n"
+      << "  -o threads=N           request threads (default 2; 1 = single-threaded)\n"
+      << "  -o allow_other         let other users use the mount\n"
+      << "  -o default_permissions kernel checks modes (on by default;\n"
+      << "                         -o nodefault_permissions turns it off)\n"
+      << "  other -o options go to libfuse (e.g. auto_unmount, fsname=)\n";
+    return s.str();
+}
+
+int parseOptions(int argc, char **argv, Options *o, std::string *err)
+{
+    std::vector<std::string> positional;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "-h" || a == "--help") {
+            o->help = true;
+        } else if (a == "-V" || a == "--version") {
+            o->version = true;
+        } else if (a == "-f") {
+            o->foreground = true;
+        } else if (a == "-d" || a == "--debug") {
+            o->debug = o->foreground = true;
+            o->logLevel = "debug";
+        } else if (a == "-s") {
+            o->threads = 1;
+        } else if (a == "-o" || (a.size() > 2 && a.compare(0, 2, "-o") == 0)) {
+            std::string list;
+            if (a == "-o") {
+                if (i + 1 >= argc) {
+                    *err = "option -o needs a value";
+                    return -EINVAL;
+                }
+                list = argv[++i];
+            } else {
+                list = a.substr(2);
+            }
+            for (const std::string &opt : splitCommas(list))
+                if (int rc = takeOption(opt, o, err); rc < 0) return rc;
+        } else if (!a.empty() && a[0] == '-') {
+            *err = "unknown option " + a;
+            return -EINVAL;
+        } else {
+            positional.push_back(a);
+        }
+    }
+    if (o->help || o->version) return 0;
+    if (positional.empty()) {
+        *err = "missing MOUNTPOINT";
+        return -EINVAL;
+    }
+    if (positional.size() > 2) {
+        *err = "too many arguments: expected [SOURCE] MOUNTPOINT";
+        return -EINVAL;
+    }
+    o->mountpoint = positional.back();
+    if (positional.size() == 2) o->source = positional.front();
+    struct stat st {};
+    if (stat(o->mountpoint.c_str(), &st) != 0) {
+        *err = "mountpoint " + o->mountpoint + ": " + std::strerror(errno);
+        return -EINVAL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        *err = "mountpoint " + o->mountpoint + ": Not a directory";
+        return -EINVAL;
+    }
+    if (!o->source.empty() && o->source.find('/') != std::string::npos) {
+        if (stat(o->source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+            *err = "state directory " + o->source + ": " +
+                   (errno ? std::strerror(errno) : "Not a directory");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+}  // namespace chanfs::fs

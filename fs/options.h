@@ -1,0 +1,30 @@
+// The daemon's command line: `chanfs [SOURCE] MOUNTPOINT [-o opts] [-f] [-d]`.
+// Options chanfs understands are taken out; the rest go to libfuse.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "settings.h"
+
+namespace chanfs::fs {
+
+struct Options {
+    std::string source;      // state directory or a label (fstab's first field)
+    std::string mountpoint;
+    bool foreground = false;
+    bool debug = false;      // -d: libfuse request tracing, implies -f
+    bool help = false;
+    bool version = false;
+    std::string logLevel = "info";
+    unsigned threads = 2;    // 1: single-threaded loop
+    bool defaultPermissions = true;
+    PartialSettings defaults;          // -o default_kind= etc.
+    std::vector<std::string> fuseOptions;  // passed to libfuse as -o
+};
+
+// 0 on success; otherwise *err holds a message for the user (exit code 2).
+int parseOptions(int argc, char **argv, Options *out, std::string *err);
+std::string usage(const char *prog);
+
+}  // namespace chanfs::fs

@@ -1,0 +1,120 @@
+#include "entry.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "settings.h"
+#include "xattr_client.h"
+
+namespace chanctl {
+
+std::string_view type_name(EntryType type) {
+    switch (type) {
+        case EntryType::channel: return "channel";
+        case EntryType::directory: return "directory";
+        case EntryType::other: return "other";
+    }
+    return "other";
+}
+
+const std::string* Entry::find(std::string_view key) const {
+    const auto& list = key.starts_with(kStatsPrefix) ? stats : settings;
+    for (const auto& attr : list) {
+        if (attr.key == key) return &attr.value;
+    }
+    return nullptr;
+}
+
+namespace {
+
+void sort_attributes(std::vector<Attribute>& attrs, const std::vector<std::string_view>& known) {
+    std::sort(attrs.begin(), attrs.end(), [&](const Attribute& a, const Attribute& b) {
+        const size_t ra = rank_of(a.key, known);
+        const size_t rb = rank_of(b.key, known);
+        if (ra != rb) return ra < rb;
+        return a.key < b.key;
+    });
+}
+
+// The contract says values carry no trailing NUL or newline; tolerating them
+// costs nothing and keeps the tables and JSON clean if a value ever does.
+void trim_value(std::string& value) {
+    while (!value.empty() && (value.back() == '\0' || value.back() == '\n')) value.pop_back();
+}
+
+}  // namespace
+
+bool inspect(Entry& entry, bool follow, InspectError& error) {
+    struct stat st {};
+    const int rc = follow ? ::stat(entry.path.c_str(), &st) : ::lstat(entry.path.c_str(), &st);
+    if (rc < 0) {
+        error = {"stat", errno};
+        return false;
+    }
+    // The daemon may show a channel made with mkfifo as a FIFO; it is a
+    // channel all the same.
+    if (S_ISDIR(st.st_mode)) {
+        entry.type = EntryType::directory;
+    } else if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        entry.type = EntryType::channel;
+    } else {
+        entry.type = EntryType::other;
+        return true;
+    }
+
+    std::vector<std::string> names;
+    if (const int err = xattr::list(entry.path, names); err < 0) {
+        error = {"list attributes", -err};
+        return false;
+    }
+    entry.settings.clear();
+    entry.stats.clear();
+    for (const auto& name : names) {
+        if (!name.starts_with(kAttrPrefix)) continue;
+        std::string value;
+        if (const int err = xattr::get(entry.path, name, value); err < 0) {
+            // Listed but gone by the time we asked: a race with a change of
+            // settings, not an error worth failing the whole entry for.
+            if (err == -ENODATA) continue;
+            error = {"read " + name, -err};
+            return false;
+        }
+        trim_value(value);
+        std::string key = name.substr(kAttrPrefix.size());
+        auto& list = key.starts_with(kStatsPrefix) ? entry.stats : entry.settings;
+        list.push_back({std::move(key), std::move(value)});
+    }
+    sort_attributes(entry.settings, known_settings());
+    sort_attributes(entry.stats, known_stats());
+    return true;
+}
+
+void write_json(json::Writer& writer, const Entry& entry, bool with_name) {
+    writer.begin_object();
+    writer.key("path");
+    writer.string(entry.path);
+    if (with_name) {
+        writer.key("name");
+        writer.string(entry.name);
+    }
+    writer.key("type");
+    writer.string(type_name(entry.type));
+    for (const auto* group : {&entry.settings, &entry.stats}) {
+        writer.key(group == &entry.settings ? "settings" : "stats");
+        writer.begin_object();
+        for (const auto& attr : *group) {
+            // Stats are keyed without their "stats." prefix inside "stats",
+            // mirroring how settings sit inside "settings".
+            std::string_view key = attr.key;
+            if (group == &entry.stats) key.remove_prefix(kStatsPrefix.size());
+            writer.key(key);
+            writer.number_or_string(attr.value);
+        }
+        writer.end_object();
+    }
+    writer.end_object();
+}
+
+}  // namespace chanctl
