@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, what chanfs needs on Debian 12 and is missing.
+#   install-deps.sh          build and run the daemon
+#   install-deps.sh --test   also everything the test suites use
+set -euo pipefail
+
+pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev attr)
+if [[ "${1:-}" == "--test" ]]; then
+    # gcc-12 brings the ASan/UBSan/TSan runtimes; the interop suite needs a
+    # compiler or interpreter per language.
+    pkgs+=(libgtest-dev bats python3 gcc golang-go ruby nodejs procps util-linux coreutils)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if (( ${#missing[@]} )); then
+    echo "install-deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# FUSE needs its device; containers sometimes lack the module autoload.
+if [[ ! -e /dev/fuse ]]; then
+    modprobe fuse 2>/dev/null || true
+fi
+[[ -e /dev/fuse ]] || { echo "install-deps: /dev/fuse is missing: FUSE is not available here" >&2; exit 1; }
