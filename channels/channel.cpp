@@ -459,4 +459,16 @@ void Channel::detach()
     runActions(lock, acts);
 }
 
+void Channel::shutdown()
+{
+    Lock lock(mu_);
+    detached_ = true;
+    Actions acts;
+    for (auto &pw : parkedWrites_) acts.writeErrors.emplace_back(std::move(pw.waiter), EPIPE);
+    stats_.blockedWriters -= parkedWrites_.size();
+    parkedWrites_.clear();
+    pump(acts);
+    runActions(lock, acts);
+}
+
 }  // namespace chanfs

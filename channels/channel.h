@@ -148,6 +148,9 @@ public:
 
     // The channel lost its name: waiting readers get end-of-stream.
     void detach();
+    // The daemon is stopping: waiting readers get end-of-stream, waiting
+    // writers EPIPE.
+    void shutdown();
 
     explicit Channel(const Settings &settings, std::string name);
 

@@ -6,6 +6,15 @@ namespace chanfs::fs {
 
 Filesystem::Filesystem(const Options &o) : opts(o), inodes(getuid(), getgid(), 0755) {}
 
+void Filesystem::closeAll()
+{
+    for (auto &of : files.takeAll()) {
+        of->channel->shutdown();
+        of->channel->release(*of->handle);
+    }
+    dirs.takeAll();
+}
+
 namespace {
 bool later(const timespec &a, const timespec &b)
 {

@@ -44,6 +44,14 @@ public:
         return fh;
     }
     static T *get(uint64_t fh) { return reinterpret_cast<T *>(fh); }
+    std::vector<std::unique_ptr<T>> takeAll()
+    {
+        std::lock_guard g(mu_);
+        std::vector<std::unique_ptr<T>> all;
+        for (auto &[fh, p] : items_) all.push_back(std::move(p));
+        items_.clear();
+        return all;
+    }
     std::unique_ptr<T> take(uint64_t fh)
     {
         std::lock_guard g(mu_);
@@ -61,6 +69,10 @@ private:
 
 struct Filesystem {
     explicit Filesystem(const Options &o);
+    // After the request loop ended and before the session goes: answers
+    // every waiting request (readers end-of-stream, writers EPIPE) and
+    // releases every open file, so nothing replies on a dead session.
+    void closeAll();
     const Options opts;
     InodeTable inodes;
     FhTable<OpenFile> files;

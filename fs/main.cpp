@@ -46,6 +46,9 @@ int main(int argc, char **argv)
                  opts.threads, opts.threads == 1 ? "" : "s");
     const int rc = session->run(opts.threads);
     spdlog::info("chanfs at {} unmounting", opts.mountpoint);
+    fs.closeAll();
     session.reset();
-    return rc == 0 ? 0 : 1;
+    // libfuse reports the signal that ended the loop as a positive number:
+    // SIGINT/SIGTERM/SIGHUP are a clean stop.
+    return rc >= 0 ? 0 : 1;
 }
