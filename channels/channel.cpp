@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 
 #include "kind_policy.h"
 
@@ -206,6 +207,9 @@ void Channel::undo(Delivery &d)
     stats_.outBytes -= d.bytes;
     stats_.outMessages -= d.messages;
     policy_->undo(*this, d);
+    // What went back may sit in a handle's own pending entries, which
+    // anyReadable() does not see: look at every parked reader once.
+    scanAllParked_ = true;
 }
 
 void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> waiter)
@@ -290,6 +294,8 @@ bool Channel::cancel(uintptr_t key)
         parkedWrites_.erase(w);
         --stats_.blockedWriters;
     }
+    // A cancelled front writer may have held back smaller writes that fit.
+    pump(acts);
     runActions(lock, acts);
     return true;
 }
@@ -314,7 +320,9 @@ void Channel::pump(Actions &acts)
             parkedWrites_.pop_front();
             --stats_.blockedWriters;
         }
-        if (parkedReads_.empty() || !(detached_ || policy_->anyReadable(*this))) break;
+        const bool scanAll = std::exchange(scanAllParked_, false);
+        if (parkedReads_.empty() || !(scanAll || detached_ || policy_->anyReadable(*this)))
+            break;
         for (auto it = parkedReads_.begin(); it != parkedReads_.end();) {
             const uintptr_t key = it->waiter->key();
             Delivery d;
@@ -332,7 +340,7 @@ void Channel::pump(Actions &acts)
             parkedReadIndex_.erase(key);
             it = parkedReads_.erase(it);
             --stats_.blockedReaders;
-            if (!detached_ && !policy_->anyReadable(*this)) break;
+            if (!scanAll && !detached_ && !policy_->anyReadable(*this)) break;
         }
     }
 }

@@ -195,6 +195,7 @@ private:
     std::unordered_map<uintptr_t, std::list<ParkedRead>::iterator> parkedReadIndex_;
     ChannelStats stats_;
     bool detached_ = false;
+    bool scanAllParked_ = false;
     uint64_t nextHandleId_ = 1;
 
     friend class KindPolicy;

@@ -71,8 +71,12 @@ FramedWrite frameWrite(Framing framing, uint64_t maxMessageBytes, const std::str
             out.error = -EMSGSIZE;
             return out;
         }
-        out.messages.push_back(makePayload(data.data(), data.size()));
-        out.messageBytes = data.size();
+        // An empty write carries no message (FUSE never sends one; a
+        // bridge might).
+        if (!data.empty()) {
+            out.messages.push_back(makePayload(data.data(), data.size()));
+            out.messageBytes = data.size();
+        }
         return out;
     }
     case Framing::Lines:

@@ -10,6 +10,8 @@
 // only if a reader is there to see it.
 #include <poll.h>
 
+#include <unordered_set>
+
 #include "kind_policy.h"
 
 namespace chanfs {
@@ -32,6 +34,7 @@ public:
                 Entry mark;
                 mark.session = session_;
                 c.log_.pushBack(std::move(mark));
+                if (!sessionHasData_) emptySessions_.insert(session_);
             }
         }
         dropOrphanMarks(c);
@@ -46,6 +49,7 @@ public:
         if (log.empty() || !log.front().isMark() || !mayTakeMark(h, log.front())) return false;
         d.mark = log.popFront();
         d.endOfStream = true;
+        emptySessions_.erase(d.mark.session);
         return true;
     }
 
@@ -79,12 +83,19 @@ private:
         return true;
     }
 
+    // A mark nobody is left to see: its session's data went to a reader
+    // that closed, or it ended an empty session and every reader closed.
     void dropOrphanMarks(Channel &c)
     {
         MessageLog &log = c.log_;
-        while (!log.empty() && log.front().isMark() && !consumerOpen_ &&
-               lastSession_ == log.front().session && lastSession_ != 0)
+        while (!log.empty() && log.front().isMark()) {
+            const uint64_t session = log.front().session;
+            const bool consumerGone = !consumerOpen_ && lastSession_ == session && session != 0;
+            const bool emptyUnseen = c.stats_.readers == 0 && emptySessions_.count(session);
+            if (!consumerGone && !emptyUnseen) break;
+            emptySessions_.erase(session);
             log.popFront();
+        }
     }
 
     uint64_t sessionCounter_ = 0;
@@ -93,6 +104,7 @@ private:
     uint64_t lastConsumer_ = 0;  // handle id that read the newest data
     uint64_t lastSession_ = 0;   // the session that data belonged to
     bool consumerOpen_ = false;
+    std::unordered_set<uint64_t> emptySessions_;  // marks that end no data
 };
 
 std::unique_ptr<KindPolicy> makePipePolicy() { return std::make_unique<PipePolicy>(); }

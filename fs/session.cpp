@@ -25,6 +25,7 @@ std::unique_ptr<Session> Session::start(const Options &opts, Filesystem &fs, std
 
     const fuse_lowlevel_ops &ops = operations();
     fuse_session *se = fuse_session_new(&fargs, &ops, sizeof ops, &fs);
+    fuse_opt_free_args(&fargs);
     if (!se) {
         *err = "cannot start a FUSE session (bad -o option?): " + fuseOpts;
         return nullptr;

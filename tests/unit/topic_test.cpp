@@ -1,0 +1,243 @@
+// channels/topic.cpp: every reader handle gets every message published
+// after it opened, plus the last `replay`; capacity bounds the slowest
+// subscriber's backlog.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "fakes.h"
+
+namespace chanfs {
+namespace {
+
+using namespace test;
+
+TEST(Topic, EverySubscriberGetsEveryMessagePublishedAfterItOpened)
+{
+    auto ch = makeChannel({{"kind", "topic"}});
+    auto w = ch->open(false, true);
+    auto s1 = ch->open(true, false);
+    auto s2 = ch->open(true, false);
+    writeOk(*ch, *w, "a\n");
+    writeOk(*ch, *w, "b\n");
+    EXPECT_EQ(readData(*ch, *s1), "a\nb\n");
+    EXPECT_EQ(readData(*ch, *s2), "a\nb\n");
+
+    auto s3 = ch->open(true, false);
+    expectNothingToRead(*ch, *s3);  // nothing older than replay (0)
+    writeOk(*ch, *w, "c\n");
+    EXPECT_EQ(readData(*ch, *s1), "c\n");
+    EXPECT_EQ(readData(*ch, *s2), "c\n");
+    EXPECT_EQ(readData(*ch, *s3), "c\n");
+    for (auto *s : {s1.get(), s2.get(), s3.get()}) expectNothingToRead(*ch, *s);
+}
+
+TEST(Topic, OnePublishWakesEveryParkedSubscriber)
+{
+    auto ch = makeChannel({{"kind", "topic"}});
+    auto w = ch->open(false, true);
+    std::vector<std::shared_ptr<Handle>> subs;
+    std::vector<std::shared_ptr<ReadResult>> reads;
+    for (int i = 0; i < 5; ++i) {
+        subs.push_back(ch->open(true, false));
+        reads.push_back(issueRead(*ch, *subs.back(), 100));
+    }
+    EXPECT_EQ(ch->stats().blockedReaders, 5u);
+    writeOk(*ch, *w, "news\n");
+    for (auto &r : reads) {
+        EXPECT_EQ(r->get().data, "news\n");
+        EXPECT_EQ(r->get().completions, 1);
+    }
+    EXPECT_EQ(ch->stats().blockedReaders, 0u);
+}
+
+TEST(Topic, ParkedSubscriberThatIsUpToDateKeepsWaitingWhileOthersLag)
+{
+    auto ch = makeChannel({{"kind", "topic"}});
+    auto w = ch->open(false, true);
+    auto fast = ch->open(true, false);
+    auto slow = ch->open(true, false);
+    writeOk(*ch, *w, "1\n");
+    EXPECT_EQ(readData(*ch, *fast), "1\n");
+    auto parked = issueRead(*ch, *fast, 100);
+    EXPECT_FALSE(parked->done());
+    writeOk(*ch, *w, "2\n");
+    EXPECT_EQ(parked->get().data, "2\n");
+    EXPECT_EQ(readData(*ch, *slow), "1\n2\n");
+}
+
+TEST(Topic, WithoutSubscribersNothingIsKept)
+{
+    auto ch = makeChannel({{"kind", "topic"}});
+    auto w = ch->open(false, true);
+    writeOk(*ch, *w, "lost\n");
+    EXPECT_EQ(ch->stats().queuedBytes, 0u);
+    auto s = ch->open(true, false);
+    expectNothingToRead(*ch, *s);
+}
+
+TEST(Topic, ReplayGivesANewSubscriberTheLastNMessages)
+{
+    auto ch = makeChannel({{"kind", "topic"}, {"replay", "2"}});
+    auto w = ch->open(false, true);
+    for (int i = 1; i <= 4; ++i) writeOk(*ch, *w, "m" + std::to_string(i) + "\n");
+    EXPECT_EQ(ch->stats().queuedMessages, 2u) << "only the replay window is kept";
+    auto s = ch->open(true, false);
+    EXPECT_EQ(readData(*ch, *s), "m3\nm4\n");
+    expectNothingToRead(*ch, *s);
+    // A second subscriber gets the same window: replay is not consumed.
+    auto s2 = ch->open(true, false);
+    EXPECT_EQ(readData(*ch, *s2), "m3\nm4\n");
+}
+
+TEST(Topic, ReplayWithFewerMessagesGivesWhatThereIs)
+{
+    auto ch = makeChannel({{"kind", "topic"}, {"replay", "5"}});
+    auto w = ch->open(false, true);
+    writeOk(*ch, *w, "only\n");
+    auto s = ch->open(true, false);
+    EXPECT_EQ(readData(*ch, *s), "only\n");
+}
+
+TEST(Topic, ReplayWithMessagesFramingIsOneMessagePerRead)
+{
+    auto ch = makeChannel({{"kind", "topic"}, {"framing", "messages"}, {"replay", "3"}});
+    auto w = ch->open(false, true);
+    for (int i = 1; i <= 4; ++i) writeOk(*ch, *w, "m" + std::to_string(i));
+    auto s = ch->open(true, false);
+    EXPECT_EQ(readData(*ch, *s), "m2");
+    EXPECT_EQ(readData(*ch, *s), "m3");
+    EXPECT_EQ(readData(*ch, *s), "m4");
+    expectNothingToRead(*ch, *s);
+}
+
+TEST(Topic, LateSubscriberGetsNothingOlderThanReplayEvenIfALaggardKeepsIt)
+{
+    auto ch = makeChannel({{"kind", "topic"}, {"replay", "1"}});
+    auto w = ch->open(false, true);
+    auto laggard = ch->open(true, false);
+    writeOk(*ch, *w, "m1\n");
+    writeOk(*ch, *w, "m2\n");
+    writeOk(*ch, *w, "m3\n");
+    auto late = ch->open(true, false);
+    EXPECT_EQ(readData(*ch, *late), "m3\n");
+    EXPECT_EQ(readData(*ch, *laggard), "m1\nm2\nm3\n");
+}
+
+TEST(Topic, ShortReadRemainderBelongsToThatSubscriber)
+{
+    auto ch = makeChannel({{"kind", "topic"}, {"framing", "messages"}});
+    auto w = ch->open(false, true);
+    auto s1 = ch->open(true, false);
+    auto s2 = ch->open(true, false);
+    writeOk(*ch, *w, "0123456789");
+    writeOk(*ch, *w, "next");
+    EXPECT_EQ(readData(*ch, *s1, 4), "0123");
+    EXPECT_EQ(readData(*ch, *s2, 100), "0123456789");
+    EXPECT_EQ(readData(*ch, *s1, 100), "456789");
+    EXPECT_EQ(readData(*ch, *s1, 100), "next");
+    EXPECT_EQ(readData(*ch, *s2, 100), "next");
+}
+
+TEST(Topic, LinesShortReadThenTheRestAndMoreLines)
+{
+    auto ch = makeChannel({{"kind", "topic"}});
+    auto w = ch->open(false, true);
+    auto s = ch->open(true, false);
+    writeOk(*ch, *w, "hello world\nx\n");
+    EXPECT_EQ(readData(*ch, *s, 4), "hell");
+    EXPECT_EQ(readData(*ch, *s, 100), "o world\nx\n");
+}
+
+TEST(Topic, DropOldestAdvancesTheSlowSubscriberAndCountsDrops)
+{
+    auto ch = makeChannel({{"kind", "topic"}, {"capacity", "10"}, {"overflow", "drop-oldest"}});
+    auto w = ch->open(false, true);
+    auto slow = ch->open(true, false);
+    auto fast = ch->open(true, false);
+    writeOk(*ch, *w, "aaaa\n");
+    EXPECT_EQ(readData(*ch, *fast), "aaaa\n");
+    writeOk(*ch, *w, "bbbb\n");
+    EXPECT_EQ(readData(*ch, *fast), "bbbb\n");
+    writeOk(*ch, *w, "cccc\n");  // slow's backlog would be 15 > 10
+    ChannelStats st = ch->stats();
+    EXPECT_EQ(st.drops, 1u);
+    EXPECT_EQ(st.droppedBytes, 5u);
+    EXPECT_EQ(readData(*ch, *slow), "bbbb\ncccc\n");
+    EXPECT_EQ(readData(*ch, *fast), "cccc\n");
+
+    // Several drops for one big message.
+    writeOk(*ch, *w, "dd\n");
+    writeOk(*ch, *w, "ee\n");
+    writeOk(*ch, *w, "ff\n");
+    writeOk(*ch, *w, "gggggggg\n");  // 9 bytes: only room once dd, ee and ff are gone
+    st = ch->stats();
+    EXPECT_EQ(st.drops, 4u);
+    EXPECT_EQ(st.droppedBytes, 14u);
+    EXPECT_EQ(readData(*ch, *slow), "gggggggg\n");
+    EXPECT_EQ(readData(*ch, *fast), "gggggggg\n");
+}
+
+TEST(Topic, BlockParksTheWriterUntilTheSlowestSubscriberReads)
+{
+    auto ch = makeChannel({{"kind", "topic"}, {"capacity", "10"}});
+    auto w = ch->open(false, true);
+    auto slow = ch->open(true, false);
+    auto fast = ch->open(true, false);
+    writeOk(*ch, *w, "aaaa\n");
+    writeOk(*ch, *w, "bbbb\n");
+    auto parked = issueWrite(*ch, *w, "cccc\n");
+    EXPECT_FALSE(parked->done());
+    EXPECT_EQ(ch->stats().blockedWriters, 1u);
+    const WriteOutcome nb = writeNow(*ch, *w, "dddd\n", {.nonblock = true});
+    EXPECT_EQ(nb.error, EAGAIN);
+
+    EXPECT_EQ(readData(*ch, *fast), "aaaa\nbbbb\n");
+    EXPECT_FALSE(parked->done()) << "the fast subscriber reading frees no room";
+
+    EXPECT_EQ(readData(*ch, *slow, 5), "aaaa\n");
+    ASSERT_TRUE(parked->done());
+    EXPECT_EQ(parked->get().acceptedBytes, 5u);
+    EXPECT_EQ(ch->stats().blockedWriters, 0u);
+    EXPECT_EQ(readData(*ch, *slow), "bbbb\ncccc\n");
+    EXPECT_EQ(readData(*ch, *fast), "cccc\n");
+}
+
+TEST(Topic, SlowSubscriberClosingReleasesABlockedWriter)
+{
+    auto ch = makeChannel({{"kind", "topic"}, {"capacity", "4"}});
+    auto w = ch->open(false, true);
+    auto slow = ch->open(true, false);
+    writeOk(*ch, *w, "abc\n");
+    auto parked = issueWrite(*ch, *w, "def\n");
+    EXPECT_FALSE(parked->done());
+    ch->release(*slow);
+    ASSERT_TRUE(parked->done());
+    EXPECT_EQ(parked->get().dones, 1);
+}
+
+TEST(Topic, ErrorOverflowRefusesWithEnobufs)
+{
+    auto ch = makeChannel({{"kind", "topic"}, {"capacity", "4"}, {"overflow", "error"}});
+    auto w = ch->open(false, true);
+    auto s = ch->open(true, false);
+    writeOk(*ch, *w, "abc\n");
+    EXPECT_EQ(writeNow(*ch, *w, "def\n").error, ENOBUFS);
+    EXPECT_EQ(readData(*ch, *s), "abc\n");
+    expectNothingToRead(*ch, *s);
+}
+
+TEST(Topic, SubscriberThatClosesNoLongerHoldsMessages)
+{
+    auto ch = makeChannel({{"kind", "topic"}});
+    auto w = ch->open(false, true);
+    auto s = ch->open(true, false);
+    writeOk(*ch, *w, "x\n");
+    EXPECT_EQ(ch->stats().queuedBytes, 2u);
+    ch->release(*s);
+    EXPECT_EQ(ch->stats().queuedBytes, 0u);
+}
+
+}  // namespace
+}  // namespace chanfs
