@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -147,6 +149,12 @@ int parseOptions(int argc, char **argv, Options *o, std::string *err)
     if (!S_ISDIR(st.st_mode)) {
         *err = "mountpoint " + o->mountpoint + ": Not a directory";
         return -EINVAL;
+    }
+    // The daemon changes to / when it detaches; unmounting at exit needs
+    // the absolute path.
+    if (char *abs = realpath(o->mountpoint.c_str(), nullptr)) {
+        o->mountpoint = abs;
+        free(abs);
     }
     if (!o->source.empty() && o->source.find('/') != std::string::npos) {
         if (stat(o->source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
