@@ -37,19 +37,33 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:ha
 configure build-tsan -Db_sanitize=thread -Db_lundef=false
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suites build-tsan --suite unit
 
-# One closing line over all three builds.
+# One closing line over all three builds, counting test cases: GoogleTest
+# and bats (TAP) report their own cases; any other test counts once.
 python3 - <<'PY'
-import json, pathlib
-ok = fail = skip = 0
+import json, pathlib, re
+passed = failed = 0
 for d in ("build", "build-asan", "build-tsan"):
     log = pathlib.Path(d, "meson-logs", "testlog.json")
     if not log.exists():
         continue
     for line in log.read_text().splitlines():
-        r = json.loads(line).get("result")
-        if r == "OK": ok += 1
-        elif r == "SKIP": skip += 1
-        else: fail += 1
-print(f"{ok} passed, {fail} failed")
+        t = json.loads(line)
+        out = t.get("stdout") or ""
+        ok = t.get("result") == "OK"
+        gp = re.search(r"^\[  PASSED  \] (\d+) test", out, re.M)
+        gf = re.search(r"^\[  FAILED  \] (\d+) test", out, re.M)
+        tap_ok = len(re.findall(r"^ok \d+", out, re.M))
+        tap_bad = len(re.findall(r"^not ok \d+", out, re.M))
+        if gp or gf:
+            passed += int(gp.group(1)) if gp else 0
+            failed += int(gf.group(1)) if gf else (0 if ok else 1)
+        elif tap_ok or tap_bad:
+            passed += tap_ok
+            failed += tap_bad if tap_bad or ok else 1
+        elif ok:
+            passed += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed")
 PY
 exit "$status"
