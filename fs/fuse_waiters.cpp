@@ -3,12 +3,17 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <new>
+#include <string>
 
 #include "channel.h"
 
 namespace chanfs::fs {
 
 namespace {
+
+// Above this many slices a read reply is copied into one buffer.
+constexpr size_t kMaxReplySegments = 64;
 
 class FuseReadWaiter final : public ReadWaiter {
 public:
@@ -18,11 +23,34 @@ public:
     int deliver(std::span<const iovec> data) noexcept override
     {
         if (data.empty()) return fuse_reply_buf(req_, nullptr, 0);
-        return fuse_reply_iov(req_, data.data(), static_cast<int>(data.size()));
+        if (data.size() <= kMaxReplySegments)
+            return logged(fuse_reply_iov(req_, data.data(), static_cast<int>(data.size())));
+        // One read can carry a hundred thousand small messages, and writev
+        // takes at most IOV_MAX segments: the kernel would refuse the reply
+        // and the reader would hang. Copying is cheaper than many segments.
+        std::string flat;
+        try {
+            size_t total = 0;
+            for (const iovec &v : data) total += v.iov_len;
+            flat.reserve(total);
+            for (const iovec &v : data) flat.append(static_cast<const char *>(v.iov_base), v.iov_len);
+        } catch (const std::bad_alloc &) {
+            // Answered, but nothing was delivered: the channel keeps the data.
+            fuse_reply_err(req_, ENOMEM);
+            return -ENOMEM;
+        }
+        return logged(fuse_reply_buf(req_, flat.data(), flat.size()));
     }
     void fail(int err) noexcept override { fuse_reply_err(req_, err); }
 
 private:
+    // -ENOENT is the normal "requester went away"; anything else means the
+    // kernel refused the reply and the reader may be left waiting.
+    static int logged(int rc)
+    {
+        if (rc < 0 && rc != -ENOENT) spdlog::error("read reply refused by the kernel: {}", rc);
+        return rc;
+    }
     fuse_req_t req_;
 };
 
