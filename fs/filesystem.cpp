@@ -15,6 +15,13 @@ void Filesystem::closeAll()
     dirs.takeAll();
 }
 
+void Filesystem::releaseEarly(uint64_t fh)
+{
+    // Only the thread that read this RELEASE will dispatch it, so the file
+    // cannot be freed under us.
+    if (OpenFile *of = files.find(fh)) of->channel->release(*of->handle);
+}
+
 namespace {
 bool later(const timespec &a, const timespec &b)
 {

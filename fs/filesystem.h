@@ -44,6 +44,13 @@ public:
         return fh;
     }
     static T *get(uint64_t fh) { return reinterpret_cast<T *>(fh); }
+    // Like get(), but checks that fh is one of ours; nullptr if not.
+    T *find(uint64_t fh)
+    {
+        std::lock_guard g(mu_);
+        auto it = items_.find(fh);
+        return it == items_.end() ? nullptr : it->second.get();
+    }
     std::vector<std::unique_ptr<T>> takeAll()
     {
         std::lock_guard g(mu_);
@@ -73,6 +80,9 @@ struct Filesystem {
     // every waiting request (readers end-of-stream, writers EPIPE) and
     // releases every open file, so nothing replies on a dead session.
     void closeAll();
+    // The channel side of RELEASE, run as soon as the request is read (see
+    // stream_io.h); opRelease later frees the file. Idempotent.
+    void releaseEarly(uint64_t fh);
     const Options opts;
     InodeTable inodes;
     FhTable<OpenFile> files;

@@ -41,7 +41,7 @@ std::unique_ptr<Session> Session::start(const Options &opts, Filesystem &fs, std
         return nullptr;
     }
     s->mounted_ = true;
-    if (int rc = installStreamIo(se); rc != 0) {
+    if (int rc = installStreamIo(se, [&fs](uint64_t fh) { fs.releaseEarly(fh); }); rc != 0) {
         *err = "cannot install the stream-io hook: " + std::string(strerror(-rc));
         return nullptr;
     }

@@ -1,10 +1,15 @@
 #include "stream_io.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 namespace chanfs::fs {
@@ -24,6 +29,28 @@ struct OpenOut {
     uint32_t padding;
 };
 constexpr uint32_t kFopenStream = 1u << 4;
+struct InHeader {
+    uint32_t len;
+    uint32_t opcode;
+    uint64_t unique;
+    uint64_t nodeid;
+    uint32_t uid;
+    uint32_t gid;
+    uint32_t pid;
+    uint16_t totalExtlen;
+    uint16_t padding;
+};
+struct ReleaseIn {
+    uint64_t fh;
+    uint32_t flags;
+    uint32_t releaseFlags;
+    uint64_t lockOwner;
+};
+constexpr uint32_t kOpRelease = 18;
+
+// Held for one non-blocking read and the early release it may carry.
+std::mutex gReadMu;
+EarlyRelease gOnRelease;
 
 // Set by replyOpenStream() around its fuse_reply_* call, which writes the
 // reply synchronously on the same thread.
@@ -49,7 +76,46 @@ ssize_t streamWritev(int fd, struct iovec *iov, int count, void *)
     return ::writev(fd, patched.data(), count);
 }
 
-ssize_t plainRead(int fd, void *buf, size_t len, void *) { return ::read(fd, buf, len); }
+// Disables thread cancellation for its scope: libfuse cancels its workers
+// at exit, and a worker cancelled while holding gReadMu would leave the
+// others stuck on it.
+struct NoCancel {
+    NoCancel() { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old); }
+    ~NoCancel() { pthread_setcancelstate(old, nullptr); }
+    NoCancel(const NoCancel &) = delete;
+    NoCancel &operator=(const NoCancel &) = delete;
+    int old = 0;
+};
+
+ssize_t orderedRead(int fd, void *buf, size_t len, void *)
+{
+    for (;;) {
+        // Wait outside the lock (a cancellation point, as read(2) was).
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, -1) < 0) return -1;  // EINTR: libfuse checks for exit
+        ssize_t n;
+        int err;
+        {
+            NoCancel nc;
+            std::lock_guard g(gReadMu);
+            n = ::read(fd, buf, len);
+            err = errno;
+            if (n >= static_cast<ssize_t>(sizeof(InHeader) + sizeof(ReleaseIn))) {
+                InHeader in;
+                std::memcpy(&in, buf, sizeof in);
+                if (in.opcode == kOpRelease) {
+                    ReleaseIn rel;
+                    std::memcpy(&rel, static_cast<const char *>(buf) + sizeof in, sizeof rel);
+                    gOnRelease(rel.fh);
+                }
+            }
+        }
+        // Another worker took the request this one was woken for.
+        if (n < 0 && err == EAGAIN) continue;
+        errno = err;
+        return n;
+    }
+}
 
 struct StreamFlag {
     StreamFlag() { tlMarkStream = true; }
@@ -60,12 +126,16 @@ struct StreamFlag {
 
 }  // namespace
 
-int installStreamIo(fuse_session *se)
+int installStreamIo(fuse_session *se, EarlyRelease onRelease)
 {
+    const int fd = fuse_session_fd(se);
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+    gOnRelease = std::move(onRelease);
     fuse_custom_io io{};
     io.writev = streamWritev;
-    io.read = plainRead;
-    return fuse_session_custom_io(se, &io, fuse_session_fd(se));
+    io.read = orderedRead;
+    return fuse_session_custom_io(se, &io, fd);
 }
 
 int replyOpenStream(fuse_req_t req, const fuse_file_info *fi)
