@@ -1,0 +1,83 @@
+#!/usr/bin/env bats
+# The daemon's command line, options and shutdown.
+bats_require_minimum_version 1.5.0
+load helpers
+
+teardown() { chanfs_teardown; }
+
+@test "--version and --help print and exit 0" {
+    run "$CHANFS_BIN" --version
+    [ "$status" -eq 0 ]
+    [[ "$output" == *chanfs* ]]
+    run "$CHANFS_BIN" --help
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"default_kind"* ]]
+    [[ "$output" == *"allow_other"* ]]
+}
+
+@test "a bad command line exits 2 with a message and mounts nothing" {
+    run "$CHANFS_BIN"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"missing MOUNTPOINT"* ]]
+    local dir
+    dir="$(mktemp -d)"
+    run "$CHANFS_BIN" "$dir" -f -o default_kind=bogus
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"default_kind=bogus"* ]]
+    run "$CHANFS_BIN" "$dir" -f -o log_level=loud
+    [ "$status" -eq 2 ]
+    ! mountpoint -q "$dir"
+    rmdir "$dir"
+}
+
+@test "-o default_kind, default_framing and capacity set the defaults" {
+    mount_chanfs -o default_kind=queue,default_framing=lp32,capacity=64K
+    touch "$MNT/q"
+    [ "$(xattr "$MNT/q" kind)" = queue ]
+    [ "$(xattr "$MNT/q" framing)" = lp32 ]
+    [ "$(xattr "$MNT/q" capacity)" = 65536 ]
+}
+
+@test "SIGTERM unmounts cleanly, waking a blocked reader, and exits 0" {
+    mount_chanfs
+    touch "$MNT/p"
+    bg cat "$MNT/p"
+    local cat_pid=$BG_PID
+    wait_until 5 stat_is "$MNT/p" stats.blocked_readers 1
+    kill -TERM "$CHANFS_PID"
+    timeout_wait 10 "$CHANFS_PID"
+    CHANFS_PID=""
+    wait_until 5 is_gone "$cat_pid"
+    ! mountpoint -q "$MNT"
+    grep -q "unmount\|stopp\|exit" "$CHANFS_LOG"
+}
+
+@test "SIGINT (Ctrl-C on a foreground chanfs) unmounts cleanly too" {
+    # A script's background jobs start with SIGINT ignored, and libfuse
+    # leaves an ignored signal alone; run it with the default action, as a
+    # terminal would.
+    CHANFS_PREFIX=(/usr/bin/python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])')
+    mount_chanfs
+    kill -INT "$CHANFS_PID"
+    timeout_wait 10 "$CHANFS_PID"
+    CHANFS_PID=""
+    ! mountpoint -q "$MNT"
+}
+
+@test "daemonized (no -f): mounts, logs to syslog, SIGTERM unmounts" {
+    MNT="$(mktemp -d /tmp/chanfs-test.XXXXXX)"
+    CHANFS_LOG="$BATS_TEST_TMPDIR/chanfs.log"
+    : > "$CHANFS_LOG"
+    "$CHANFS_BIN" "$MNT" 3>&-
+    mountpoint -q "$MNT"
+    echo hi > "$MNT/p"
+    [ "$(timeout 10 cat "$MNT/p")" = hi ]
+    local pid
+    pid="$(pgrep -f -x "$CHANFS_BIN $MNT")"
+    [ -n "$pid" ]
+    kill -TERM "$pid"
+    wait_until 10 bash -c '! mountpoint -q "$1"' _ "$MNT"
+    wait_until 10 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid"
+}
