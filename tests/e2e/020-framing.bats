@@ -163,7 +163,7 @@ print(repr(first))
     "$CHANCTL_BIN" create --kind queue --framing messages "$MNT/m"
     printf 'one' > "$MNT/m"
     # One write(2) holding a newline (bash's printf would write twice).
-    /usr/bin/python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_WRONLY); os.write(fd, b"two\nstill two")' "$MNT/m"
+    [ "$(write_once "$MNT/m" 'b"two\nstill two"')" = 13 ]
     run /usr/bin/python3 -c '
 import os, sys
 fd = os.open(sys.argv[1], os.O_RDONLY)

@@ -43,7 +43,7 @@ os.execvp("cat", ["cat", sys.argv[1]])' "$MNT/p"
     local w=$BG_PID
     wait_until 5 stat_is "$MNT/q" stats.blocked_writers 1
     is_blocked "$w"
-    run timeout 10 /usr/bin/python3 -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); print(os.read(fd, 100))' "$MNT/q"
+    run read_once "$MNT/q" 100
     [ "$output" = "b'0123456789abcd\\n'" ]
     timeout_wait 5 "$w"
     [ "$(xattr "$MNT/q" stats.queued_messages)" = 1 ]

@@ -146,3 +146,26 @@ timeout_wait() {
     wait_until "$1" is_gone "$2" || return 1
     wait "$2"
 }
+
+# write_once FILE PYTHON_BYTES_EXPR: one write(2) of the bytes the Python
+# expression gives (e.g. 'b"x" * 200 + b"\n"'); prints the count written or
+# the errno name.
+write_once() {
+    /usr/bin/python3 -c '
+import errno, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    print(os.write(fd, eval(sys.argv[2])))
+except OSError as e:
+    print(errno.errorcode[e.errno])
+' "$1" "$2"
+}
+
+# read_once FILE SIZE: one read(2) of up to SIZE bytes on a fresh handle;
+# prints the Python repr of what came back.
+read_once() {
+    timeout 10 /usr/bin/python3 -c '
+import os, sys
+print(os.read(os.open(sys.argv[1], os.O_RDONLY), int(sys.argv[2])))
+' "$1" "$2"
+}
