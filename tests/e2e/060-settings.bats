@@ -158,5 +158,8 @@ print(sorted((e["name"], e["type"], e["settings"].get("kind", "-")) for e in jso
     [[ "$output" == *"No such file or directory"* ]]
     run "$CHANCTL_BIN" frobnicate
     [ "$status" -eq 2 ]
+    run "$CHANCTL_BIN" stat "$BATS_TEST_TMPDIR"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"not on a chanfs mount"* ]]
     "$CHANCTL_BIN" create --exist-ok "$MNT/c"
 }

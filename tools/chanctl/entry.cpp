@@ -1,6 +1,7 @@
 #include "entry.h"
 
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -44,6 +45,9 @@ void trim_value(std::string& value) {
     while (!value.empty() && (value.back() == '\0' || value.back() == '\n')) value.pop_back();
 }
 
+// statfs(2) f_type of every FUSE mount (linux/magic.h).
+constexpr decltype(statfs::f_type) kFuseSuperMagic = 0x65735546;
+
 }  // namespace
 
 bool inspect(Entry& entry, bool follow, InspectError& error) {
@@ -52,6 +56,15 @@ bool inspect(Entry& entry, bool follow, InspectError& error) {
     if (rc < 0) {
         error = {"stat", errno};
         return false;
+    }
+    // Anything off a FUSE mount has no chanfs attributes: say so rather than
+    // print an empty entry.
+    if (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        struct statfs fs {};
+        if (::statfs(entry.path.c_str(), &fs) == 0 && fs.f_type != kFuseSuperMagic) {
+            error = {"stat", ENOTSUP};
+            return false;
+        }
     }
     // The daemon may show a channel made with mkfifo as a FIFO; it is a
     // channel all the same.
