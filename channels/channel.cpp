@@ -277,6 +277,21 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
     runActions(lock, acts);
 }
 
+void Channel::unread(Handle &h, std::string_view data)
+{
+    if (data.empty()) return;
+    Lock lock(mu_);
+    if (h.released_) return;
+    Entry e;
+    e.payload = makePayload(data.data(), data.size());
+    e.length = static_cast<uint32_t>(data.size());
+    h.pending_.push_front(std::move(e));
+    stats_.outBytes -= std::min<uint64_t>(stats_.outBytes, data.size());
+    Actions acts;
+    collectPolls(acts);
+    runActions(lock, acts);
+}
+
 bool Channel::cancel(uintptr_t key)
 {
     Lock lock(mu_);

@@ -23,6 +23,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -133,6 +134,9 @@ public:
     void write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> waiter);
     // Fails the parked request with this key with EINTR; false if none.
     bool cancel(uintptr_t key);
+    // Puts bytes a reader took but could not pass on (a bridge whose FIFO
+    // reader went away) back in front of what `h` reads next.
+    void unread(Handle &h, std::string_view data);
 
     // Current readiness (POLLIN/POLLOUT/POLLHUP bits); keeps `notifier` (if
     // given) to be woken on every later change.

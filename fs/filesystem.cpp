@@ -1,5 +1,7 @@
 #include "filesystem.h"
 
+#include <mutex>
+
 #include <unistd.h>
 
 namespace chanfs::fs {
@@ -8,6 +10,12 @@ Filesystem::Filesystem(const Options &o) : opts(o), inodes(getuid(), getgid(), 0
 
 void Filesystem::closeAll()
 {
+    std::vector<std::shared_ptr<Bridge>> bridges;
+    {
+        std::unique_lock lock(inodes.mutex());
+        bridges = inodes.takeAllBridges();
+    }
+    bridges.clear();  // stops them and removes the FIFOs they created
     for (auto &of : files.takeAll()) {
         of->channel->shutdown();
         of->channel->release(*of->handle);

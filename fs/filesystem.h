@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "channel.h"
+#include "event_loop.h"
 #include "fuse_api.h"
 #include "inode_table.h"
 #include "options.h"
@@ -85,6 +86,8 @@ struct Filesystem {
     void releaseEarly(uint64_t fh);
     const Options opts;
     InodeTable inodes;
+    // Runs all bridge I/O. closeAll() destroys every bridge before it goes.
+    EventLoop loop;
     FhTable<OpenFile> files;
     FhTable<DirListing> dirs;
 };

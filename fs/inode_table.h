@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bridge.h"
 #include "channel.h"
 #include "fuse_api.h"
 #include "settings.h"
@@ -39,6 +40,9 @@ struct Node {
     uint32_t subdirs = 0;                        // directories, for st_nlink
     PartialSettings defaults;                    // directories
     std::shared_ptr<Channel> channel;            // channels
+    // A channel's FIFO bridge (user.chanfs.fifo). Destroy it outside the
+    // table lock: that waits for the bridge event loop.
+    std::shared_ptr<Bridge> fifo;
 };
 
 class InodeTable {
@@ -61,6 +65,14 @@ public:
     // Directory defaults from the root down to `dir`, for resolveSettings().
     std::vector<const PartialSettings *> defaultsChain(Node &dir);
     size_t size() const { return nodes_.size(); }
+    // Takes every bridge out of the tree (the daemon is stopping).
+    std::vector<std::shared_ptr<Bridge>> takeAllBridges()
+    {
+        std::vector<std::shared_ptr<Bridge>> all;
+        for (auto &[ino, n] : nodes_)
+            if (n->fifo) all.push_back(std::move(n->fifo));
+        return all;
+    }
 
 private:
     void maybeErase(Node &n);

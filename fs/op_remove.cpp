@@ -16,8 +16,9 @@ namespace {
 
 // Takes a channel out of the namespace: readers waiting on it get
 // end-of-stream; open handles keep working on the unnamed channel.
-void retire(std::shared_ptr<Channel> ch)
+void retire(std::shared_ptr<Channel> ch, std::shared_ptr<Bridge> fifo)
 {
+    fifo.reset();  // closes it and removes the FIFO it created
     if (ch) ch->detach();
 }
 
@@ -27,6 +28,7 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
 {
     Filesystem &fs = fsOf(req);
     std::shared_ptr<Channel> gone;
+    std::shared_ptr<Bridge> goneFifo;
     int err = 0;
     {
         std::unique_lock lock(fs.inodes.mutex());
@@ -36,11 +38,12 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
         else if (n->isDir) err = EISDIR;
         else {
             gone = n->channel;
+            goneFifo = std::move(n->fifo);
             spdlog::info("channel {} removed", fs.inodes.path(*n));
             fs.inodes.removeName(*dir, name);
         }
     }
-    retire(std::move(gone));
+    retire(std::move(gone), std::move(goneFifo));
     fuse_reply_err(req, err);
 }
 
@@ -74,6 +77,7 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         return;
     }
     std::shared_ptr<Channel> replaced;
+    std::shared_ptr<Bridge> replacedFifo;
     int err = 0;
     {
         std::unique_lock lock(fs.inodes.mutex());
@@ -97,12 +101,13 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         } else {
             if (dst) {
                 replaced = dst->channel;
+                replacedFifo = std::move(dst->fifo);
                 fs.inodes.removeName(*to, newname);
             }
             fs.inodes.move(*from, name, *to, newname);
         }
     }
-    retire(std::move(replaced));
+    retire(std::move(replaced), std::move(replacedFifo));
     fuse_reply_err(req, err);
 }
 

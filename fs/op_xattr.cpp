@@ -2,6 +2,8 @@
 // stats as `user.chanfs.*`, directory defaults.
 #include <spdlog/spdlog.h>
 
+#include <climits>
+#include <cstdlib>
 #include <cerrno>
 #include <mutex>
 #include <shared_mutex>
@@ -41,6 +43,18 @@ std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
     return std::nullopt;
 }
 
+constexpr std::string_view kFifoKey = "fifo";
+constexpr std::string_view kFifoStatNames[] = {"fifo_connected", "fifo_bytes", "fifo_error"};
+
+std::optional<std::string> fifoStat(const Bridge &b, std::string_view name)
+{
+    const BridgeStats st = b.stats();
+    if (name == "fifo_connected") return std::string(st.connected ? "1" : "0");
+    if (name == "fifo_bytes") return std::to_string(st.bytes);
+    if (name == "fifo_error") return st.lastError;
+    return std::nullopt;
+}
+
 // Value of `key` (without the prefix) on a node. Needs the table lock.
 int readValue(const Node &n, std::string_view key, std::string *out)
 {
@@ -49,6 +63,17 @@ int readValue(const Node &n, std::string_view key, std::string *out)
         if (!v) return -ENODATA;
         *out = *v;
         return 0;
+    }
+    if (key == kFifoKey) {
+        if (!n.fifo) return -ENODATA;
+        *out = n.fifo->describe();
+        return 0;
+    }
+    if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix && n.fifo) {
+        if (auto v = fifoStat(*n.fifo, key.substr(kStatsPrefix.size()))) {
+            *out = *v;
+            return 0;
+        }
     }
     if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix) {
         auto v = statValue(n.channel->stats(), key.substr(kStatsPrefix.size()));
@@ -76,6 +101,120 @@ void replySized(fuse_req_t req, size_t size, const std::string &value, bool size
 
 }  // namespace
 
+namespace {
+
+// The caller's identity for a bridge: uid, gid and supplementary groups.
+Credentials callerOf(fuse_req_t req)
+{
+    const fuse_ctx *ctx = fuse_req_ctx(req);
+    Credentials c;
+    c.uid = ctx->uid;
+    c.gid = ctx->gid;
+    std::vector<gid_t> groups(64);
+    int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+    if (n > static_cast<int>(groups.size())) {
+        groups.resize(static_cast<size_t>(n));
+        n = fuse_req_getgroups(req, n, groups.data());
+    }
+    if (n > 0) {
+        groups.resize(static_cast<size_t>(n));
+        c.groups = std::move(groups);
+    }
+    return c;
+}
+
+// True if `path` (absolute) would lead back into this mount: the daemon
+// opening it would wait on itself.
+bool insideMount(const std::string &mountpoint, const std::string &path)
+{
+    std::string dir = path.substr(0, path.rfind('/'));
+    if (dir.empty()) dir = "/";
+    char resolved[PATH_MAX];
+    const std::string real = ::realpath(dir.c_str(), resolved) ? resolved : dir;
+    return real == mountpoint || real.rfind(mountpoint + "/", 0) == 0;
+}
+
+// Sets, replaces or (value empty) removes a channel's FIFO bridge.
+// Replies to `req`.
+void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove)
+{
+    const fuse_ctx *ctx = fuse_req_ctx(req);
+    FifoBridgeSpec spec;
+    std::string why;
+    std::string path;
+    int rc = 0;
+    std::shared_ptr<Channel> ch;
+    std::shared_ptr<Bridge> old;
+    if (!remove) rc = parseFifoSpec(val, &spec, &why);
+    if (rc == 0 && !remove && insideMount(fs.opts.mountpoint, spec.path)) {
+        rc = -EINVAL;
+        why = "a bridge path inside the chanfs mount would loop back into it";
+    }
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *n = fs.inodes.get(ino);
+        if (!n) {
+            rc = -ENOENT;
+        } else {
+            path = fs.inodes.path(*n);
+            if (ctx->uid != 0 && ctx->uid != n->uid) {
+                rc = -EPERM;
+                why = "only the owner or root may set a bridge";
+            } else if (n->isDir) {
+                rc = -EINVAL;
+                why = "bridges belong to channels, not directories";
+            } else if (remove && !n->fifo) {
+                rc = -ENODATA;
+            } else if (rc == 0) {
+                ch = n->channel;
+                spec.mode = n->mode & 07777;
+                spec.ownerUid = n->uid;
+                spec.ownerGid = n->gid;
+                old = std::move(n->fifo);
+            }
+        }
+    }
+    // A bridge on the same path goes first, so the new one can take the
+    // path over; any other old bridge stays until the new one works, so a
+    // refused value leaves the channel as it was.
+    if (old && !remove) {
+        FifoBridgeSpec was;
+        std::string ignored;
+        if (parseFifoSpec(old->describe(), &was, &ignored) == 0 && was.path == spec.path) old.reset();
+    }
+    if (remove) old.reset();
+    std::unique_ptr<Bridge> made;
+    if (rc == 0 && !remove) {
+        spec.as = callerOf(req);
+        rc = makeFifoBridge(fs.loop, ch, spec, &made, &why);
+    }
+    if (old || made) {
+        std::shared_ptr<Bridge> stale;
+        {
+            std::unique_lock lock(fs.inodes.mutex());
+            Node *n = fs.inodes.get(ino);
+            const bool live = n && n->channel == ch && !n->unlinked;
+            // Failed: the old bridge goes back. Worked: the new one replaces it.
+            std::shared_ptr<Bridge> keep = made ? std::shared_ptr<Bridge>(std::move(made)) : old;
+            if (keep == old) old.reset();
+            if (live && !n->fifo) n->fifo = std::move(keep);
+            else stale = std::move(keep);  // the channel went away or got another
+        }
+    }
+    old.reset();
+    if (rc < 0) {
+        if (rc != -ENODATA)
+            spdlog::warn("setxattr {}fifo='{}' on {} refused ({}): {}", kPrefix, printable(val),
+                         printable(path), std::strerror(-rc), why);
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    spdlog::info("{}: fifo {}", printable(path), remove ? "bridge removed" : "set to " + printable(val));
+    fuse_reply_err(req, 0);
+}
+
+}  // namespace
+
 void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
                 int) noexcept
 {
@@ -87,6 +226,10 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     }
     const std::string key(full.substr(kPrefix.size()));
     const std::string val(value, size);
+    if (key == kFifoKey) {
+        setFifo(req, fs, ino, val, false);
+        return;
+    }
     const fuse_ctx *ctx = fuse_req_ctx(req);
     std::string path;
     std::string why;
@@ -171,8 +314,12 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
             if (n->isDir && !formatSetting(n->defaults, s)) continue;
             names.append(kPrefix).append(s).push_back('\0');
         }
+        if (n->fifo) names.append(kPrefix).append(kFifoKey).push_back('\0');
         if (!n->isDir)
             for (std::string_view s : kStatNames)
+                names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
+        if (n->fifo)
+            for (std::string_view s : kFifoStatNames)
                 names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
     }
     replySized(req, size, names, false);
@@ -187,6 +334,10 @@ void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept
         return;
     }
     const std::string key(full.substr(kPrefix.size()));
+    if (key == kFifoKey) {
+        setFifo(req, fs, ino, {}, true);
+        return;
+    }
     int rc = 0;
     {
         std::unique_lock lock(fs.inodes.mutex());

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <span>
@@ -33,7 +34,11 @@ constexpr std::string_view kSettingsHelp =
     "  --max-message SIZE   largest message in bytes; same format\n"
     "  --overflow POLICY    block, drop-oldest or error\n"
     "  --replay N           past messages a new topic subscriber receives\n"
-    "Settings are applied kind first, then framing, then the others.\n";
+    "  --fifo-in PATH       bridge: what programs write into the real FIFO PATH\n"
+    "                       flows into the channel (created if missing)\n"
+    "  --fifo-out PATH      bridge: the channel's messages are written into the\n"
+    "                       real FIFO PATH for a program reading it\n"
+    "Settings are applied kind first, then framing, then the others, bridges last.\n";
 
 struct Command {
     std::string_view name;
@@ -48,12 +53,26 @@ struct Command {
 const std::vector<OptionSpec> kSettingOptions = {
     {"kind", '\0', true},     {"framing", '\0', true},  {"capacity", '\0', true},
     {"max-message", '\0', true}, {"overflow", '\0', true}, {"replay", '\0', true},
+    {"fifo-in", '\0', true},     {"fifo-out", '\0', true},
 };
+
+// A bridge path as the daemon needs it: absolute (relative to our cwd).
+std::string absolute_path(const std::string& path) {
+    if (path.starts_with('/')) return path;
+    std::error_code ec;
+    const auto cwd = std::filesystem::current_path(ec);
+    if (ec) throw UsageError("cannot resolve '" + path + "': " + ec.message());
+    return (cwd / path).lexically_normal().string();
+}
 
 void collect_settings(const ParsedArgs& args, SettingsRequest& settings) {
     for (const auto& [name, value] : args.options) {
         for (const auto& spec : kSettingOptions) {
             if (spec.long_name != name) continue;
+            if (name == "fifo-in" || name == "fifo-out") {
+                settings.put("fifo", (name == "fifo-in" ? "in:" : "out:") + absolute_path(value));
+                continue;
+            }
             std::string key = name == "max-message" ? "max_message" : name;
             settings.put(std::move(key), value);
         }
@@ -133,7 +152,7 @@ const std::vector<Command>& commands() {
          "Changes settings of the channel PATH or, if PATH is a directory, the\n"
          "defaults for channels later created in it. Settings are given as options\n"
          "or as KEY=VALUE, where KEY is kind, framing, capacity, max_message,\n"
-         "overflow or replay, or a full attribute name user.chanfs.NAME. Stops at\n"
+         "overflow, replay or fifo (in:PATH or out:PATH), or a full attribute name user.chanfs.NAME. Stops at\n"
          "the first refused setting and says which were applied.\n"
          "\n"
          "Options:\n"

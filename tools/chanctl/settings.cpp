@@ -8,7 +8,7 @@ namespace chanctl {
 
 const std::vector<std::string_view>& known_settings() {
     static const std::vector<std::string_view> keys = {
-        "kind", "framing", "capacity", "max_message", "overflow", "replay",
+        "kind", "framing", "capacity", "max_message", "overflow", "replay", "fifo",
     };
     return keys;
 }
@@ -19,6 +19,7 @@ const std::vector<std::string_view>& known_stats() {
         "stats.writers",         "stats.blocked_readers", "stats.blocked_writers",
         "stats.in_messages",     "stats.in_bytes",        "stats.out_messages",
         "stats.out_bytes",       "stats.drops",           "stats.dropped_bytes",
+        "stats.fifo_connected",  "stats.fifo_bytes",      "stats.fifo_error",
     };
     return keys;
 }
@@ -69,7 +70,7 @@ Setting parse_assignment(std::string_view arg) {
         const auto& known = known_settings();
         if (std::find(known.begin(), known.end(), key) == known.end()) {
             throw UsageError("unknown setting '" + key +
-                             "' (known: kind, framing, capacity, max_message, overflow, replay;"
+                             "' (known: kind, framing, capacity, max_message, overflow, replay, fifo;"
                              " other attributes as user.chanfs.NAME=VALUE)");
         }
     }

@@ -1,0 +1,553 @@
+// FIFO bridges. `in:` reads a real named FIFO and writes what arrives into
+// the channel, one writer session per FIFO writer session; `out:` is one
+// reader of the channel (a subscriber for a topic) that writes into a real
+// FIFO whenever a program has it open for reading.
+//
+// All FIFO I/O and all bridge state live on the EventLoop thread. Channel
+// callbacks (ReadWaiter/WriteWaiter), which run on whichever thread made
+// data or room, only post to the loop.
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include <spdlog/spdlog.h>
+
+#include "bridge.h"
+
+namespace chanfs {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr size_t kChunk = 64 * 1024;
+// How often an `out:` bridge looks for a reader while it has none, and how
+// long it waits after ending a pipe session so the reader that saw the end
+// has closed before the next session starts.
+constexpr auto kReconnectDelay = 100ms;
+
+std::string errText(int err) { return std::strerror(err); }
+
+// Shared by both directions: identity, the channel, and the stats.
+struct FifoCore {
+    std::shared_ptr<Channel> channel;
+    FifoBridgeSpec spec;
+    EventLoop *loop = nullptr;
+    bool stopped = false;  // loop thread only
+
+    std::atomic<bool> connected{false};
+    std::atomic<uint64_t> bytes{0};
+    mutable std::mutex errMu;  // leaf lock: guards lastError only
+    std::string lastError;
+
+    void setError(std::string e)
+    {
+        spdlog::warn("fifo bridge {} of channel {}: {}", spec.path, channel->name(), e);
+        std::lock_guard g(errMu);
+        lastError = std::move(e);
+    }
+    int openAsUser(int flags)
+    {
+        AsUser as(spec.as);
+        if (as.status() < 0) return as.status();
+        const int fd = ::open(spec.path.c_str(), flags | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+    }
+};
+
+// ---------------------------------------------------------------- in: ----
+
+class FifoIn : public std::enable_shared_from_this<FifoIn> {
+public:
+    FifoCore core;
+
+    void start(UniqueFd fd)
+    {
+        fd_ = std::move(fd);
+        watchReadable();
+    }
+    void stop()
+    {
+        core.stopped = true;
+        if (fd_) core.loop->unwatch(fd_.get());
+        fd_.reset();
+        endSession();
+    }
+
+private:
+    class Waiter final : public WriteWaiter {
+    public:
+        explicit Waiter(std::weak_ptr<FifoIn> b) : b_(std::move(b)) {}
+        uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
+        bool interrupted() const override { return false; }
+        int done(size_t n) noexcept override
+        {
+            post([n](FifoIn &b) { b.written(n); });
+            return 0;
+        }
+        void fail(int err) noexcept override
+        {
+            post([err](FifoIn &b) { b.writeFailed(err); });
+        }
+
+    private:
+        template <typename F>
+        void post(F f) noexcept
+        {
+            try {
+                if (auto b = b_.lock())
+                    b->core.loop->post([b, f] {
+                        if (!b->core.stopped) f(*b);
+                    });
+            } catch (const std::bad_alloc &) {
+                spdlog::error("fifo bridge: out of memory");
+            }
+        }
+        std::weak_ptr<FifoIn> b_;
+    };
+
+    void watchReadable()
+    {
+        std::weak_ptr<FifoIn> weak = weak_from_this();
+        const int rc = core.loop->watch(fd_.get(), EPOLLIN, [weak](uint32_t) {
+            if (auto b = weak.lock()) b->readSome();
+        });
+        if (rc < 0) core.setError("cannot watch the FIFO: " + errText(-rc));
+    }
+    // Unwatched, not watched for nothing: the FIFO's hang-up is reported
+    // whatever the mask, and would spin the loop while a write is parked.
+    void pauseReading() { core.loop->unwatch(fd_.get()); }
+
+    void readSome()
+    {
+        if (core.stopped || writing_) return;
+        buf_.resize(kChunk);
+        const ssize_t n = ::read(fd_.get(), buf_.data(), buf_.size());
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) core.setError("read: " + errText(errno));
+            return;
+        }
+        if (n == 0) {
+            // Every writer closed: the session ends. Open the next read end
+            // before closing this one, so a writer never finds the FIFO
+            // without a reader (ENXIO/SIGPIPE).
+            const int fd = core.openAsUser(O_RDONLY | O_NONBLOCK);
+            if (fd < 0) {
+                core.setError("reopen: " + errText(-fd));
+                return;
+            }
+            core.loop->unwatch(fd_.get());
+            fd_.reset(fd);
+            core.connected = false;
+            endSession();
+            watchReadable();
+            return;
+        }
+        buf_.resize(static_cast<size_t>(n));
+        if (!handle_) handle_ = core.channel->open(false, true);
+        core.connected = true;
+        off_ = 0;
+        writing_ = true;
+        pauseReading();
+        writeRest();
+    }
+    void writeRest()
+    {
+        WriteRequest w;
+        w.data = std::span<const char>(buf_.data() + off_, buf_.size() - off_);
+        core.channel->write(*handle_, w, std::make_unique<Waiter>(weak_from_this()));
+    }
+    void written(size_t n)
+    {
+        core.bytes += n;
+        off_ += n;
+        if (off_ < buf_.size()) {
+            writeRest();
+            return;
+        }
+        resume();
+    }
+    void writeFailed(int err)
+    {
+        // EMSGSIZE/ENOBUFS lose this chunk only; the channel logged why.
+        core.setError("channel refused " + std::to_string(buf_.size() - off_) +
+                      " bytes: " + errText(err));
+        resume();
+    }
+    void resume()
+    {
+        writing_ = false;
+        buf_.clear();
+        if (fd_) watchReadable();
+    }
+    void endSession()
+    {
+        if (handle_) core.channel->release(*handle_);
+        handle_.reset();
+    }
+
+    UniqueFd fd_;
+    std::shared_ptr<Handle> handle_;
+    std::string buf_;
+    size_t off_ = 0;
+    bool writing_ = false;
+};
+
+// --------------------------------------------------------------- out: ----
+
+class FifoOut : public std::enable_shared_from_this<FifoOut> {
+public:
+    FifoCore core;
+
+    void start()
+    {
+        handle_ = core.channel->open(true, false);
+        connect();
+    }
+    void stop()
+    {
+        core.stopped = true;
+        disconnect();
+        if (handle_) core.channel->release(*handle_);
+        handle_.reset();
+    }
+
+private:
+    class Waiter final : public ReadWaiter {
+    public:
+        explicit Waiter(std::weak_ptr<FifoOut> b) : b_(std::move(b)) {}
+        uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
+        bool interrupted() const override { return false; }
+        int deliver(std::span<const iovec> data) noexcept override
+        {
+            auto b = b_.lock();
+            if (!b) return -EPIPE;
+            try {
+                std::string copy;
+                for (const iovec &v : data)
+                    copy.append(static_cast<const char *>(v.iov_base), v.iov_len);
+                const bool mark = data.empty();
+                if (!b->core.loop->post([b, copy = std::move(copy), mark]() mutable {
+                        b->delivered(std::move(copy), mark);
+                    }))
+                    return -EPIPE;
+                return 0;
+            } catch (const std::bad_alloc &) {
+                return -ENOMEM;  // the channel keeps the data
+            }
+        }
+        void fail(int err) noexcept override
+        {
+            try {
+                if (auto b = b_.lock()) b->core.loop->post([b, err] { b->readFailed(err); });
+            } catch (const std::bad_alloc &) {
+                spdlog::error("fifo bridge: out of memory");
+            }
+        }
+
+    private:
+        std::weak_ptr<FifoOut> b_;
+    };
+
+    void connect()
+    {
+        if (core.stopped || fd_) return;
+        const int fd = core.openAsUser(O_WRONLY | O_NONBLOCK);
+        if (fd < 0) {
+            if (fd != -ENXIO) core.setError("open: " + errText(-fd));  // ENXIO: no reader yet
+            retryLater();
+            return;
+        }
+        fd_.reset(fd);
+        core.connected = true;
+        std::weak_ptr<FifoOut> weak = weak_from_this();
+        core.loop->watch(fd_.get(), 0, [weak](uint32_t ev) {
+            if (auto b = weak.lock()) b->onEvent(ev);
+        });
+        pump();
+    }
+    void retryLater()
+    {
+        if (retryPending_ || core.stopped) return;
+        retryPending_ = true;
+        std::weak_ptr<FifoOut> weak = weak_from_this();
+        core.loop->postAfter(kReconnectDelay, [weak] {
+            if (auto b = weak.lock()) {
+                b->retryPending_ = false;
+                b->connect();
+            }
+        });
+    }
+    void disconnect()
+    {
+        if (fd_) core.loop->unwatch(fd_.get());
+        fd_.reset();
+        core.connected = false;
+        // What the reader did not take goes back to the channel.
+        if (!out_.empty() && handle_) core.channel->unread(*handle_, out_);
+        out_.clear();
+        endAfterFlush_ = false;
+    }
+    void onEvent(uint32_t ev)
+    {
+        if (ev & (EPOLLERR | EPOLLHUP)) {
+            // The reading program went away.
+            disconnect();
+            retryLater();
+            return;
+        }
+        if (ev & EPOLLOUT) pump();
+    }
+    void pump()
+    {
+        if (core.stopped || !fd_) return;
+        if (!out_.empty()) {
+            const ssize_t n = ::write(fd_.get(), out_.data(), out_.size());
+            if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                if (errno != EPIPE) core.setError("write: " + errText(errno));
+                disconnect();
+                retryLater();
+                return;
+            }
+            if (n > 0) {
+                core.bytes += static_cast<uint64_t>(n);
+                out_.erase(0, static_cast<size_t>(n));
+            }
+            if (!out_.empty()) {
+                watchWritable(true);
+                return;
+            }
+        }
+        watchWritable(false);
+        if (endAfterFlush_) {
+            // A pipe session ended: the reader sees end-of-file, and the
+            // next session goes to whoever opens the FIFO next.
+            disconnect();
+            retryLater();
+            return;
+        }
+        if (reading_) return;
+        int queued = 0;
+        const int size = ::fcntl(fd_.get(), F_GETPIPE_SZ);
+        if (size <= 0 || ::ioctl(fd_.get(), FIONREAD, &queued) < 0) queued = 0;
+        const size_t room = size > queued ? static_cast<size_t>(size - queued) : 0;
+        if (room == 0) {
+            watchWritable(true);
+            return;
+        }
+        reading_ = true;
+        ReadRequest r;
+        r.maxBytes = room;
+        core.channel->read(*handle_, r, std::make_unique<Waiter>(weak_from_this()));
+    }
+    void watchWritable(bool on)
+    {
+        std::weak_ptr<FifoOut> weak = weak_from_this();
+        core.loop->watch(fd_.get(), on ? uint32_t{EPOLLOUT} : 0u, [weak](uint32_t ev) {
+            if (auto b = weak.lock()) b->onEvent(ev);
+        });
+    }
+    void delivered(std::string data, bool mark)
+    {
+        reading_ = false;
+        if (core.stopped) {
+            if (handle_) core.channel->unread(*handle_, data);
+            return;
+        }
+        if (mark) {
+            endAfterFlush_ = fd_.get() >= 0;
+        } else if (!fd_) {
+            core.channel->unread(*handle_, data);
+            return;
+        } else {
+            out_.append(data);
+        }
+        pump();
+    }
+    void readFailed(int err)
+    {
+        reading_ = false;
+        if (core.stopped) return;
+        core.setError("channel read failed: " + errText(err));
+    }
+
+    UniqueFd fd_;
+    std::shared_ptr<Handle> handle_;
+    std::string out_;  // taken from the channel, not yet in the FIFO
+    bool reading_ = false;
+    bool retryPending_ = false;
+    bool endAfterFlush_ = false;
+};
+
+// ------------------------------------------------------------- wrapper ----
+
+template <typename Impl>
+class FifoBridge final : public Bridge {
+public:
+    FifoBridge(std::shared_ptr<Impl> impl, bool created, dev_t dev, ino_t ino)
+        : impl_(std::move(impl)), created_(created), dev_(dev), ino_(ino)
+    {
+    }
+    ~FifoBridge() override
+    {
+        EventLoop &loop = *impl_->core.loop;
+        auto impl = impl_;
+        loop.sync([impl] { impl->stop(); });
+        if (!created_) return;
+        // Remove what we made, and only that: the same FIFO inode.
+        AsUser as(impl_->core.spec.as);
+        struct stat st {};
+        const char *path = impl_->core.spec.path.c_str();
+        if (::lstat(path, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_dev == dev_ &&
+            st.st_ino == ino_ && ::unlink(path) == 0)
+            spdlog::info("fifo bridge: removed {}", impl_->core.spec.path);
+    }
+    FifoBridge(const FifoBridge &) = delete;
+    FifoBridge &operator=(const FifoBridge &) = delete;
+
+    std::string describe() const override
+    {
+        const auto &s = impl_->core.spec;
+        return (s.direction == FifoDirection::In ? "in:" : "out:") + s.path;
+    }
+    BridgeStats stats() const override
+    {
+        BridgeStats st;
+        st.connected = impl_->core.connected;
+        st.bytes = impl_->core.bytes;
+        std::lock_guard g(impl_->core.errMu);
+        st.lastError = impl_->core.lastError;
+        return st;
+    }
+
+private:
+    std::shared_ptr<Impl> impl_;
+    bool created_;
+    dev_t dev_;
+    ino_t ino_;
+};
+
+}  // namespace
+
+int parseFifoSpec(std::string_view value, FifoBridgeSpec *spec, std::string *why)
+{
+    std::string_view path;
+    if (value.substr(0, 3) == "in:") {
+        spec->direction = FifoDirection::In;
+        path = value.substr(3);
+    } else if (value.substr(0, 4) == "out:") {
+        spec->direction = FifoDirection::Out;
+        path = value.substr(4);
+    } else {
+        *why = "expected in:/path or out:/path";
+        return -EINVAL;
+    }
+    if (path.empty() || path[0] != '/') {
+        *why = "the FIFO path must be absolute";
+        return -EINVAL;
+    }
+    if (path.find('\0') != std::string_view::npos || path.size() >= PATH_MAX) {
+        *why = "the FIFO path is not a valid path";
+        return -EINVAL;
+    }
+    spec->path = std::string(path);
+    return 0;
+}
+
+int makeFifoBridge(EventLoop &loop, std::shared_ptr<Channel> ch, const FifoBridgeSpec &spec,
+                   std::unique_ptr<Bridge> *out, std::string *why)
+{
+    if (loop.status() < 0) {
+        *why = "the bridge event loop is not running";
+        return loop.status();
+    }
+    const std::string name = ch->name();
+    bool created = false;
+    struct stat st {};
+    UniqueFd inFd;
+    {
+        AsUser as(spec.as);
+        if (as.status() < 0) {
+            *why = "cannot take the caller's identity";
+            return as.status();
+        }
+        const char *path = spec.path.c_str();
+        if (::lstat(path, &st) == 0) {
+            if (!S_ISFIFO(st.st_mode)) {
+                *why = spec.path + " exists and is not a FIFO";
+                return -EEXIST;
+            }
+        } else if (errno != ENOENT) {
+            *why = "cannot look at " + spec.path;
+            return -errno;
+        } else {
+            if (::mkfifo(path, spec.mode & 07777) < 0) {
+                const int err = errno;
+                *why = "cannot create the FIFO " + spec.path;
+                return -err;
+            }
+            created = true;
+            // Owned and moded like the channel, whatever the umask.
+            if (::chmod(path, spec.mode & 07777) < 0 ||
+                ::lchown(path, spec.ownerUid, spec.ownerGid) < 0)
+                spdlog::debug("fifo bridge: {}: cannot set owner/mode: {}", spec.path,
+                              std::strerror(errno));
+            if (::lstat(path, &st) < 0) {
+                *why = "the new FIFO vanished";
+                return -errno;
+            }
+        }
+        if (spec.direction == FifoDirection::In) {
+            const int fd = ::open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+            if (fd < 0) {
+                const int err = errno;
+                if (created) ::unlink(path);
+                *why = "cannot open the FIFO " + spec.path + " for reading";
+                return -err;
+            }
+            inFd.reset(fd);
+        } else if (::faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) < 0) {
+            // AT_EACCESS: checked with the fsuid taken above, not the
+            // daemon's real uid. (Opening it here would hand a reader an
+            // early end-of-file when we closed it again.)
+            const int err = errno;
+            if (created) ::unlink(path);
+            *why = "cannot write to the FIFO " + spec.path;
+            return -err;
+        }
+    }
+    try {
+        if (spec.direction == FifoDirection::In) {
+            auto impl = std::make_shared<FifoIn>();
+            impl->core.channel = std::move(ch);
+            impl->core.spec = spec;
+            impl->core.loop = &loop;
+            loop.sync([impl, &inFd] { impl->start(std::move(inFd)); });
+            *out = std::make_unique<FifoBridge<FifoIn>>(impl, created, st.st_dev, st.st_ino);
+        } else {
+            auto impl = std::make_shared<FifoOut>();
+            impl->core.channel = std::move(ch);
+            impl->core.spec = spec;
+            impl->core.loop = &loop;
+            loop.sync([impl] { impl->start(); });
+            *out = std::make_unique<FifoBridge<FifoOut>>(impl, created, st.st_dev, st.st_ino);
+        }
+    } catch (const std::bad_alloc &) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    spdlog::info("fifo bridge {} {} channel {}", (*out)->describe(),
+                 created ? "created for" : "attached to", name);
+    return 0;
+}
+
+}  // namespace chanfs
