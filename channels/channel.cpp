@@ -238,6 +238,11 @@ void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter
 void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> waiter)
 {
     Lock lock(mu_);
+    if (broken_) {
+        lock.unlock();
+        waiter->fail(EPIPE);
+        return;
+    }
     Actions acts;
     FramedWrite framed =
         frameWrite(settings_.framing, settings_.maxMessageBytes, h.held_, req.data);
@@ -480,6 +485,15 @@ void Channel::detach()
     Actions acts;
     pump(acts);
     runActions(lock, acts);
+}
+
+void Channel::breakPipe()
+{
+    {
+        Lock lock(mu_);
+        broken_ = true;
+    }
+    shutdown();
 }
 
 void Channel::shutdown()

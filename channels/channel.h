@@ -155,6 +155,9 @@ public:
     // The daemon is stopping: waiting readers get end-of-stream, waiting
     // writers EPIPE.
     void shutdown();
+    // The far end is gone (a socket peer hung up): as shutdown(), and every
+    // later write fails with EPIPE.
+    void breakPipe();
 
     explicit Channel(const Settings &settings, std::string name);
 
@@ -199,6 +202,7 @@ private:
     std::unordered_map<uintptr_t, std::list<ParkedRead>::iterator> parkedReadIndex_;
     ChannelStats stats_;
     bool detached_ = false;
+    bool broken_ = false;
     bool scanAllParked_ = false;
     uint64_t nextHandleId_ = 1;
 

@@ -17,8 +17,9 @@ void Filesystem::closeAll()
     }
     bridges.clear();  // stops them and removes the FIFOs they created
     for (auto &of : files.takeAll()) {
-        of->channel->shutdown();
-        of->channel->release(*of->handle);
+        of->reading().channel->shutdown();
+        of->writing().channel->shutdown();
+        of->close();
     }
     dirs.takeAll();
 }
@@ -27,7 +28,7 @@ void Filesystem::releaseEarly(uint64_t fh)
 {
     // Only the thread that read this RELEASE will dispatch it, so the file
     // cannot be freed under us.
-    if (OpenFile *of = files.find(fh)) of->channel->release(*of->handle);
+    if (OpenFile *of = files.find(fh)) of->close();
 }
 
 namespace {
@@ -73,6 +74,26 @@ fuse_entry_param entryFor(Node &n)
     e.attr_timeout = n.isDir ? 1.0 : 0.0;
     e.entry_timeout = 1.0;
     return e;
+}
+
+// The caller's identity for a bridge: uid, gid and supplementary groups.
+Credentials callerOf(fuse_req_t req)
+{
+    const fuse_ctx *ctx = fuse_req_ctx(req);
+    Credentials c;
+    c.uid = ctx->uid;
+    c.gid = ctx->gid;
+    std::vector<gid_t> groups(64);
+    int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+    if (n > static_cast<int>(groups.size())) {
+        groups.resize(static_cast<size_t>(n));
+        n = fuse_req_getgroups(req, n, groups.data());
+    }
+    if (n > 0) {
+        groups.resize(static_cast<size_t>(n));
+        c.groups = std::move(groups);
+    }
+    return c;
 }
 
 }  // namespace chanfs::fs

@@ -8,6 +8,7 @@
 
 #include "channel.h"
 #include "event_loop.h"
+#include "uds_connect.h"
 #include "fuse_api.h"
 #include "inode_table.h"
 #include "options.h"
@@ -18,7 +19,29 @@ namespace chanfs::fs {
 struct OpenFile {
     std::shared_ptr<Channel> channel;
     std::shared_ptr<Handle> handle;
+    // uds=connect:/path: this open's own connection; reads and writes go
+    // to its two private channels instead of `channel`.
+    std::shared_ptr<UdsConnection> conn;
     fuse_ino_t ino = 0;
+
+    struct Target {
+        Channel *channel;
+        Handle *handle;  // null: not opened for this direction
+    };
+    Target reading() const
+    {
+        return conn ? Target{&conn->in(), conn->inHandle()} : Target{channel.get(), handle.get()};
+    }
+    Target writing() const
+    {
+        return conn ? Target{&conn->out(), conn->outHandle()} : Target{channel.get(), handle.get()};
+    }
+    // The file is closed (RELEASE, or the daemon stopping). Idempotent.
+    void close()
+    {
+        if (conn) conn->close();
+        else channel->release(*handle);
+    }
 };
 
 // Snapshot of a directory taken at opendir, so readdir offsets stay valid
@@ -96,6 +119,10 @@ inline Filesystem &fsOf(fuse_req_t req)
 {
     return *static_cast<Filesystem *>(fuse_req_userdata(req));
 }
+
+// The requesting process's uid, gid and supplementary groups: bridges
+// create, open and connect with these, never with the daemon's.
+Credentials callerOf(fuse_req_t req);
 
 // Attributes of a node for stat/entry replies. Needs the table lock held.
 void fillStat(const Node &n, struct stat *st);

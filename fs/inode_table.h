@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bridge.h"
+#include "uds_connect.h"
 #include "channel.h"
 #include "fuse_api.h"
 #include "settings.h"
@@ -43,6 +44,8 @@ struct Node {
     // A channel's FIFO bridge (user.chanfs.fifo). Destroy it outside the
     // table lock: that waits for the bridge event loop.
     std::shared_ptr<Bridge> fifo;
+    // uds=connect:/path: each open() connects there.
+    std::shared_ptr<UdsConnectBridge> uds;
 };
 
 class InodeTable {
@@ -69,8 +72,10 @@ public:
     std::vector<std::shared_ptr<Bridge>> takeAllBridges()
     {
         std::vector<std::shared_ptr<Bridge>> all;
-        for (auto &[ino, n] : nodes_)
+        for (auto &[ino, n] : nodes_) {
             if (n->fifo) all.push_back(std::move(n->fifo));
+            if (n->uds) all.push_back(std::move(n->uds));
+        }
         return all;
     }
 

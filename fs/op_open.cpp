@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <shared_mutex>
 
@@ -16,6 +17,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
 {
     Filesystem &fs = fsOf(req);
     auto of = std::make_unique<OpenFile>();
+    std::shared_ptr<UdsConnectBridge> uds;
     {
         std::shared_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
@@ -27,11 +29,21 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
         }
         of->channel = n->channel;
         of->ino = ino;
+        uds = n->uds;
     }
     // O_TRUNC and O_APPEND change nothing on a channel; O_NONBLOCK is read
-    // per request. Opening never waits.
+    // per request. Opening never waits (a Unix-socket connect does not).
     const int acc = fi->flags & O_ACCMODE;
-    of->handle = of->channel->open(acc != O_WRONLY, acc != O_RDONLY);
+    if (uds) {
+        if (int rc = uds->connect(callerOf(req), acc != O_WRONLY, acc != O_RDONLY, &of->conn);
+            rc < 0) {
+            spdlog::debug("open {}: {} failed: {}", ino, uds->describe(), std::strerror(-rc));
+            fuse_reply_err(req, -rc);
+            return;
+        }
+    } else {
+        of->handle = of->channel->open(acc != O_WRONLY, acc != O_RDONLY);
+    }
     OpenFile *raw = of.get();
     fi->fh = fs.files.adopt(std::move(of));
     fi->direct_io = 1;
@@ -39,7 +51,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
     fi->noflush = 1;
     if (replyOpenStream(req, fi) != 0) {
         // The opener is gone and no RELEASE will come.
-        raw->channel->release(*raw->handle);
+        raw->close();
         fs.files.take(fi->fh);
     }
 }
@@ -47,8 +59,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
 void opRelease(fuse_req_t req, fuse_ino_t, fuse_file_info *fi) noexcept
 {
     Filesystem &fs = fsOf(req);
-    if (std::unique_ptr<OpenFile> of = fs.files.take(fi->fh))
-        of->channel->release(*of->handle);
+    if (std::unique_ptr<OpenFile> of = fs.files.take(fi->fh)) of->close();
     fuse_reply_err(req, 0);
 }
 

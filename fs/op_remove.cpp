@@ -29,6 +29,7 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
     Filesystem &fs = fsOf(req);
     std::shared_ptr<Channel> gone;
     std::shared_ptr<Bridge> goneFifo;
+    std::shared_ptr<Bridge> goneUds;
     int err = 0;
     {
         std::unique_lock lock(fs.inodes.mutex());
@@ -39,10 +40,12 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
         else {
             gone = n->channel;
             goneFifo = std::move(n->fifo);
+            goneUds = std::move(n->uds);
             spdlog::info("channel {} removed", fs.inodes.path(*n));
             fs.inodes.removeName(*dir, name);
         }
     }
+    goneUds.reset();  // hangs up its connections
     retire(std::move(gone), std::move(goneFifo));
     fuse_reply_err(req, err);
 }
@@ -78,6 +81,7 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
     }
     std::shared_ptr<Channel> replaced;
     std::shared_ptr<Bridge> replacedFifo;
+    std::shared_ptr<Bridge> replacedUds;
     int err = 0;
     {
         std::unique_lock lock(fs.inodes.mutex());
@@ -102,11 +106,13 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
             if (dst) {
                 replaced = dst->channel;
                 replacedFifo = std::move(dst->fifo);
+                replacedUds = std::move(dst->uds);
                 fs.inodes.removeName(*to, newname);
             }
             fs.inodes.move(*from, name, *to, newname);
         }
     }
+    replacedUds.reset();
     retire(std::move(replaced), std::move(replacedFifo));
     fuse_reply_err(req, err);
 }

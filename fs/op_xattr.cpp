@@ -44,6 +44,8 @@ std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
 }
 
 constexpr std::string_view kFifoKey = "fifo";
+constexpr std::string_view kUdsKey = "uds";
+constexpr std::string_view kUdsStatNames[] = {"uds_connected", "uds_bytes"};
 constexpr std::string_view kFifoStatNames[] = {"fifo_connected", "fifo_bytes", "fifo_error"};
 
 std::optional<std::string> fifoStat(const Bridge &b, std::string_view name)
@@ -52,6 +54,14 @@ std::optional<std::string> fifoStat(const Bridge &b, std::string_view name)
     if (name == "fifo_connected") return std::string(st.connected ? "1" : "0");
     if (name == "fifo_bytes") return std::to_string(st.bytes);
     if (name == "fifo_error") return st.lastError;
+    return std::nullopt;
+}
+
+std::optional<std::string> udsStat(const Bridge &b, std::string_view name)
+{
+    const BridgeStats st = b.stats();
+    if (name == "uds_connected") return std::string(st.connected ? "1" : "0");
+    if (name == "uds_bytes") return std::to_string(st.bytes);
     return std::nullopt;
 }
 
@@ -68,6 +78,17 @@ int readValue(const Node &n, std::string_view key, std::string *out)
         if (!n.fifo) return -ENODATA;
         *out = n.fifo->describe();
         return 0;
+    }
+    if (key == kUdsKey) {
+        if (!n.uds) return -ENODATA;
+        *out = n.uds->describe();
+        return 0;
+    }
+    if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix && n.uds) {
+        if (auto v = udsStat(*n.uds, key.substr(kStatsPrefix.size()))) {
+            *out = *v;
+            return 0;
+        }
     }
     if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix && n.fifo) {
         if (auto v = fifoStat(*n.fifo, key.substr(kStatsPrefix.size()))) {
@@ -102,26 +123,6 @@ void replySized(fuse_req_t req, size_t size, const std::string &value, bool size
 }  // namespace
 
 namespace {
-
-// The caller's identity for a bridge: uid, gid and supplementary groups.
-Credentials callerOf(fuse_req_t req)
-{
-    const fuse_ctx *ctx = fuse_req_ctx(req);
-    Credentials c;
-    c.uid = ctx->uid;
-    c.gid = ctx->gid;
-    std::vector<gid_t> groups(64);
-    int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
-    if (n > static_cast<int>(groups.size())) {
-        groups.resize(static_cast<size_t>(n));
-        n = fuse_req_getgroups(req, n, groups.data());
-    }
-    if (n > 0) {
-        groups.resize(static_cast<size_t>(n));
-        c.groups = std::move(groups);
-    }
-    return c;
-}
 
 // True if `path` (absolute) would lead back into this mount: the daemon
 // opening it would wait on itself.
@@ -213,6 +214,56 @@ void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &
     fuse_reply_err(req, 0);
 }
 
+// Sets, replaces or (remove) removes a channel's uds=connect bridge.
+// Replacing or removing it hangs up the connections made through it.
+void setUds(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove)
+{
+    const fuse_ctx *ctx = fuse_req_ctx(req);
+    std::string sockPath;
+    std::string why;
+    std::string path;
+    int rc = 0;
+    std::shared_ptr<UdsConnectBridge> old;
+    if (!remove) rc = parseUdsConnect(val, &sockPath, &why);
+    if (rc == 0 && !remove && insideMount(fs.opts.mountpoint, sockPath)) {
+        rc = -EINVAL;
+        why = "a bridge path inside the chanfs mount would loop back into it";
+    }
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *n = fs.inodes.get(ino);
+        if (!n) {
+            rc = -ENOENT;
+        } else {
+            path = fs.inodes.path(*n);
+            if (ctx->uid != 0 && ctx->uid != n->uid) {
+                rc = -EPERM;
+                why = "only the owner or root may set a bridge";
+            } else if (n->isDir) {
+                rc = -EINVAL;
+                why = "bridges belong to channels, not directories";
+            } else if (remove && !n->uds) {
+                rc = -ENODATA;
+            } else if (rc == 0) {
+                old = std::move(n->uds);
+                if (!remove)
+                    n->uds = std::make_shared<UdsConnectBridge>(fs.loop, sockPath,
+                                                                n->channel->settings());
+            }
+        }
+    }
+    old.reset();  // outside the lock: it waits for the event loop
+    if (rc < 0) {
+        if (rc != -ENODATA)
+            spdlog::warn("setxattr {}uds='{}' on {} refused ({}): {}", kPrefix, printable(val),
+                         printable(path), std::strerror(-rc), why);
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    spdlog::info("{}: uds {}", printable(path), remove ? "bridge removed" : "set to " + printable(val));
+    fuse_reply_err(req, 0);
+}
+
 }  // namespace
 
 void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
@@ -228,6 +279,10 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     const std::string val(value, size);
     if (key == kFifoKey) {
         setFifo(req, fs, ino, val, false);
+        return;
+    }
+    if (key == kUdsKey) {
+        setUds(req, fs, ino, val, false);
         return;
     }
     const fuse_ctx *ctx = fuse_req_ctx(req);
@@ -315,11 +370,15 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
             names.append(kPrefix).append(s).push_back('\0');
         }
         if (n->fifo) names.append(kPrefix).append(kFifoKey).push_back('\0');
+        if (n->uds) names.append(kPrefix).append(kUdsKey).push_back('\0');
         if (!n->isDir)
             for (std::string_view s : kStatNames)
                 names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
         if (n->fifo)
             for (std::string_view s : kFifoStatNames)
+                names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
+        if (n->uds)
+            for (std::string_view s : kUdsStatNames)
                 names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
     }
     replySized(req, size, names, false);
@@ -336,6 +395,10 @@ void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept
     const std::string key(full.substr(kPrefix.size()));
     if (key == kFifoKey) {
         setFifo(req, fs, ino, {}, true);
+        return;
+    }
+    if (key == kUdsKey) {
+        setUds(req, fs, ino, {}, true);
         return;
     }
     int rc = 0;

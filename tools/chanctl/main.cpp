@@ -38,6 +38,8 @@ constexpr std::string_view kSettingsHelp =
     "                       flows into the channel (created if missing)\n"
     "  --fifo-out PATH      bridge: the channel's messages are written into the\n"
     "                       real FIFO PATH for a program reading it\n"
+    "  --uds-connect PATH   bridge: each open() of the file is its own connection\n"
+    "                       to the Unix-socket server at PATH\n"
     "Settings are applied kind first, then framing, then the others, bridges last.\n";
 
 struct Command {
@@ -53,7 +55,7 @@ struct Command {
 const std::vector<OptionSpec> kSettingOptions = {
     {"kind", '\0', true},     {"framing", '\0', true},  {"capacity", '\0', true},
     {"max-message", '\0', true}, {"overflow", '\0', true}, {"replay", '\0', true},
-    {"fifo-in", '\0', true},     {"fifo-out", '\0', true},
+    {"fifo-in", '\0', true},     {"fifo-out", '\0', true},  {"uds-connect", '\0', true},
 };
 
 // A bridge path as the daemon needs it: absolute (relative to our cwd).
@@ -69,6 +71,10 @@ void collect_settings(const ParsedArgs& args, SettingsRequest& settings) {
     for (const auto& [name, value] : args.options) {
         for (const auto& spec : kSettingOptions) {
             if (spec.long_name != name) continue;
+            if (name == "uds-connect") {
+                settings.put("uds", "connect:" + absolute_path(value));
+                continue;
+            }
             if (name == "fifo-in" || name == "fifo-out") {
                 settings.put("fifo", (name == "fifo-in" ? "in:" : "out:") + absolute_path(value));
                 continue;
@@ -152,8 +158,9 @@ const std::vector<Command>& commands() {
          "Changes settings of the channel PATH or, if PATH is a directory, the\n"
          "defaults for channels later created in it. Settings are given as options\n"
          "or as KEY=VALUE, where KEY is kind, framing, capacity, max_message,\n"
-         "overflow, replay or fifo (in:PATH or out:PATH), or a full attribute name user.chanfs.NAME. Stops at\n"
-         "the first refused setting and says which were applied.\n"
+         "overflow, replay, fifo (in:PATH or out:PATH) or uds (connect:PATH),\n"
+         "or a full attribute name user.chanfs.NAME. Stops at the first refused\n"
+         "setting and says which were applied.\n"
          "\n"
          "Options:\n"
          "  -h, --help           show this help\n",

@@ -8,7 +8,7 @@ namespace chanctl {
 
 const std::vector<std::string_view>& known_settings() {
     static const std::vector<std::string_view> keys = {
-        "kind", "framing", "capacity", "max_message", "overflow", "replay", "fifo",
+        "kind", "framing", "capacity", "max_message", "overflow", "replay", "fifo", "uds",
     };
     return keys;
 }
@@ -20,6 +20,7 @@ const std::vector<std::string_view>& known_stats() {
         "stats.in_messages",     "stats.in_bytes",        "stats.out_messages",
         "stats.out_bytes",       "stats.drops",           "stats.dropped_bytes",
         "stats.fifo_connected",  "stats.fifo_bytes",      "stats.fifo_error",
+        "stats.uds_connected",   "stats.uds_bytes",
     };
     return keys;
 }
@@ -70,7 +71,7 @@ Setting parse_assignment(std::string_view arg) {
         const auto& known = known_settings();
         if (std::find(known.begin(), known.end(), key) == known.end()) {
             throw UsageError("unknown setting '" + key +
-                             "' (known: kind, framing, capacity, max_message, overflow, replay, fifo;"
+                             "' (known: kind, framing, capacity, max_message, overflow, replay, fifo, uds;"
                              " other attributes as user.chanfs.NAME=VALUE)");
         }
     }
