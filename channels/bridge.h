@@ -18,6 +18,7 @@ namespace chanfs {
 
 struct BridgeStats {
     bool connected = false;  // a program has the other end open
+    uint64_t clients = 0;    // connected socket clients (listening bridges)
     uint64_t bytes = 0;      // moved through the bridge, either way
     std::string lastError;   // "" if none
 };

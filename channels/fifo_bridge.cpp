@@ -1,13 +1,14 @@
 // FIFO bridges. `in:` reads a real named FIFO and writes what arrives into
 // the channel, one writer session per FIFO writer session; `out:` is one
 // reader of the channel (a subscriber for a topic) that writes into a real
-// FIFO whenever a program has it open for reading.
+// FIFO whenever it has data and a program has the FIFO open for reading.
 //
 // All FIFO I/O and all bridge state live on the EventLoop thread. Channel
 // callbacks (ReadWaiter/WriteWaiter), which run on whichever thread made
 // data or room, only post to the loop.
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -30,10 +31,12 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr size_t kChunk = 64 * 1024;
-// How often an `out:` bridge looks for a reader while it has none, and how
-// long it waits after ending a pipe session so the reader that saw the end
-// has closed before the next session starts.
+// How often an `out:` bridge looks for a reader while it has none.
 constexpr auto kReconnectDelay = 100ms;
+// The least time between an `out:` pipe session's end and the next one.
+constexpr auto kSessionGap = 100ms;
+// How often an `in:` bridge retries a FIFO it could not reopen.
+constexpr auto kReopenDelay = 1000ms;
 
 std::string errText(int err) { return std::strerror(err); }
 
@@ -49,10 +52,12 @@ struct FifoCore {
     mutable std::mutex errMu;  // leaf lock: guards lastError only
     std::string lastError;
 
+    // Logs an error once, not on every retry.
     void setError(std::string e)
     {
-        spdlog::warn("fifo bridge {} of channel {}: {}", spec.path, channel->name(), e);
         std::lock_guard g(errMu);
+        if (e == lastError) return;
+        spdlog::warn("fifo bridge {} of channel {}: {}", spec.path, channel->name(), e);
         lastError = std::move(e);
     }
     int openAsUser(int flags)
@@ -140,16 +145,9 @@ private:
             // Every writer closed: the session ends. Open the next read end
             // before closing this one, so a writer never finds the FIFO
             // without a reader (ENXIO/SIGPIPE).
-            const int fd = core.openAsUser(O_RDONLY | O_NONBLOCK);
-            if (fd < 0) {
-                core.setError("reopen: " + errText(-fd));
-                return;
-            }
-            core.loop->unwatch(fd_.get());
-            fd_.reset(fd);
             core.connected = false;
             endSession();
-            watchReadable();
+            reopen();
             return;
         }
         buf_.resize(static_cast<size_t>(n));
@@ -159,6 +157,28 @@ private:
         writing_ = true;
         pauseReading();
         writeRest();
+    }
+    // Swaps in a fresh read end (the old one reports hang-up for good). If
+    // the FIFO cannot be opened (removed, chmod), stops watching and tries
+    // again every second rather than spinning on the hang-up.
+    void reopen()
+    {
+        const int fd = core.openAsUser(O_RDONLY | O_NONBLOCK);
+        if (fd < 0) {
+            if (fd_) {
+                core.loop->unwatch(fd_.get());
+                fd_.reset();
+                core.setError("cannot reopen the FIFO: " + errText(-fd) + "; retrying every second");
+            }
+            std::weak_ptr<FifoIn> weak = weak_from_this();
+            core.loop->postAfter(kReopenDelay, [weak] {
+                if (auto b = weak.lock(); b && !b->core.stopped) b->reopen();
+            });
+            return;
+        }
+        if (fd_) core.loop->unwatch(fd_.get());
+        fd_.reset(fd);
+        if (!writing_) watchReadable();
     }
     void writeRest()
     {
@@ -260,7 +280,7 @@ private:
 
     void connect()
     {
-        if (core.stopped || fd_) return;
+        if (core.stopped || fd_ || draining_) return;
         const int fd = core.openAsUser(O_WRONLY | O_NONBLOCK);
         if (fd < 0) {
             if (fd != -ENXIO) core.setError("open: " + errText(-fd));  // ENXIO: no reader yet
@@ -274,6 +294,44 @@ private:
             if (auto b = weak.lock()) b->onEvent(ev);
         });
         pump();
+    }
+    // After a session's end the FIFO is opened again only when the next
+    // session has data, and not before kSessionGap: a reader that is done
+    // with a session (cat) has closed by then and sees its end-of-file; one
+    // that keeps the FIFO open gets the next session, as from a kernel FIFO
+    // writer. (Probing for readers with an open() would wake a reader
+    // blocked in its own open() with an empty end-of-file.)
+    class DataNotifier final : public PollNotifier {
+    public:
+        explicit DataNotifier(std::weak_ptr<FifoOut> b) : b_(std::move(b)) {}
+        void notify() noexcept override
+        {
+            try {
+                if (auto b = b_.lock()) b->core.loop->post([b] { b->dataReady(); });
+            } catch (const std::bad_alloc &) {
+                spdlog::error("fifo bridge: out of memory");
+            }
+        }
+
+    private:
+        std::weak_ptr<FifoOut> b_;
+    };
+    void dataReady()
+    {
+        if (!draining_ || core.stopped || !handle_) return;
+        const unsigned ev =
+            core.channel->poll(*handle_, std::make_shared<DataNotifier>(weak_from_this()));
+        if (!(ev & POLLIN)) return;  // notified again when that changes
+        const auto wait = sessionEnd_ + kSessionGap - std::chrono::steady_clock::now();
+        if (wait > std::chrono::steady_clock::duration::zero()) {
+            std::weak_ptr<FifoOut> weak = weak_from_this();
+            core.loop->postAfter(std::chrono::ceil<std::chrono::milliseconds>(wait), [weak] {
+                if (auto b = weak.lock()) b->dataReady();
+            });
+            return;
+        }
+        draining_ = false;
+        connect();
     }
     void retryLater()
     {
@@ -329,10 +387,11 @@ private:
         }
         watchWritable(false);
         if (endAfterFlush_) {
-            // A pipe session ended: the reader sees end-of-file, and the
-            // next session goes to whoever opens the FIFO next.
+            // A pipe session ended: the reader sees end-of-file.
             disconnect();
-            retryLater();
+            draining_ = true;
+            sessionEnd_ = std::chrono::steady_clock::now();
+            dataReady();
             return;
         }
         if (reading_) return;
@@ -386,6 +445,8 @@ private:
     bool reading_ = false;
     bool retryPending_ = false;
     bool endAfterFlush_ = false;
+    bool draining_ = false;
+    std::chrono::steady_clock::time_point sessionEnd_;
 };
 
 // ------------------------------------------------------------- wrapper ----

@@ -348,12 +348,8 @@ private:
 
 int parseUdsConnect(std::string_view value, std::string *path, std::string *why)
 {
-    if (value.substr(0, 7) == "listen:" || value.substr(0, 17) == "listen-seqpacket:") {
-        *why = "listening bridges are not supported yet; connect:/path is";
-        return -EINVAL;
-    }
     if (value.substr(0, 8) != "connect:") {
-        *why = "expected connect:/path";
+        *why = "expected connect:/path, listen:/path or listen-seqpacket:/path";
         return -EINVAL;
     }
     const std::string_view p = value.substr(8);

@@ -20,6 +20,7 @@
 
 #include "bridge.h"
 #include "uds_connect.h"
+#include "uds_listen.h"
 #include "channel.h"
 #include "fuse_api.h"
 #include "settings.h"
@@ -46,6 +47,8 @@ struct Node {
     std::shared_ptr<Bridge> fifo;
     // uds=connect:/path: each open() connects there.
     std::shared_ptr<UdsConnectBridge> uds;
+    // uds=listen[-seqpacket]:/path: clients on one side, the file on the other.
+    std::shared_ptr<UdsListenBridge> udsListen;
 };
 
 class InodeTable {
@@ -75,6 +78,7 @@ public:
         for (auto &[ino, n] : nodes_) {
             if (n->fifo) all.push_back(std::move(n->fifo));
             if (n->uds) all.push_back(std::move(n->uds));
+            if (n->udsListen) all.push_back(std::move(n->udsListen));
         }
         return all;
     }

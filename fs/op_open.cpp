@@ -18,6 +18,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
     Filesystem &fs = fsOf(req);
     auto of = std::make_unique<OpenFile>();
     std::shared_ptr<UdsConnectBridge> uds;
+    std::shared_ptr<UdsListenBridge> listen;
     {
         std::shared_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
@@ -30,6 +31,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
         of->channel = n->channel;
         of->ino = ino;
         uds = n->uds;
+        listen = n->udsListen;
     }
     // O_TRUNC and O_APPEND change nothing on a channel; O_NONBLOCK is read
     // per request. Opening never waits (a Unix-socket connect does not).
@@ -41,6 +43,8 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
             fuse_reply_err(req, -rc);
             return;
         }
+    } else if (listen) {
+        of->conn = listen->openFile(acc != O_WRONLY, acc != O_RDONLY);
     } else {
         of->handle = of->channel->open(acc != O_WRONLY, acc != O_RDONLY);
     }

@@ -30,6 +30,7 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
     std::shared_ptr<Channel> gone;
     std::shared_ptr<Bridge> goneFifo;
     std::shared_ptr<Bridge> goneUds;
+    std::shared_ptr<Bridge> goneListen;
     int err = 0;
     {
         std::unique_lock lock(fs.inodes.mutex());
@@ -41,11 +42,13 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
             gone = n->channel;
             goneFifo = std::move(n->fifo);
             goneUds = std::move(n->uds);
+            goneListen = std::move(n->udsListen);
             spdlog::info("channel {} removed", fs.inodes.path(*n));
             fs.inodes.removeName(*dir, name);
         }
     }
     goneUds.reset();  // hangs up its connections
+    goneListen.reset();
     retire(std::move(gone), std::move(goneFifo));
     fuse_reply_err(req, err);
 }
@@ -82,6 +85,7 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
     std::shared_ptr<Channel> replaced;
     std::shared_ptr<Bridge> replacedFifo;
     std::shared_ptr<Bridge> replacedUds;
+    std::shared_ptr<Bridge> replacedListen;
     int err = 0;
     {
         std::unique_lock lock(fs.inodes.mutex());
@@ -107,12 +111,14 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
                 replaced = dst->channel;
                 replacedFifo = std::move(dst->fifo);
                 replacedUds = std::move(dst->uds);
+                replacedListen = std::move(dst->udsListen);
                 fs.inodes.removeName(*to, newname);
             }
             fs.inodes.move(*from, name, *to, newname);
         }
     }
     replacedUds.reset();
+    replacedListen.reset();
     retire(std::move(replaced), std::move(replacedFifo));
     fuse_reply_err(req, err);
 }

@@ -1,6 +1,7 @@
 // setxattr, getxattr, listxattr, removexattr: channel settings and live
 // stats as `user.chanfs.*`, directory defaults.
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <climits>
 #include <cstdlib>
@@ -46,6 +47,7 @@ std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
 constexpr std::string_view kFifoKey = "fifo";
 constexpr std::string_view kUdsKey = "uds";
 constexpr std::string_view kUdsStatNames[] = {"uds_connected", "uds_bytes"};
+constexpr std::string_view kListenStatNames[] = {"uds_clients", "uds_bytes", "uds_error"};
 constexpr std::string_view kFifoStatNames[] = {"fifo_connected", "fifo_bytes", "fifo_error"};
 
 std::optional<std::string> fifoStat(const Bridge &b, std::string_view name)
@@ -62,6 +64,8 @@ std::optional<std::string> udsStat(const Bridge &b, std::string_view name)
     const BridgeStats st = b.stats();
     if (name == "uds_connected") return std::string(st.connected ? "1" : "0");
     if (name == "uds_bytes") return std::to_string(st.bytes);
+    if (name == "uds_clients") return std::to_string(st.clients);
+    if (name == "uds_error") return st.lastError;
     return std::nullopt;
 }
 
@@ -79,13 +83,14 @@ int readValue(const Node &n, std::string_view key, std::string *out)
         *out = n.fifo->describe();
         return 0;
     }
+    const Bridge *udsBridge = n.uds ? static_cast<const Bridge *>(n.uds.get()) : n.udsListen.get();
     if (key == kUdsKey) {
-        if (!n.uds) return -ENODATA;
-        *out = n.uds->describe();
+        if (!udsBridge) return -ENODATA;
+        *out = udsBridge->describe();
         return 0;
     }
-    if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix && n.uds) {
-        if (auto v = udsStat(*n.uds, key.substr(kStatsPrefix.size()))) {
+    if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix && udsBridge) {
+        if (auto v = udsStat(*udsBridge, key.substr(kStatsPrefix.size()))) {
             *out = *v;
             return 0;
         }
@@ -135,6 +140,33 @@ bool insideMount(const std::string &mountpoint, const std::string &path)
     return real == mountpoint || real.rfind(mountpoint + "/", 0) == 0;
 }
 
+// Where a bridge path may be: not inside this mount, and inside
+// -o bridge_root=DIR if given (no `..` or symlink leading out of it).
+// 0 or -EINVAL with `why`.
+int checkBridgePath(const Filesystem &fs, const std::string &path, std::string *why)
+{
+    if (insideMount(fs.opts.mountpoint, path)) {
+        *why = "a bridge path inside the chanfs mount would loop back into it";
+        return -EINVAL;
+    }
+    if (fs.opts.bridgeRoot.empty()) return 0;
+    const std::string base = path.substr(path.rfind('/') + 1);
+    std::string dir = path.substr(0, path.rfind('/'));
+    if (dir.empty()) dir = "/";
+    char resolved[PATH_MAX];
+    struct stat st {};
+    const bool inside = base != ".." && base != "." && !base.empty() &&
+                        ::realpath(dir.c_str(), resolved) != nullptr &&
+                        (std::string(resolved) == fs.opts.bridgeRoot ||
+                         std::string(resolved).rfind(fs.opts.bridgeRoot + "/", 0) == 0) &&
+                        !(::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode));
+    if (!inside) {
+        *why = "the path is not inside bridge_root " + fs.opts.bridgeRoot;
+        return -EINVAL;
+    }
+    return 0;
+}
+
 // Sets, replaces or (value empty) removes a channel's FIFO bridge.
 // Replies to `req`.
 void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove)
@@ -147,10 +179,7 @@ void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &
     std::shared_ptr<Channel> ch;
     std::shared_ptr<Bridge> old;
     if (!remove) rc = parseFifoSpec(val, &spec, &why);
-    if (rc == 0 && !remove && insideMount(fs.opts.mountpoint, spec.path)) {
-        rc = -EINVAL;
-        why = "a bridge path inside the chanfs mount would loop back into it";
-    }
+    if (rc == 0 && !remove) rc = checkBridgePath(fs, spec.path, &why);
     {
         std::unique_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
@@ -214,21 +243,27 @@ void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &
     fuse_reply_err(req, 0);
 }
 
-// Sets, replaces or (remove) removes a channel's uds=connect bridge.
-// Replacing or removing it hangs up the connections made through it.
+// Sets, replaces or (remove) removes a channel's uds bridge: connect:/path
+// (every open connects there) or listen[-seqpacket]:/path (chanfs listens).
+// Replacing or removing one hangs up the connections made through it.
 void setUds(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove)
 {
     const fuse_ctx *ctx = fuse_req_ctx(req);
     std::string sockPath;
     std::string why;
     std::string path;
+    UdsListenSpec listenSpec;
+    bool listen = false;
     int rc = 0;
-    std::shared_ptr<UdsConnectBridge> old;
-    if (!remove) rc = parseUdsConnect(val, &sockPath, &why);
-    if (rc == 0 && !remove && insideMount(fs.opts.mountpoint, sockPath)) {
-        rc = -EINVAL;
-        why = "a bridge path inside the chanfs mount would loop back into it";
+    if (!remove) {
+        rc = parseUdsListen(val, &listenSpec, &why);
+        listen = rc != -ENOENT;
+        if (listen) sockPath = listenSpec.path;
+        else rc = parseUdsConnect(val, &sockPath, &why);
     }
+    if (rc == 0 && !remove) rc = checkBridgePath(fs, sockPath, &why);
+    std::shared_ptr<Channel> ch;
+    std::shared_ptr<Bridge> oldConnect, oldListen;
     {
         std::unique_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
@@ -242,17 +277,46 @@ void setUds(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &v
             } else if (n->isDir) {
                 rc = -EINVAL;
                 why = "bridges belong to channels, not directories";
-            } else if (remove && !n->uds) {
+            } else if (remove && !n->uds && !n->udsListen) {
                 rc = -ENODATA;
             } else if (rc == 0) {
-                old = std::move(n->uds);
-                if (!remove)
+                ch = n->channel;
+                listenSpec.mode = n->mode & 07777;
+                listenSpec.ownerUid = n->uid;
+                listenSpec.ownerGid = n->gid;
+                oldConnect = std::move(n->uds);
+                oldListen = std::move(n->udsListen);
+                if (!remove && !listen)
                     n->uds = std::make_shared<UdsConnectBridge>(fs.loop, sockPath,
                                                                 n->channel->settings());
             }
         }
     }
-    old.reset();  // outside the lock: it waits for the event loop
+    // Outside the lock: these wait for the event loop. An old listener on
+    // the same path goes before the new one binds; any other stays until the
+    // new one works, so a refused value leaves the channel as it was.
+    if (remove || !listen || (oldListen && oldListen->describe().ends_with(":" + sockPath)))
+        oldListen.reset();
+    if (rc == 0 && listen) {
+        listenSpec.as = callerOf(req);
+        std::shared_ptr<UdsListenBridge> made;
+        rc = UdsListenBridge::make(fs.loop, ch, listenSpec, &made, &why);
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *n = fs.inodes.get(ino);
+        if (n && n->channel == ch && !n->unlinked && !n->uds && !n->udsListen) {
+            if (made) {
+                n->udsListen = std::move(made);
+            } else {
+                // Refused: the old bridge goes back.
+                n->udsListen = std::dynamic_pointer_cast<UdsListenBridge>(std::move(oldListen));
+                n->uds = std::dynamic_pointer_cast<UdsConnectBridge>(std::move(oldConnect));
+            }
+        }
+        lock.unlock();
+        made.reset();  // not installed: the channel went away meanwhile
+    }
+    oldConnect.reset();
+    oldListen.reset();
     if (rc < 0) {
         if (rc != -ENODATA)
             spdlog::warn("setxattr {}uds='{}' on {} refused ({}): {}", kPrefix, printable(val),
@@ -370,7 +434,7 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
             names.append(kPrefix).append(s).push_back('\0');
         }
         if (n->fifo) names.append(kPrefix).append(kFifoKey).push_back('\0');
-        if (n->uds) names.append(kPrefix).append(kUdsKey).push_back('\0');
+        if (n->uds || n->udsListen) names.append(kPrefix).append(kUdsKey).push_back('\0');
         if (!n->isDir)
             for (std::string_view s : kStatNames)
                 names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
@@ -379,6 +443,9 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
                 names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
         if (n->uds)
             for (std::string_view s : kUdsStatNames)
+                names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
+        if (n->udsListen)
+            for (std::string_view s : kListenStatNames)
                 names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
     }
     replySized(req, size, names, false);

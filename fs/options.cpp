@@ -55,6 +55,13 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         uint64_t n = 0;
         if (parseCount(value, &n) < 0 || n < 1 || n > 64) return bad("expected 1 to 64");
         o->threads = static_cast<unsigned>(n);
+    } else if (key == "bridge_root") {
+        char resolved[PATH_MAX];
+        if (value.empty() || value[0] != '/') return bad("expected an absolute directory");
+        if (!::realpath(value.c_str(), resolved)) return bad(std::string("cannot resolve: ") + std::strerror(errno));
+        struct stat st {};
+        if (::stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode)) return bad("not a directory");
+        o->bridgeRoot = resolved;
     } else if (key == "default_permissions") {
         o->defaultPermissions = true;
     } else if (key == "nodefault_permissions" || key == "no_default_permissions") {
@@ -87,6 +94,7 @@ std::string usage(const char *prog)
       << "  -o max_message=SIZE    default maximum message size\n"
       << "  -o overflow=POLICY     block (default), drop-oldest or error\n"
       << "  -o threads=N           request threads (default 2; 1 = single-threaded)\n"
+      << "  -o bridge_root=DIR     FIFO and socket bridge paths must be inside DIR\n"
       << "  -o allow_other         let other users use the mount\n"
       << "  -o default_permissions kernel checks modes (on by default;\n"
       << "                         -o nodefault_permissions turns it off)\n"

@@ -12,6 +12,8 @@ namespace chanfs::fs {
 struct Options {
     std::string source;      // state directory or a label (fstab's first field)
     std::string mountpoint;
+    // -o bridge_root=DIR: bridge paths must lie inside it (absolute, resolved).
+    std::string bridgeRoot;
     bool foreground = false;
     bool debug = false;      // -d: libfuse request tracing, implies -f
     bool help = false;

@@ -40,6 +40,9 @@ constexpr std::string_view kSettingsHelp =
     "                       real FIFO PATH for a program reading it\n"
     "  --uds-connect PATH   bridge: each open() of the file is its own connection\n"
     "                       to the Unix-socket server at PATH\n"
+    "  --uds-listen PATH    bridge: chanfs listens on a Unix socket at PATH; socket\n"
+    "                       clients are one end of the channel, the file the other\n"
+    "  --uds-listen-seqpacket PATH  the same with SOCK_SEQPACKET (a packet per message)\n"
     "Settings are applied kind first, then framing, then the others, bridges last.\n";
 
 struct Command {
@@ -56,6 +59,7 @@ const std::vector<OptionSpec> kSettingOptions = {
     {"kind", '\0', true},     {"framing", '\0', true},  {"capacity", '\0', true},
     {"max-message", '\0', true}, {"overflow", '\0', true}, {"replay", '\0', true},
     {"fifo-in", '\0', true},     {"fifo-out", '\0', true},  {"uds-connect", '\0', true},
+    {"uds-listen", '\0', true},  {"uds-listen-seqpacket", '\0', true},
 };
 
 // A bridge path as the daemon needs it: absolute (relative to our cwd).
@@ -71,8 +75,11 @@ void collect_settings(const ParsedArgs& args, SettingsRequest& settings) {
     for (const auto& [name, value] : args.options) {
         for (const auto& spec : kSettingOptions) {
             if (spec.long_name != name) continue;
-            if (name == "uds-connect") {
-                settings.put("uds", "connect:" + absolute_path(value));
+            if (name == "uds-connect" || name == "uds-listen" || name == "uds-listen-seqpacket") {
+                const std::string how = name == "uds-connect"  ? "connect:"
+                                        : name == "uds-listen" ? "listen:"
+                                                               : "listen-seqpacket:";
+                settings.put("uds", how + absolute_path(value));
                 continue;
             }
             if (name == "fifo-in" || name == "fifo-out") {
@@ -158,7 +165,8 @@ const std::vector<Command>& commands() {
          "Changes settings of the channel PATH or, if PATH is a directory, the\n"
          "defaults for channels later created in it. Settings are given as options\n"
          "or as KEY=VALUE, where KEY is kind, framing, capacity, max_message,\n"
-         "overflow, replay, fifo (in:PATH or out:PATH) or uds (connect:PATH),\n"
+         "overflow, replay, fifo (in:PATH or out:PATH) or uds (connect:PATH,\n"
+         "listen:PATH or listen-seqpacket:PATH),\n"
          "or a full attribute name user.chanfs.NAME. Stops at the first refused\n"
          "setting and says which were applied.\n"
          "\n"

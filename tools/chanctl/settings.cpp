@@ -20,7 +20,8 @@ const std::vector<std::string_view>& known_stats() {
         "stats.in_messages",     "stats.in_bytes",        "stats.out_messages",
         "stats.out_bytes",       "stats.drops",           "stats.dropped_bytes",
         "stats.fifo_connected",  "stats.fifo_bytes",      "stats.fifo_error",
-        "stats.uds_connected",   "stats.uds_bytes",
+        "stats.uds_connected",   "stats.uds_clients",     "stats.uds_bytes",
+        "stats.uds_error",
     };
     return keys;
 }

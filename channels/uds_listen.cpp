@@ -1,0 +1,571 @@
+#include "uds_listen.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <new>
+
+#include <spdlog/spdlog.h>
+
+#include "unique_fd.h"
+
+namespace chanfs {
+
+namespace {
+
+constexpr size_t kChunk = 64 * 1024;
+constexpr int kBacklog = 128;
+
+// A packet from a SOCK_SEQPACKET client, framed as one message of `f`.
+std::string frameMessage(Framing f, std::string body)
+{
+    switch (f) {
+        case Framing::Lines:
+            if (body.empty() || body.back() != '\n') body.push_back('\n');
+            return body;
+        case Framing::Lp32: {
+            const auto n = static_cast<uint32_t>(body.size());
+            const char hdr[4] = {static_cast<char>(n & 0xff), static_cast<char>((n >> 8) & 0xff),
+                                 static_cast<char>((n >> 16) & 0xff),
+                                 static_cast<char>((n >> 24) & 0xff)};
+            return std::string(hdr, 4) + body;
+        }
+        case Framing::Bytes:
+        case Framing::Messages:
+            break;
+    }
+    return body;
+}
+
+// Whole messages read from the channel, split into SOCK_SEQPACKET packets
+// (framing removed: the packet boundary is the framing).
+std::deque<std::string> splitMessages(Framing f, const std::string &data)
+{
+    std::deque<std::string> out;
+    if (f == Framing::Lines) {
+        size_t start = 0;
+        while (start < data.size()) {
+            size_t nl = data.find('\n', start);
+            if (nl == std::string::npos) nl = data.size();
+            out.push_back(data.substr(start, nl - start));
+            start = nl + 1;
+        }
+    } else if (f == Framing::Lp32) {
+        size_t at = 0;
+        while (at + 4 <= data.size()) {
+            const auto *p = reinterpret_cast<const unsigned char *>(data.data() + at);
+            const size_t n = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<size_t>(p[3]) << 24);
+            if (at + 4 + n > data.size()) break;
+            out.push_back(data.substr(at + 4, n));
+            at += 4 + n;
+        }
+    } else {
+        out.push_back(data);
+    }
+    return out;
+}
+
+// The file side of one open() of a listening channel.
+class SplitFile final : public UdsConnection {
+public:
+    SplitFile(std::shared_ptr<Channel> fromClients, std::shared_ptr<Channel> toClients, bool reads,
+              bool writes)
+        : in_(std::move(fromClients)), out_(std::move(toClients))
+    {
+        if (reads) inH_ = in_->open(true, false);
+        if (writes) outH_ = out_->open(false, true);
+    }
+    Channel &in() override { return *in_; }
+    Handle *inHandle() override { return inH_.get(); }
+    Channel &out() override { return *out_; }
+    Handle *outHandle() override { return outH_.get(); }
+    void close() override
+    {
+        if (closed_.exchange(true)) return;
+        if (inH_) in_->release(*inH_);
+        if (outH_) out_->release(*outH_);
+    }
+    void abort() override { close(); }
+
+private:
+    std::shared_ptr<Channel> in_, out_;
+    std::shared_ptr<Handle> inH_, outH_;
+    std::atomic<bool> closed_{false};
+};
+
+class Listener;
+
+// One accepted client; loop thread only.
+class Client : public std::enable_shared_from_this<Client> {
+public:
+    Client(std::weak_ptr<Listener> l, EventLoop &loop, UniqueFd fd, uint64_t id)
+        : listener_(std::move(l)), loop_(loop), fd_(std::move(fd)), id_(id)
+    {
+    }
+    void start();
+    void stop(const char *why);
+    int fd() const { return fd_.get(); }
+
+private:
+    class InWaiter;
+    class OutWaiter;
+    void onEvent(uint32_t ev);
+    void rewatch();
+    void readSock();
+    void writeIn();
+    void inWritten(size_t n, int err);
+    void pumpOut();
+    void outDelivered(std::string data, bool mark);
+
+    std::weak_ptr<Listener> listener_;
+    EventLoop &loop_;
+    UniqueFd fd_;
+    const uint64_t id_;
+    std::shared_ptr<Handle> writer_;  // on the from-clients channel
+    std::shared_ptr<Handle> reader_;  // on the channel itself
+    std::string recvBuf_;
+    size_t recvOff_ = 0;
+    bool inWaiting_ = false;
+    std::deque<std::string> sendQueue_;  // stream: one string; seqpacket: packets
+    size_t sendOff_ = 0;
+    bool reading_ = false;
+    bool stopped_ = false;
+};
+
+class Listener : public std::enable_shared_from_this<Listener> {
+public:
+    EventLoop *loop = nullptr;
+    std::shared_ptr<Channel> channel;      // file writers -> clients
+    std::shared_ptr<Channel> fromClients;  // clients -> file readers
+    UdsListenSpec spec;
+    UniqueFd fd;
+    std::map<int, std::shared_ptr<Client>> clients;  // loop thread only
+    uint64_t nextId = 1;
+    std::atomic<uint64_t> clientCount{0};
+    std::atomic<uint64_t> bytes{0};
+    mutable std::mutex errMu;  // leaf: lastError only
+    std::string lastError;
+
+    Settings settings() const { return channel->settings(); }
+    void start()
+    {
+        std::weak_ptr<Listener> weak = weak_from_this();
+        loop->watch(fd.get(), EPOLLIN, [weak](uint32_t) {
+            if (auto l = weak.lock()) l->acceptAll();
+        });
+    }
+    void acceptAll()
+    {
+        for (;;) {
+            const int c = ::accept4(fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (c < 0) {
+                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                    std::lock_guard g(errMu);
+                    lastError = std::string("accept: ") + std::strerror(errno);
+                }
+                return;
+            }
+            auto client = std::make_shared<Client>(weak_from_this(), *loop, UniqueFd(c), nextId++);
+            clients[c] = client;
+            ++clientCount;
+            client->start();
+        }
+    }
+    void dropClient(int cfd)
+    {
+        if (clients.erase(cfd)) --clientCount;
+    }
+    void stop()
+    {
+        if (fd) loop->unwatch(fd.get());
+        fd.reset();
+        auto all = std::move(clients);
+        clients.clear();
+        for (auto &[cfd, c] : all) c->stop(nullptr);
+        clientCount = 0;
+        // File readers waiting on what clients send get end-of-file.
+        fromClients->detach();
+    }
+};
+
+class Client::InWaiter final : public WriteWaiter {
+public:
+    explicit InWaiter(std::weak_ptr<Client> c, EventLoop &loop) : c_(std::move(c)), loop_(loop) {}
+    uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
+    bool interrupted() const override { return false; }
+    int done(size_t n) noexcept override
+    {
+        post(n, 0);
+        return 0;
+    }
+    void fail(int err) noexcept override { post(0, err); }
+
+private:
+    void post(size_t n, int err) noexcept
+    {
+        try {
+            if (auto c = c_.lock()) loop_.post([c, n, err] { c->inWritten(n, err); });
+        } catch (const std::bad_alloc &) {
+            spdlog::error("uds listen: out of memory");
+        }
+    }
+    std::weak_ptr<Client> c_;
+    EventLoop &loop_;
+};
+
+class Client::OutWaiter final : public ReadWaiter {
+public:
+    explicit OutWaiter(std::weak_ptr<Client> c, EventLoop &loop) : c_(std::move(c)), loop_(loop) {}
+    uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
+    bool interrupted() const override { return false; }
+    int deliver(std::span<const iovec> data) noexcept override
+    {
+        auto c = c_.lock();
+        if (!c) return -EPIPE;
+        try {
+            std::string copy;
+            for (const iovec &v : data) copy.append(static_cast<const char *>(v.iov_base), v.iov_len);
+            const bool mark = data.empty();
+            if (!loop_.post([c, copy = std::move(copy), mark]() mutable {
+                    c->outDelivered(std::move(copy), mark);
+                }))
+                return -EPIPE;
+            return 0;
+        } catch (const std::bad_alloc &) {
+            return -ENOMEM;
+        }
+    }
+    void fail(int) noexcept override
+    {
+        try {
+            if (auto c = c_.lock())
+                loop_.post([c] {
+                    c->reading_ = false;
+                });
+        } catch (const std::bad_alloc &) {
+            spdlog::error("uds listen: out of memory");
+        }
+    }
+
+private:
+    std::weak_ptr<Client> c_;
+    EventLoop &loop_;
+};
+
+void Client::start()
+{
+    auto l = listener_.lock();
+    if (!l) return;
+    writer_ = l->fromClients->open(false, true);
+    reader_ = l->channel->open(true, false);
+    rewatch();
+    pumpOut();
+}
+
+void Client::stop(const char *why)
+{
+    if (stopped_) return;
+    stopped_ = true;
+    auto l = listener_.lock();
+    if (why && l)
+        spdlog::warn("uds listen {}: client {} disconnected: {}", l->spec.path, id_, why);
+    size_t unsent = 0;
+    for (const auto &s : sendQueue_) unsent += s.size();
+    unsent -= std::min(unsent, sendOff_);
+    if (unsent && l)
+        spdlog::warn("uds listen {}: client {} left with {} bytes not yet sent; they are dropped",
+                     l->spec.path, id_, unsent);
+    if (fd_) loop_.unwatch(fd_.get());
+    const int cfd = fd_.get();
+    if (l) {
+        // Its writer session ends (a pipe gets its end-of-stream mark).
+        if (writer_) l->fromClients->release(*writer_);
+        if (reader_) l->channel->release(*reader_);
+    }
+    writer_.reset();
+    reader_.reset();
+    fd_.reset();
+    if (l) l->dropClient(cfd);  // may destroy this
+}
+
+void Client::rewatch()
+{
+    if (!fd_ || stopped_) return;
+    uint32_t ev = 0;
+    if (!inWaiting_) ev |= EPOLLIN | EPOLLRDHUP;
+    if (!sendQueue_.empty()) ev |= EPOLLOUT;
+    if (ev == 0) {
+        // A hang-up is reported whatever the mask: unwatched while a write
+        // into the channel waits and nothing is to be sent.
+        loop_.unwatch(fd_.get());
+        return;
+    }
+    std::weak_ptr<Client> weak = weak_from_this();
+    loop_.watch(fd_.get(), ev, [weak](uint32_t fired) {
+        if (auto c = weak.lock()) c->onEvent(fired);
+    });
+}
+
+void Client::onEvent(uint32_t ev)
+{
+    auto self = shared_from_this();
+    if (ev & EPOLLOUT) pumpOut();
+    if (!stopped_ && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !inWaiting_) readSock();
+}
+
+void Client::readSock()
+{
+    auto l = listener_.lock();
+    if (!l) return;
+    const Settings s = l->settings();
+    if (l->spec.seqpacket) {
+        recvBuf_.resize(static_cast<size_t>(s.maxMessageBytes) + 1);
+        const ssize_t n = ::recv(fd_.get(), recvBuf_.data(), recvBuf_.size(), MSG_TRUNC);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) stop(std::strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            stop(nullptr);
+            return;
+        }
+        if (static_cast<uint64_t>(n) > s.maxMessageBytes) {
+            stop("a packet is larger than max_message");
+            return;
+        }
+        recvBuf_ = frameMessage(s.framing, recvBuf_.substr(0, static_cast<size_t>(n)));
+    } else {
+        recvBuf_.resize(kChunk);
+        const ssize_t n = ::recv(fd_.get(), recvBuf_.data(), recvBuf_.size(), 0);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) stop(std::strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            stop(nullptr);
+            return;
+        }
+        recvBuf_.resize(static_cast<size_t>(n));
+    }
+    l->bytes += recvBuf_.size();
+    recvOff_ = 0;
+    inWaiting_ = true;
+    rewatch();
+    writeIn();
+}
+
+void Client::writeIn()
+{
+    auto l = listener_.lock();
+    if (!l || !writer_) return;
+    WriteRequest w;
+    w.data = std::span<const char>(recvBuf_.data() + recvOff_, recvBuf_.size() - recvOff_);
+    l->fromClients->write(*writer_, w, std::make_unique<InWaiter>(weak_from_this(), loop_));
+}
+
+void Client::inWritten(size_t n, int err)
+{
+    if (stopped_) return;
+    if (err == EMSGSIZE) {
+        stop("malformed frame: a message over max_message");
+        return;
+    }
+    if (err != 0) {
+        stop(std::strerror(err));
+        return;
+    }
+    recvOff_ += n;
+    if (recvOff_ < recvBuf_.size()) {
+        writeIn();
+        return;
+    }
+    inWaiting_ = false;
+    recvBuf_.clear();
+    rewatch();
+}
+
+void Client::pumpOut()
+{
+    auto l = listener_.lock();
+    if (!l || stopped_) return;
+    while (!sendQueue_.empty()) {
+        const std::string &front = sendQueue_.front();
+        const ssize_t n = ::send(fd_.get(), front.data() + sendOff_, front.size() - sendOff_,
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                rewatch();
+                return;
+            }
+            stop(std::strerror(errno));
+            return;
+        }
+        l->bytes += static_cast<uint64_t>(n);
+        sendOff_ += static_cast<size_t>(n);
+        if (sendOff_ < front.size()) {
+            rewatch();
+            return;
+        }
+        sendQueue_.pop_front();
+        sendOff_ = 0;
+    }
+    rewatch();
+    if (reading_ || !reader_) return;
+    reading_ = true;
+    const Settings s = l->settings();
+    ReadRequest r;
+    // Seqpacket: room for a whole message, so packets are never split.
+    r.maxBytes = l->spec.seqpacket ? static_cast<size_t>(s.maxMessageBytes) + 4 : kChunk;
+    l->channel->read(*reader_, r, std::make_unique<OutWaiter>(weak_from_this(), loop_));
+}
+
+void Client::outDelivered(std::string data, bool mark)
+{
+    reading_ = false;
+    if (stopped_) return;
+    auto l = listener_.lock();
+    if (!l) return;
+    if (!mark) {
+        if (l->spec.seqpacket) {
+            for (auto &m : splitMessages(l->settings().framing, data)) sendQueue_.push_back(std::move(m));
+        } else {
+            sendQueue_.push_back(std::move(data));
+        }
+    }
+    // A pipe's end-of-stream mark has no meaning on a socket: go on reading.
+    pumpOut();
+}
+
+class ListenBridgeImpl final : public UdsListenBridge {
+public:
+    ListenBridgeImpl(std::shared_ptr<Listener> l, dev_t dev, ino_t ino)
+        : l_(std::move(l)), dev_(dev), ino_(ino)
+    {
+    }
+    ~ListenBridgeImpl() override
+    {
+        auto l = l_;
+        l_->loop->sync([l] { l->stop(); });
+        AsUser as(l_->spec.as);
+        struct stat st {};
+        if (::lstat(l_->spec.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev_ &&
+            st.st_ino == ino_ && ::unlink(l_->spec.path.c_str()) == 0)
+            spdlog::info("uds listen: removed {}", l_->spec.path);
+    }
+    std::string describe() const override
+    {
+        return (l_->spec.seqpacket ? "listen-seqpacket:" : "listen:") + l_->spec.path;
+    }
+    BridgeStats stats() const override
+    {
+        BridgeStats st;
+        st.connected = l_->clientCount > 0;
+        st.clients = l_->clientCount;
+        st.bytes = l_->bytes;
+        std::lock_guard g(l_->errMu);
+        st.lastError = l_->lastError;
+        return st;
+    }
+    std::shared_ptr<UdsConnection> openFile(bool reads, bool writes) override
+    {
+        return std::make_shared<SplitFile>(l_->fromClients, l_->channel, reads, writes);
+    }
+
+private:
+    std::shared_ptr<Listener> l_;
+    dev_t dev_;
+    ino_t ino_;
+};
+
+}  // namespace
+
+int parseUdsListen(std::string_view value, UdsListenSpec *spec, std::string *why)
+{
+    std::string_view p;
+    if (value.substr(0, 17) == "listen-seqpacket:") {
+        spec->seqpacket = true;
+        p = value.substr(17);
+    } else if (value.substr(0, 7) == "listen:") {
+        spec->seqpacket = false;
+        p = value.substr(7);
+    } else {
+        return -ENOENT;
+    }
+    if (p.empty() || p[0] != '/') {
+        *why = "the socket path must be absolute";
+        return -EINVAL;
+    }
+    if (p.size() >= sizeof(sockaddr_un::sun_path)) {
+        *why = "the socket path is longer than a Unix socket address allows";
+        return -EINVAL;
+    }
+    if (p.find('\0') != std::string_view::npos) {
+        *why = "the socket path is not a valid path";
+        return -EINVAL;
+    }
+    spec->path = std::string(p);
+    return 0;
+}
+
+int UdsListenBridge::make(EventLoop &loop, std::shared_ptr<Channel> channel,
+                          const UdsListenSpec &spec, std::shared_ptr<UdsListenBridge> *out,
+                          std::string *why)
+{
+    if (loop.status() < 0) {
+        *why = "the bridge event loop is not running";
+        return loop.status();
+    }
+    auto l = std::make_shared<Listener>();
+    l->loop = &loop;
+    l->spec = spec;
+    l->channel = channel;
+    l->fromClients = Channel::create(channel->settings(), channel->name() + " (from clients)");
+    UniqueFd fd(::socket(AF_UNIX, (spec.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_NONBLOCK |
+                                      SOCK_CLOEXEC,
+                         0));
+    if (!fd) {
+        *why = "cannot make a socket";
+        return -errno;
+    }
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, spec.path.c_str(), spec.path.size() + 1);
+    struct stat st {};
+    {
+        AsUser as(spec.as);
+        if (as.status() < 0) {
+            *why = "cannot take the caller's identity";
+            return as.status();
+        }
+        if (::bind(fd.get(), reinterpret_cast<const sockaddr *>(&addr), sizeof addr) < 0) {
+            const int err = errno;
+            *why = err == EADDRINUSE ? spec.path + " already exists" : "cannot bind " + spec.path;
+            return -err;
+        }
+        if (::chmod(spec.path.c_str(), spec.mode & 07777) < 0 ||
+            ::lchown(spec.path.c_str(), spec.ownerUid, spec.ownerGid) < 0)
+            spdlog::debug("uds listen {}: cannot set owner/mode: {}", spec.path, std::strerror(errno));
+        if (::lstat(spec.path.c_str(), &st) < 0 || ::listen(fd.get(), kBacklog) < 0) {
+            const int err = errno;
+            ::unlink(spec.path.c_str());
+            *why = "cannot listen on " + spec.path;
+            return -err;
+        }
+    }
+    l->fd = std::move(fd);
+    loop.sync([l] { l->start(); });
+    *out = std::make_shared<ListenBridgeImpl>(l, st.st_dev, st.st_ino);
+    spdlog::info("uds bridge {} listening for channel {}", (*out)->describe(), channel->name());
+    return 0;
+}
+
+}  // namespace chanfs
