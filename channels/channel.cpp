@@ -282,6 +282,12 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
     runActions(lock, acts);
 }
 
+void Channel::setOneMessagePerRead(Handle &h)
+{
+    Lock lock(mu_);
+    h.oneMessage_ = true;
+}
+
 void Channel::unread(Handle &h, std::string_view data)
 {
     if (data.empty()) return;

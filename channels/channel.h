@@ -65,6 +65,7 @@ private:
     std::deque<Entry> pending_;
     uint64_t cursor_ = 0;   // topic: sequence number of the next message
     std::string held_;      // writer: partial message awaiting its end
+    bool oneMessage_ = false;  // reader: at most one whole message per read
     std::shared_ptr<PollNotifier> poll_;
     unsigned reportedEvents_ = 0;
 };
@@ -134,6 +135,9 @@ public:
     void write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> waiter);
     // Fails the parked request with this key with EINTR; false if none.
     bool cancel(uintptr_t key);
+    // Makes every read of `h` (a reader) take at most one whole message, so
+    // competing readers such as socket clients take turns message by message.
+    void setOneMessagePerRead(Handle &h);
     // Puts bytes a reader took but could not pass on (a bridge whose FIFO
     // reader went away) back in front of what `h` reads next.
     void unread(Handle &h, std::string_view data);

@@ -66,7 +66,7 @@ void ConsumingPolicy::takeFromLog(Channel &c, Handle &h, size_t maxBytes, Delive
             d.bytes += e.length;
             ++d.messages;
             d.slices.push_back(std::move(e));
-            if (!joinsMessages(framing)) break;
+            if (!joinsMessages(framing) || h.oneMessage_) break;
             continue;
         }
         if (splitsFreely(framing)) {

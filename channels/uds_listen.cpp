@@ -267,6 +267,8 @@ void Client::start()
     if (!l) return;
     writer_ = l->fromClients->open(false, true);
     reader_ = l->channel->open(true, false);
+    // One message per read: clients of a pipe or queue take turns.
+    l->channel->setOneMessagePerRead(*reader_);
     rewatch();
     pumpOut();
 }

@@ -100,6 +100,37 @@ print(sum(r == want for r in results))
     [ "$(cat "$BATS_TEST_TMPDIR/out")" = 50 ]
 }
 
+@test "queue: socket clients take turns, each message to exactly one client" {
+    "$CHANCTL_BIN" create --kind queue --framing lines "$MNT/work"
+    setfattr -n user.chanfs.uds -v "listen:$SOCK" "$MNT/work"
+    bg timeout 30 /usr/bin/python3 -c '
+import socket, sys, threading
+socks = []
+for i in range(2):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    socks.append(s)
+got = [[], []]
+def read(i):
+    f = socks[i].makefile("rb")
+    for line in f:
+        if line == b"END\n":
+            return
+        got[i].append(line.decode().strip())
+threads = [threading.Thread(target=read, args=(i,)) for i in range(2)]
+for t in threads: t.start()
+for t in threads: t.join()
+both = got[0] + got[1]
+print(len(got[0]) > 0, len(got[1]) > 0, sorted(both) == sorted("job%d" % k for k in range(40)))
+' "$SOCK" > "$BATS_TEST_TMPDIR/out"
+    local clients=$BG_PID
+    wait_until 10 stat_is "$MNT/work" stats.uds_clients 2
+    wait_until 10 stat_is "$MNT/work" stats.blocked_readers 2
+    { seq -f 'job%g' 0 39; echo END; echo END; } > "$MNT/work"
+    timeout_wait 20 "$clients"
+    [ "$(cat "$BATS_TEST_TMPDIR/out")" = "True True True" ]
+}
+
 @test "a malformed lp32 frame disconnects only its sender; queued data is kept" {
     "$CHANCTL_BIN" create --kind queue --framing lp32 --max-message 1000 "$MNT/q"
     setfattr -n user.chanfs.uds -v "listen:$SOCK" "$MNT/q"
@@ -152,7 +183,7 @@ except OSError as e:
     [ "$output" = connected ]
 }
 
-@test "nobody cannot make chanfs bind a socket where nobody cannot write" {
+@test "nobody cannot make chanfs bind a socket where nobody cannot write; can where it can" {
     mkdir "$MNT/pub"
     chmod 0777 "$MNT/pub"
     setpriv --reuid=nobody --regid=nogroup --clear-groups touch "$MNT/pub/ch"
@@ -160,6 +191,12 @@ except OSError as e:
         setfattr -n user.chanfs.uds -v "listen:$SOCKDIR/evil.sock" "$MNT/pub/ch"
     [[ "$output" == *"Permission denied"* ]]
     [ ! -e "$SOCKDIR/evil.sock" ]
+    mkdir "$SOCKDIR/open"
+    chmod 0777 "$SOCKDIR/open"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        setfattr -n user.chanfs.uds -v "listen:$SOCKDIR/open/ok.sock" "$MNT/pub/ch"
+    [ -S "$SOCKDIR/open/ok.sock" ]
+    [ "$(stat -c %U "$SOCKDIR/open/ok.sock")" = nobody ]
 }
 
 @test "bridge_root confines bridge paths: inside allowed, escapes refused" {

@@ -42,6 +42,23 @@ TEST(Queue, CompetingReadersGetEachMessageExactlyOnce)
     for (auto &r : readers) expectNothingToRead(*ch, *r);
 }
 
+TEST(Queue, OneMessagePerReadMakesLinesReadersTakeTurns)
+{
+    auto ch = makeQueue("lines");
+    auto w = ch->open(false, true);
+    auto a = ch->open(true, false);
+    auto b = ch->open(true, false);
+    ch->setOneMessagePerRead(*a);
+    writeOk(*ch, *w, "one\ntwo\nthree\n");
+    // `a` takes one line per read however much room it offers; `b`, not so
+    // limited, takes every whole line that fits.
+    EXPECT_EQ(readData(*ch, *a, 1000), "one\n");
+    EXPECT_EQ(readData(*ch, *b, 1000), "two\nthree\n");
+    writeOk(*ch, *w, "four\nfive\n");
+    EXPECT_EQ(readData(*ch, *a, 1000), "four\n");
+    EXPECT_EQ(readData(*ch, *a, 1000), "five\n");
+}
+
 TEST(Queue, ParkedReadersEachGetOneMessageInTheOrderTheyWaited)
 {
     auto ch = makeQueue("messages");
