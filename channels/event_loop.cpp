@@ -148,6 +148,7 @@ void EventLoop::run()
             auto it = watched_.find(fd);
             if (it == watched_.end()) continue;  // unwatched by an earlier callback
             std::shared_ptr<FdCallback> cb = it->second;
+            dispatched_.fetch_add(1, std::memory_order_relaxed);
             (*cb)(events[i].events);
         }
     }

@@ -8,6 +8,7 @@
 // a posted task). sync() must not be called from the loop thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -49,6 +50,10 @@ public:
     int watch(int fd, uint32_t events, FdCallback cb);
     void unwatch(int fd);
 
+    // How many fd callbacks have run: a loop that spins on a ready fd shows
+    // here (and in tests) as a count that keeps climbing.
+    uint64_t dispatched() const { return dispatched_.load(std::memory_order_relaxed); }
+
 private:
     void run();
     void wake();
@@ -62,6 +67,7 @@ private:
     bool stopping_ = false;
     // Loop thread only. Callbacks are shared so one can unwatch itself.
     std::unordered_map<int, std::shared_ptr<FdCallback>> watched_;
+    std::atomic<uint64_t> dispatched_{0};
     std::thread thread_;
 };
 

@@ -35,8 +35,6 @@ constexpr size_t kChunk = 64 * 1024;
 constexpr auto kReconnectDelay = 100ms;
 // The least time between an `out:` pipe session's end and the next one.
 constexpr auto kSessionGap = 100ms;
-// How often an `in:` bridge retries a FIFO it could not reopen.
-constexpr auto kReopenDelay = 1000ms;
 
 std::string errText(int err) { return std::strerror(err); }
 
@@ -120,17 +118,20 @@ private:
         std::weak_ptr<FifoIn> b_;
     };
 
+    // Edge-triggered, on one read end for the bridge's whole life: the
+    // kernel wakes it when data comes and when the last writer closes, and
+    // does not report the hang-up again until the next writer has come and
+    // gone. (Level-triggered, the hang-up would be reported for as long as
+    // no writer is there; a fresh read end instead would miss the close of
+    // a writer that opened before it.) Each wake-up is read until EAGAIN.
     void watchReadable()
     {
         std::weak_ptr<FifoIn> weak = weak_from_this();
-        const int rc = core.loop->watch(fd_.get(), EPOLLIN, [weak](uint32_t) {
+        const int rc = core.loop->watch(fd_.get(), EPOLLIN | EPOLLET, [weak](uint32_t) {
             if (auto b = weak.lock()) b->readSome();
         });
         if (rc < 0) core.setError("cannot watch the FIFO: " + errText(-rc));
     }
-    // Unwatched, not watched for nothing: the FIFO's hang-up is reported
-    // whatever the mask, and would spin the loop while a write is parked.
-    void pauseReading() { core.loop->unwatch(fd_.get()); }
 
     void readSome()
     {
@@ -142,12 +143,10 @@ private:
             return;
         }
         if (n == 0) {
-            // Every writer closed: the session ends. Open the next read end
-            // before closing this one, so a writer never finds the FIFO
-            // without a reader (ENXIO/SIGPIPE).
+            // Every writer closed: the session ends. The read end stays
+            // open, so writers never find the FIFO without a reader.
             core.connected = false;
             endSession();
-            reopen();
             return;
         }
         buf_.resize(static_cast<size_t>(n));
@@ -155,30 +154,7 @@ private:
         core.connected = true;
         off_ = 0;
         writing_ = true;
-        pauseReading();
         writeRest();
-    }
-    // Swaps in a fresh read end (the old one reports hang-up for good). If
-    // the FIFO cannot be opened (removed, chmod), stops watching and tries
-    // again every second rather than spinning on the hang-up.
-    void reopen()
-    {
-        const int fd = core.openAsUser(O_RDONLY | O_NONBLOCK);
-        if (fd < 0) {
-            if (fd_) {
-                core.loop->unwatch(fd_.get());
-                fd_.reset();
-                core.setError("cannot reopen the FIFO: " + errText(-fd) + "; retrying every second");
-            }
-            std::weak_ptr<FifoIn> weak = weak_from_this();
-            core.loop->postAfter(kReopenDelay, [weak] {
-                if (auto b = weak.lock(); b && !b->core.stopped) b->reopen();
-            });
-            return;
-        }
-        if (fd_) core.loop->unwatch(fd_.get());
-        fd_.reset(fd);
-        if (!writing_) watchReadable();
     }
     void writeRest()
     {
@@ -203,11 +179,13 @@ private:
                       " bytes: " + errText(err));
         resume();
     }
+    // The chunk is in the channel: read on (edge-triggered, nothing else
+    // would tell us about what arrived meanwhile).
     void resume()
     {
         writing_ = false;
         buf_.clear();
-        if (fd_) watchReadable();
+        if (fd_) readSome();
     }
     void endSession()
     {
