@@ -1,13 +1,15 @@
-// Bridges: endpoints of a channel outside the filesystem (a real named FIFO
-// today; Unix sockets next). A bridge is one more reader or writer of its
-// channel, driven by the shared EventLoop; the FUSE layer only creates,
-// describes and destroys them.
+// Bridges: endpoints of a channel outside the filesystem (real named FIFOs,
+// Unix sockets). A bridge is one more reader or writer of its channel,
+// driven by the shared EventLoop; the FUSE layer only creates, describes
+// and destroys them.
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "channel.h"
@@ -30,6 +32,15 @@ public:
     virtual std::string describe() const = 0;
     virtual BridgeStats stats() const = 0;
 };
+
+// The bytes of a delivery, copied: a bridge hands them to its event loop
+// after the channel's reply call has returned. Throws std::bad_alloc.
+inline std::string flatten(std::span<const iovec> data)
+{
+    std::string out;
+    for (const iovec &v : data) out.append(static_cast<const char *>(v.iov_base), v.iov_len);
+    return out;
+}
 
 enum class FifoDirection { In, Out };
 

@@ -230,9 +230,7 @@ private:
             auto b = b_.lock();
             if (!b) return -EPIPE;
             try {
-                std::string copy;
-                for (const iovec &v : data)
-                    copy.append(static_cast<const char *>(v.iov_base), v.iov_len);
+                std::string copy = flatten(data);
                 const bool mark = data.empty();
                 if (!b->core.loop->post([b, copy = std::move(copy), mark]() mutable {
                         b->delivered(std::move(copy), mark);

@@ -131,9 +131,7 @@ private:
             auto c = c_.lock();
             if (!c) return -EPIPE;
             try {
-                std::string copy;
-                for (const iovec &v : data)
-                    copy.append(static_cast<const char *>(v.iov_base), v.iov_len);
+                std::string copy = flatten(data);
                 const bool mark = data.empty();
                 if (!c->loop_.post([c, copy = std::move(copy), mark]() mutable {
                         c->outDelivered(std::move(copy), mark);
@@ -353,6 +351,13 @@ int parseUdsConnect(std::string_view value, std::string *path, std::string *why)
         return -EINVAL;
     }
     const std::string_view p = value.substr(8);
+    if (int rc = checkSocketPath(p, why); rc < 0) return rc;
+    *path = std::string(p);
+    return 0;
+}
+
+int checkSocketPath(std::string_view p, std::string *why)
+{
     if (p.empty() || p[0] != '/') {
         *why = "the socket path must be absolute";
         return -EINVAL;
@@ -365,7 +370,6 @@ int parseUdsConnect(std::string_view value, std::string *path, std::string *why)
         *why = "the socket path is not a valid path";
         return -EINVAL;
     }
-    *path = std::string(p);
     return 0;
 }
 

@@ -77,5 +77,7 @@ public:
 
 // Parses "connect:/path" (absolute). -EINVAL with `why` otherwise.
 int parseUdsConnect(std::string_view value, std::string *path, std::string *why);
+// An absolute path that fits a Unix socket address. 0 or -EINVAL with `why`.
+int checkSocketPath(std::string_view path, std::string *why);
 
 }  // namespace chanfs

@@ -232,8 +232,7 @@ public:
         auto c = c_.lock();
         if (!c) return -EPIPE;
         try {
-            std::string copy;
-            for (const iovec &v : data) copy.append(static_cast<const char *>(v.iov_base), v.iov_len);
+            std::string copy = flatten(data);
             const bool mark = data.empty();
             if (!loop_.post([c, copy = std::move(copy), mark]() mutable {
                     c->outDelivered(std::move(copy), mark);
@@ -502,18 +501,7 @@ int parseUdsListen(std::string_view value, UdsListenSpec *spec, std::string *why
     } else {
         return -ENOENT;
     }
-    if (p.empty() || p[0] != '/') {
-        *why = "the socket path must be absolute";
-        return -EINVAL;
-    }
-    if (p.size() >= sizeof(sockaddr_un::sun_path)) {
-        *why = "the socket path is longer than a Unix socket address allows";
-        return -EINVAL;
-    }
-    if (p.find('\0') != std::string_view::npos) {
-        *why = "the socket path is not a valid path";
-        return -EINVAL;
-    }
+    if (int rc = checkSocketPath(p, why); rc < 0) return rc;
     spec->path = std::string(p);
     return 0;
 }

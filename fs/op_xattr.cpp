@@ -167,6 +167,20 @@ int checkBridgePath(const Filesystem &fs, const std::string &path, std::string *
     return 0;
 }
 
+// Whether `uid` may put a bridge on `n`: 0, or -EPERM/-EINVAL with `why`.
+int mayBridge(const Node &n, uid_t uid, std::string *why)
+{
+    if (uid != 0 && uid != n.uid) {
+        *why = "only the owner or root may set a bridge";
+        return -EPERM;
+    }
+    if (n.isDir) {
+        *why = "bridges belong to channels, not directories";
+        return -EINVAL;
+    }
+    return 0;
+}
+
 // Sets, replaces or (value empty) removes a channel's FIFO bridge.
 // Replies to `req`.
 void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove)
@@ -187,12 +201,8 @@ void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &
             rc = -ENOENT;
         } else {
             path = fs.inodes.path(*n);
-            if (ctx->uid != 0 && ctx->uid != n->uid) {
-                rc = -EPERM;
-                why = "only the owner or root may set a bridge";
-            } else if (n->isDir) {
-                rc = -EINVAL;
-                why = "bridges belong to channels, not directories";
+            if (int may = mayBridge(*n, ctx->uid, &why); may < 0) {
+                rc = may;
             } else if (remove && !n->fifo) {
                 rc = -ENODATA;
             } else if (rc == 0) {
@@ -271,12 +281,8 @@ void setUds(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &v
             rc = -ENOENT;
         } else {
             path = fs.inodes.path(*n);
-            if (ctx->uid != 0 && ctx->uid != n->uid) {
-                rc = -EPERM;
-                why = "only the owner or root may set a bridge";
-            } else if (n->isDir) {
-                rc = -EINVAL;
-                why = "bridges belong to channels, not directories";
+            if (int may = mayBridge(*n, ctx->uid, &why); may < 0) {
+                rc = may;
             } else if (remove && !n->uds && !n->udsListen) {
                 rc = -ENODATA;
             } else if (rc == 0) {
