@@ -8,10 +8,10 @@
 
 #include "channel.h"
 #include "event_loop.h"
-#include "uds_connect.h"
 #include "fuse_api.h"
 #include "inode_table.h"
 #include "options.h"
+#include "uds_connect.h"
 
 namespace chanfs::fs {
 
@@ -19,8 +19,9 @@ namespace chanfs::fs {
 struct OpenFile {
     std::shared_ptr<Channel> channel;
     std::shared_ptr<Handle> handle;
-    // uds=connect:/path: this open's own connection; reads and writes go
-    // to its two private channels instead of `channel`.
+    // A channel with a uds bridge: connect:/path gives this open its own
+    // connection, listen:/path splits reads (what clients sent) from writes
+    // (to the clients). Reads and writes then go through `conn`.
     std::shared_ptr<UdsConnection> conn;
     fuse_ino_t ino = 0;
 
