@@ -297,7 +297,9 @@ private:
         if (!draining_ || core.stopped || !handle_) return;
         const unsigned ev =
             core.channel->poll(*handle_, std::make_shared<DataNotifier>(weak_from_this()));
-        if (!(ev & POLLIN)) return;  // notified again when that changes
+        // POLLHUP: the next item is an empty session's end, which is due
+        // to the next reader too.
+        if (!(ev & (POLLIN | POLLHUP))) return;  // notified again when that changes
         const auto wait = sessionEnd_ + kSessionGap - std::chrono::steady_clock::now();
         if (wait > std::chrono::steady_clock::duration::zero()) {
             std::weak_ptr<FifoOut> weak = weak_from_this();

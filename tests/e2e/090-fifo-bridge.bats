@@ -60,6 +60,22 @@ as_nobody() {
     [ "$(xattr "$MNT/feed" stats.queued_bytes)" = 0 ]
 }
 
+@test "out: an empty pipe session reaches the FIFO reader as an empty one" {
+    touch "$MNT/feed"
+    setfattr -n user.chanfs.fifo -v "out:$FIFODIR/out.fifo" "$MNT/feed"
+    echo one > "$MNT/feed"
+    # A reader keeps the channel open while a writer opens and closes
+    # without writing: an empty session (an end-of-stream mark alone).
+    exec 6<> "$MNT/feed"
+    exec 6>&-
+    echo three > "$MNT/feed"
+    [ "$(timeout 10 cat "$FIFODIR/out.fifo")" = one ]
+    run timeout 10 cat "$FIFODIR/out.fifo"
+    [ "$status" -eq 0 ]
+    [ -z "$output" ]
+    [ "$(timeout 10 cat "$FIFODIR/out.fifo")" = three ]
+}
+
 @test "out: a topic's FIFO reader is one subscriber among others" {
     "$CHANCTL_BIN" create --kind topic --fifo-out "$FIFODIR/news.fifo" "$MNT/news"
     bg timeout 20 /usr/bin/python3 -c '
