@@ -167,6 +167,22 @@ int checkBridgePath(const Filesystem &fs, const std::string &path, std::string *
     return 0;
 }
 
+// Logs how setting or removing bridge `key` went and answers `req`.
+void replyBridge(fuse_req_t req, std::string_view key, const std::string &val,
+                 const std::string &path, int rc, const std::string &why, bool remove)
+{
+    if (rc < 0) {
+        if (rc != -ENODATA)
+            spdlog::warn("setxattr {}{}='{}' on {} refused ({}): {}", kPrefix, key, printable(val),
+                         printable(path), std::strerror(-rc), why);
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    spdlog::info("{}: {} {}", printable(path), key,
+                 remove ? "bridge removed" : "set to " + printable(val));
+    fuse_reply_err(req, 0);
+}
+
 // Whether `uid` may put a bridge on `n`: 0, or -EPERM/-EINVAL with `why`.
 int mayBridge(const Node &n, uid_t uid, std::string *why)
 {
@@ -242,15 +258,7 @@ void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &
         }
     }
     old.reset();
-    if (rc < 0) {
-        if (rc != -ENODATA)
-            spdlog::warn("setxattr {}fifo='{}' on {} refused ({}): {}", kPrefix, printable(val),
-                         printable(path), std::strerror(-rc), why);
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    spdlog::info("{}: fifo {}", printable(path), remove ? "bridge removed" : "set to " + printable(val));
-    fuse_reply_err(req, 0);
+    replyBridge(req, kFifoKey, val, path, rc, why, remove);
 }
 
 // Sets, replaces or (remove) removes a channel's uds bridge: connect:/path
@@ -323,15 +331,7 @@ void setUds(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &v
     }
     oldConnect.reset();
     oldListen.reset();
-    if (rc < 0) {
-        if (rc != -ENODATA)
-            spdlog::warn("setxattr {}uds='{}' on {} refused ({}): {}", kPrefix, printable(val),
-                         printable(path), std::strerror(-rc), why);
-        fuse_reply_err(req, -rc);
-        return;
-    }
-    spdlog::info("{}: uds {}", printable(path), remove ? "bridge removed" : "set to " + printable(val));
-    fuse_reply_err(req, 0);
+    replyBridge(req, kUdsKey, val, path, rc, why, remove);
 }
 
 }  // namespace
