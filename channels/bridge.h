@@ -7,10 +7,14 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <new>
 #include <string>
+
+#include <spdlog/spdlog.h>
 
 #include "channel.h"
 #include "credentials.h"
@@ -41,6 +45,85 @@ inline std::string flatten(std::span<const iovec> data)
     for (const iovec &v : data) out.append(static_cast<const char *>(v.iov_base), v.iov_len);
     return out;
 }
+
+// Channel waiters for a bridge. The channel calls them on whichever thread
+// brought data or room; they touch no bridge state, but post the outcome to
+// the bridge's event loop, where `T`'s handlers run. A bridge that is gone
+// refuses a delivery (-EPIPE), so the channel keeps the data.
+template <typename T>
+class LoopReadWaiter final : public ReadWaiter {
+public:
+    // `endOfStream`: a pipe's end mark (no data).
+    using OnData = void (*)(T &, std::string data, bool endOfStream);
+    using OnFail = void (*)(T &, int err);
+    LoopReadWaiter(std::weak_ptr<T> target, EventLoop &loop, OnData onData, OnFail onFail)
+        : target_(std::move(target)), loop_(loop), onData_(onData), onFail_(onFail)
+    {
+    }
+    uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
+    bool interrupted() const override { return false; }
+    int deliver(std::span<const iovec> data) noexcept override
+    {
+        auto t = target_.lock();
+        if (!t) return -EPIPE;
+        try {
+            const bool mark = data.empty();
+            if (!loop_.post([t, f = onData_, copy = flatten(data), mark]() mutable {
+                    f(*t, std::move(copy), mark);
+                }))
+                return -EPIPE;
+            return 0;
+        } catch (const std::bad_alloc &) {
+            return -ENOMEM;
+        }
+    }
+    void fail(int err) noexcept override
+    {
+        try {
+            if (auto t = target_.lock()) loop_.post([t, f = onFail_, err] { f(*t, err); });
+        } catch (const std::bad_alloc &) {
+            spdlog::error("bridge: out of memory");
+        }
+    }
+
+private:
+    std::weak_ptr<T> target_;
+    EventLoop &loop_;
+    OnData onData_;
+    OnFail onFail_;
+};
+
+template <typename T>
+class LoopWriteWaiter final : public WriteWaiter {
+public:
+    // `err` 0: `accepted` bytes went in; otherwise the write was refused.
+    using OnDone = void (*)(T &, size_t accepted, int err);
+    LoopWriteWaiter(std::weak_ptr<T> target, EventLoop &loop, OnDone onDone)
+        : target_(std::move(target)), loop_(loop), onDone_(onDone)
+    {
+    }
+    uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
+    bool interrupted() const override { return false; }
+    int done(size_t n) noexcept override
+    {
+        post(n, 0);
+        return 0;
+    }
+    void fail(int err) noexcept override { post(0, err); }
+
+private:
+    void post(size_t n, int err) noexcept
+    {
+        try {
+            if (auto t = target_.lock()) loop_.post([t, f = onDone_, n, err] { f(*t, n, err); });
+        } catch (const std::bad_alloc &) {
+            spdlog::error("bridge: out of memory");
+        }
+    }
+    std::weak_ptr<T> target_;
+    EventLoop &loop_;
+    OnDone onDone_;
+};
 
 enum class FifoDirection { In, Out };
 

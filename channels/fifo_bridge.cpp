@@ -87,37 +87,6 @@ public:
     }
 
 private:
-    class Waiter final : public WriteWaiter {
-    public:
-        explicit Waiter(std::weak_ptr<FifoIn> b) : b_(std::move(b)) {}
-        uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
-        bool interrupted() const override { return false; }
-        int done(size_t n) noexcept override
-        {
-            post([n](FifoIn &b) { b.written(n); });
-            return 0;
-        }
-        void fail(int err) noexcept override
-        {
-            post([err](FifoIn &b) { b.writeFailed(err); });
-        }
-
-    private:
-        template <typename F>
-        void post(F f) noexcept
-        {
-            try {
-                if (auto b = b_.lock())
-                    b->core.loop->post([b, f] {
-                        if (!b->core.stopped) f(*b);
-                    });
-            } catch (const std::bad_alloc &) {
-                spdlog::error("fifo bridge: out of memory");
-            }
-        }
-        std::weak_ptr<FifoIn> b_;
-    };
-
     // Edge-triggered, on one read end for the bridge's whole life: the
     // kernel wakes it when data comes and when the last writer closes, and
     // does not report the hang-up again until the next writer has come and
@@ -160,7 +129,13 @@ private:
     {
         WriteRequest w;
         w.data = std::span<const char>(buf_.data() + off_, buf_.size() - off_);
-        core.channel->write(*handle_, w, std::make_unique<Waiter>(weak_from_this()));
+        core.channel->write(*handle_, w,
+                            std::make_unique<LoopWriteWaiter<FifoIn>>(
+                                weak_from_this(), *core.loop, [](FifoIn &b, size_t n, int err) {
+                                    if (b.core.stopped) return;
+                                    if (err == 0) b.written(n);
+                                    else b.writeFailed(err);
+                                }));
     }
     void written(size_t n)
     {
@@ -220,40 +195,6 @@ public:
     }
 
 private:
-    class Waiter final : public ReadWaiter {
-    public:
-        explicit Waiter(std::weak_ptr<FifoOut> b) : b_(std::move(b)) {}
-        uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
-        bool interrupted() const override { return false; }
-        int deliver(std::span<const iovec> data) noexcept override
-        {
-            auto b = b_.lock();
-            if (!b) return -EPIPE;
-            try {
-                std::string copy = flatten(data);
-                const bool mark = data.empty();
-                if (!b->core.loop->post([b, copy = std::move(copy), mark]() mutable {
-                        b->delivered(std::move(copy), mark);
-                    }))
-                    return -EPIPE;
-                return 0;
-            } catch (const std::bad_alloc &) {
-                return -ENOMEM;  // the channel keeps the data
-            }
-        }
-        void fail(int err) noexcept override
-        {
-            try {
-                if (auto b = b_.lock()) b->core.loop->post([b, err] { b->readFailed(err); });
-            } catch (const std::bad_alloc &) {
-                spdlog::error("fifo bridge: out of memory");
-            }
-        }
-
-    private:
-        std::weak_ptr<FifoOut> b_;
-    };
-
     void connect()
     {
         if (core.stopped || fd_ || draining_) return;
@@ -384,7 +325,13 @@ private:
         reading_ = true;
         ReadRequest r;
         r.maxBytes = room;
-        core.channel->read(*handle_, r, std::make_unique<Waiter>(weak_from_this()));
+        core.channel->read(*handle_, r,
+                           std::make_unique<LoopReadWaiter<FifoOut>>(
+                               weak_from_this(), *core.loop,
+                               [](FifoOut &b, std::string data, bool mark) {
+                                   b.delivered(std::move(data), mark);
+                               },
+                               [](FifoOut &b, int err) { b.readFailed(err); }));
     }
     void watchWritable(bool on)
     {

@@ -93,68 +93,6 @@ public:
     }
 
 private:
-    class InWaiter final : public WriteWaiter {
-    public:
-        explicit InWaiter(std::weak_ptr<Conn> c) : c_(std::move(c)) {}
-        uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
-        bool interrupted() const override { return false; }
-        int done(size_t n) noexcept override
-        {
-            post([n](Conn &c) { c.inWritten(n, 0); });
-            return 0;
-        }
-        void fail(int err) noexcept override
-        {
-            post([err](Conn &c) { c.inWritten(0, err); });
-        }
-
-    private:
-        template <typename F>
-        void post(F f) noexcept
-        {
-            try {
-                if (auto c = c_.lock()) c->loop_.post([c, f] { f(*c); });
-            } catch (const std::bad_alloc &) {
-                spdlog::error("uds connection: out of memory");
-            }
-        }
-        std::weak_ptr<Conn> c_;
-    };
-
-    class OutWaiter final : public ReadWaiter {
-    public:
-        explicit OutWaiter(std::weak_ptr<Conn> c) : c_(std::move(c)) {}
-        uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
-        bool interrupted() const override { return false; }
-        int deliver(std::span<const iovec> data) noexcept override
-        {
-            auto c = c_.lock();
-            if (!c) return -EPIPE;
-            try {
-                std::string copy = flatten(data);
-                const bool mark = data.empty();
-                if (!c->loop_.post([c, copy = std::move(copy), mark]() mutable {
-                        c->outDelivered(std::move(copy), mark);
-                    }))
-                    return -EPIPE;
-                return 0;
-            } catch (const std::bad_alloc &) {
-                return -ENOMEM;
-            }
-        }
-        void fail(int err) noexcept override
-        {
-            try {
-                if (auto c = c_.lock()) c->loop_.post([c, err] { c->outFailed(err); });
-            } catch (const std::bad_alloc &) {
-                spdlog::error("uds connection: out of memory");
-            }
-        }
-
-    private:
-        std::weak_ptr<Conn> c_;
-    };
-
     // Watches the socket for what we can act on now. Unwatched while a write
     // into `in` waits and nothing is to be sent: a hang-up is reported
     // whatever the mask and would spin the loop.
@@ -215,7 +153,10 @@ private:
     {
         WriteRequest w;
         w.data = std::span<const char>(recvBuf_.data() + recvOff_, recvBuf_.size() - recvOff_);
-        in_->write(*loopWriter_, w, std::make_unique<InWaiter>(weak_from_this()));
+        in_->write(*loopWriter_, w,
+                   std::make_unique<LoopWriteWaiter<Conn>>(
+                       weak_from_this(), loop_,
+                       [](Conn &c, size_t n, int err) { c.inWritten(n, err); }));
     }
     void inWritten(size_t n, int err)
     {
@@ -284,7 +225,13 @@ private:
         readingOut_ = true;
         ReadRequest r;
         r.maxBytes = kChunk;
-        out_->read(*loopReader_, r, std::make_unique<OutWaiter>(weak_from_this()));
+        out_->read(*loopReader_, r,
+                   std::make_unique<LoopReadWaiter<Conn>>(
+                       weak_from_this(), loop_,
+                       [](Conn &c, std::string data, bool mark) {
+                           c.outDelivered(std::move(data), mark);
+                       },
+                       [](Conn &c, int err) { c.outFailed(err); }));
     }
     void outDelivered(std::string data, bool mark)
     {

@@ -116,8 +116,6 @@ public:
     int fd() const { return fd_.get(); }
 
 private:
-    class InWaiter;
-    class OutWaiter;
     void onEvent(uint32_t ev);
     void rewatch();
     void readSock();
@@ -195,69 +193,6 @@ public:
         // File readers waiting on what clients send get end-of-file.
         fromClients->detach();
     }
-};
-
-class Client::InWaiter final : public WriteWaiter {
-public:
-    explicit InWaiter(std::weak_ptr<Client> c, EventLoop &loop) : c_(std::move(c)), loop_(loop) {}
-    uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
-    bool interrupted() const override { return false; }
-    int done(size_t n) noexcept override
-    {
-        post(n, 0);
-        return 0;
-    }
-    void fail(int err) noexcept override { post(0, err); }
-
-private:
-    void post(size_t n, int err) noexcept
-    {
-        try {
-            if (auto c = c_.lock()) loop_.post([c, n, err] { c->inWritten(n, err); });
-        } catch (const std::bad_alloc &) {
-            spdlog::error("uds listen: out of memory");
-        }
-    }
-    std::weak_ptr<Client> c_;
-    EventLoop &loop_;
-};
-
-class Client::OutWaiter final : public ReadWaiter {
-public:
-    explicit OutWaiter(std::weak_ptr<Client> c, EventLoop &loop) : c_(std::move(c)), loop_(loop) {}
-    uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
-    bool interrupted() const override { return false; }
-    int deliver(std::span<const iovec> data) noexcept override
-    {
-        auto c = c_.lock();
-        if (!c) return -EPIPE;
-        try {
-            std::string copy = flatten(data);
-            const bool mark = data.empty();
-            if (!loop_.post([c, copy = std::move(copy), mark]() mutable {
-                    c->outDelivered(std::move(copy), mark);
-                }))
-                return -EPIPE;
-            return 0;
-        } catch (const std::bad_alloc &) {
-            return -ENOMEM;
-        }
-    }
-    void fail(int) noexcept override
-    {
-        try {
-            if (auto c = c_.lock())
-                loop_.post([c] {
-                    c->reading_ = false;
-                });
-        } catch (const std::bad_alloc &) {
-            spdlog::error("uds listen: out of memory");
-        }
-    }
-
-private:
-    std::weak_ptr<Client> c_;
-    EventLoop &loop_;
 };
 
 void Client::start()
@@ -370,7 +305,10 @@ void Client::writeIn()
     if (!l || !writer_) return;
     WriteRequest w;
     w.data = std::span<const char>(recvBuf_.data() + recvOff_, recvBuf_.size() - recvOff_);
-    l->fromClients->write(*writer_, w, std::make_unique<InWaiter>(weak_from_this(), loop_));
+    l->fromClients->write(*writer_, w,
+                          std::make_unique<LoopWriteWaiter<Client>>(
+                              weak_from_this(), loop_,
+                              [](Client &c, size_t n, int err) { c.inWritten(n, err); }));
 }
 
 void Client::inWritten(size_t n, int err)
@@ -426,7 +364,13 @@ void Client::pumpOut()
     ReadRequest r;
     // Seqpacket: room for a whole message, so packets are never split.
     r.maxBytes = l->spec.seqpacket ? static_cast<size_t>(s.maxMessageBytes) + 4 : kChunk;
-    l->channel->read(*reader_, r, std::make_unique<OutWaiter>(weak_from_this(), loop_));
+    l->channel->read(*reader_, r,
+                     std::make_unique<LoopReadWaiter<Client>>(
+                         weak_from_this(), loop_,
+                         [](Client &c, std::string data, bool mark) {
+                             c.outDelivered(std::move(data), mark);
+                         },
+                         [](Client &c, int) { c.reading_ = false; }));
 }
 
 void Client::outDelivered(std::string data, bool mark)
