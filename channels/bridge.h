@@ -37,15 +37,6 @@ public:
     virtual BridgeStats stats() const = 0;
 };
 
-// The bytes of a delivery, copied: a bridge hands them to its event loop
-// after the channel's reply call has returned. Throws std::bad_alloc.
-inline std::string flatten(std::span<const iovec> data)
-{
-    std::string out;
-    for (const iovec &v : data) out.append(static_cast<const char *>(v.iov_base), v.iov_len);
-    return out;
-}
-
 // Channel waiters for a bridge. The channel calls them on whichever thread
 // brought data or room; they touch no bridge state, but post the outcome to
 // the bridge's event loop, where `T`'s handlers run. A bridge that is gone

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 namespace chanfs {
 
@@ -28,6 +29,18 @@ public:
     virtual int deliver(std::span<const iovec> data) noexcept = 0;
     virtual void fail(int err) noexcept = 0;
 };
+
+// The bytes of a delivery in one buffer (for a reply that cannot take many
+// segments, or to hand them to another thread). Throws std::bad_alloc.
+inline std::string flatten(std::span<const iovec> data)
+{
+    size_t total = 0;
+    for (const iovec &v : data) total += v.iov_len;
+    std::string out;
+    out.reserve(total);
+    for (const iovec &v : data) out.append(static_cast<const char *>(v.iov_base), v.iov_len);
+    return out;
+}
 
 class WriteWaiter {
 public:

@@ -30,10 +30,7 @@ public:
         // and the reader would hang. Copying is cheaper than many segments.
         std::string flat;
         try {
-            size_t total = 0;
-            for (const iovec &v : data) total += v.iov_len;
-            flat.reserve(total);
-            for (const iovec &v : data) flat.append(static_cast<const char *>(v.iov_base), v.iov_len);
+            flat = flatten(data);
         } catch (const std::bad_alloc &) {
             // Answered, but nothing was delivered: the channel keeps the data.
             fuse_reply_err(req_, ENOMEM);
