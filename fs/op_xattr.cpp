@@ -50,22 +50,18 @@ constexpr std::string_view kUdsStatNames[] = {"uds_connected", "uds_bytes"};
 constexpr std::string_view kListenStatNames[] = {"uds_clients", "uds_bytes", "uds_error"};
 constexpr std::string_view kFifoStatNames[] = {"fifo_connected", "fifo_bytes", "fifo_error"};
 
-std::optional<std::string> fifoStat(const Bridge &b, std::string_view name)
+// A bridge's stat `name` ("fifo_bytes", "uds_clients"...) if it starts with
+// `prefix`: connected, clients, bytes or error.
+std::optional<std::string> bridgeStat(const Bridge &b, std::string_view prefix,
+                                      std::string_view name)
 {
+    if (name.substr(0, prefix.size()) != prefix) return std::nullopt;
+    const std::string_view field = name.substr(prefix.size());
     const BridgeStats st = b.stats();
-    if (name == "fifo_connected") return std::string(st.connected ? "1" : "0");
-    if (name == "fifo_bytes") return std::to_string(st.bytes);
-    if (name == "fifo_error") return st.lastError;
-    return std::nullopt;
-}
-
-std::optional<std::string> udsStat(const Bridge &b, std::string_view name)
-{
-    const BridgeStats st = b.stats();
-    if (name == "uds_connected") return std::string(st.connected ? "1" : "0");
-    if (name == "uds_bytes") return std::to_string(st.bytes);
-    if (name == "uds_clients") return std::to_string(st.clients);
-    if (name == "uds_error") return st.lastError;
+    if (field == "connected") return std::string(st.connected ? "1" : "0");
+    if (field == "clients") return std::to_string(st.clients);
+    if (field == "bytes") return std::to_string(st.bytes);
+    if (field == "error") return st.lastError;
     return std::nullopt;
 }
 
@@ -89,20 +85,16 @@ int readValue(const Node &n, std::string_view key, std::string *out)
         *out = udsBridge->describe();
         return 0;
     }
-    if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix && udsBridge) {
-        if (auto v = udsStat(*udsBridge, key.substr(kStatsPrefix.size()))) {
-            *out = *v;
-            return 0;
-        }
-    }
-    if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix && n.fifo) {
-        if (auto v = fifoStat(*n.fifo, key.substr(kStatsPrefix.size()))) {
-            *out = *v;
-            return 0;
-        }
-    }
     if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix) {
-        auto v = statValue(n.channel->stats(), key.substr(kStatsPrefix.size()));
+        const std::string_view stat = key.substr(kStatsPrefix.size());
+        std::optional<std::string> b;
+        if (udsBridge) b = bridgeStat(*udsBridge, "uds_", stat);
+        if (!b && n.fifo) b = bridgeStat(*n.fifo, "fifo_", stat);
+        if (b) {
+            *out = *b;
+            return 0;
+        }
+        auto v = statValue(n.channel->stats(), stat);
         if (!v) return -ENODATA;
         *out = std::to_string(*v);
         return 0;
