@@ -4,8 +4,10 @@
 // and destroys them.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -36,6 +38,18 @@ public:
     virtual std::string describe() const = 0;
     virtual BridgeStats stats() const = 0;
 };
+
+// Removes `path` if it is still the file a bridge made there (same device
+// and inode, so never a file someone put in its place), as the user who
+// made it.
+inline void removeMadeFile(const std::string &path, dev_t dev, ino_t ino, const Credentials &as)
+{
+    AsUser user(as);
+    struct stat st {};
+    if (user.status() == 0 && ::lstat(path.c_str(), &st) == 0 && st.st_dev == dev &&
+        st.st_ino == ino && ::unlink(path.c_str()) == 0)
+        spdlog::info("bridge: removed {}", path);
+}
 
 // Channel waiters for a bridge. The channel calls them on whichever thread
 // brought data or room; they touch no bridge state, but post the outcome to

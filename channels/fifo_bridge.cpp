@@ -388,14 +388,7 @@ public:
         EventLoop &loop = *impl_->core.loop;
         auto impl = impl_;
         loop.sync([impl] { impl->stop(); });
-        if (!created_) return;
-        // Remove what we made, and only that: the same FIFO inode.
-        AsUser as(impl_->core.spec.as);
-        struct stat st {};
-        const char *path = impl_->core.spec.path.c_str();
-        if (::lstat(path, &st) == 0 && S_ISFIFO(st.st_mode) && st.st_dev == dev_ &&
-            st.st_ino == ino_ && ::unlink(path) == 0)
-            spdlog::info("fifo bridge: removed {}", impl_->core.spec.path);
+        if (created_) removeMadeFile(impl_->core.spec.path, dev_, ino_, impl_->core.spec.as);
     }
     FifoBridge(const FifoBridge &) = delete;
     FifoBridge &operator=(const FifoBridge &) = delete;

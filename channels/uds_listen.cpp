@@ -400,11 +400,7 @@ public:
     {
         auto l = l_;
         l_->loop->sync([l] { l->stop(); });
-        AsUser as(l_->spec.as);
-        struct stat st {};
-        if (::lstat(l_->spec.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == dev_ &&
-            st.st_ino == ino_ && ::unlink(l_->spec.path.c_str()) == 0)
-            spdlog::info("uds listen: removed {}", l_->spec.path);
+        removeMadeFile(l_->spec.path, dev_, ino_, l_->spec.as);
     }
     std::string describe() const override
     {
