@@ -1,0 +1,306 @@
+#include "report.h"
+
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <ctime>
+
+#ifndef CHANFS_VERSION
+#define CHANFS_VERSION "dev"
+#endif
+
+namespace chanfs::bench {
+
+namespace {
+
+const char *const kFifo = "kernel FIFO";
+const char *const kBare = "bare FUSE loop";
+const char *const kChanfsFiles[] = {"chanfs pipe/bytes", "chanfs queue/lines", "chanfs topic/lines"};
+const char *const kKernelUds = "kernel UDS stream";
+const char *const kListenIn = "chanfs uds-listen socket->file";
+const char *const kChanfsTopic = "chanfs topic/lines";
+constexpr double kMiB = 1024.0 * 1024.0;
+constexpr double kRssGoalMiB = 64;
+
+template <typename Get>
+double median(const std::vector<Sample> &samples, Get get)
+{
+    std::vector<double> v;
+    for (const Sample &s : samples) v.push_back(get(s));
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double medianValue(const std::vector<Sample> &s)
+{
+    return median(s, [](const Sample &x) { return x.value; });
+}
+
+std::pair<double, double> minMax(const std::vector<Sample> &samples)
+{
+    double lo = samples.front().value, hi = lo;
+    for (const Sample &s : samples) lo = std::min(lo, s.value), hi = std::max(hi, s.value);
+    return {lo, hi};
+}
+
+// 1.40M, 65.6k, 2.63, 21.4: three significant digits, SI suffix for rates.
+std::string num(double v)
+{
+    char buf[32];
+    if (v >= 999.5e3) std::snprintf(buf, sizeof buf, "%.3gM", v / 1e6);
+    else if (v >= 999.5) std::snprintf(buf, sizeof buf, "%.3gk", v / 1e3);
+    else std::snprintf(buf, sizeof buf, "%.3g", v);
+    return buf;
+}
+
+std::string ratioText(double r)
+{
+    if (r <= 0) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", r);
+    return buf;
+}
+
+std::string jsonString(const std::string &s)
+{
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+std::string jsonNum(double v)
+{
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    return buf;
+}
+
+}  // namespace
+
+void Report::setContext(unsigned cpus, unsigned chanfsThreads)
+{
+    cpus_ = cpus;
+    chanfsThreads_ = chanfsThreads;
+    std::time_t now = std::time(nullptr);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+    when_ = buf;
+    utsname u;
+    if (::uname(&u) == 0) kernel_ = std::string(u.sysname) + " " + u.release;
+}
+
+void Report::add(const Figure &f, const std::string &transport, Group g, const Sample &s)
+{
+    auto fit = std::find_if(figures_.begin(), figures_.end(),
+                            [&](const FigureData &d) { return d.figure.id == f.id; });
+    if (fit == figures_.end()) fit = figures_.insert(figures_.end(), FigureData{f, {}});
+    auto sit = std::find_if(fit->series.begin(), fit->series.end(),
+                            [&](const Series &x) { return x.transport == transport; });
+    if (sit == fit->series.end()) sit = fit->series.insert(fit->series.end(), Series{transport, g, {}});
+    sit->samples.push_back(s);
+}
+
+void Report::addFanout(const std::string &source, unsigned subscribers, const Sample &s)
+{
+    auto it = std::find_if(fanout_.begin(), fanout_.end(), [&](const FanoutSeries &f) {
+        return f.source == source && f.subscribers == subscribers;
+    });
+    if (it == fanout_.end()) it = fanout_.insert(fanout_.end(), FanoutSeries{source, subscribers, {}});
+    it->samples.push_back(s);
+}
+
+const Report::FigureData *Report::figure(const std::string &id) const
+{
+    for (const FigureData &f : figures_)
+        if (f.figure.id == id) return &f;
+    return nullptr;
+}
+
+const Report::Series *Report::series(const std::string &figureId, const std::string &transport) const
+{
+    const FigureData *f = figure(figureId);
+    if (!f) return nullptr;
+    for (const Series &s : f->series)
+        if (s.transport == transport) return &s;
+    return nullptr;
+}
+
+double Report::ratio(const FigureData &f, const Series &s, const std::string &ref) const
+{
+    const Series *r = series(f.figure.id, ref);
+    if (!r) return 0;
+    const double a = medianValue(s.samples), b = medianValue(r->samples);
+    if (a <= 0 || b <= 0) return 0;
+    return f.figure.higherIsBetter ? a / b : b / a;
+}
+
+double Report::fanoutMedian(const std::string &source, unsigned subscribers) const
+{
+    for (const FanoutSeries &f : fanout_)
+        if (f.source == source && f.subscribers == subscribers) return medianValue(f.samples);
+    return 0;
+}
+
+std::vector<Report::Target> Report::targets() const
+{
+    std::vector<Target> out;
+    for (const char *id : {"thr64k", "thr1m", "msg1k", "pingpong"}) {
+        const FigureData *f = figure(id);
+        if (!f) continue;
+        for (const char *t : kChanfsFiles) {
+            const Series *s = series(id, t);
+            if (!s) continue;
+            const double r = ratio(*f, *s, kBare);
+            out.push_back({std::string(t) + " vs bare FUSE, " + f->figure.title, r, 0.9, "x", r >= 0.9});
+        }
+    }
+    // The reader's rate can only trail the writer's; within 5% means the
+    // 64 KiB reader keeps up by taking many messages per read.
+    for (const char *t : kChanfsFiles) {
+        if (const Series *s = series("msg1k", t)) {
+            const double reader = medianValue(s->samples);
+            const double writer = median(s->samples, [](const Sample &x) { return x.writerRate; });
+            const double r = writer > 0 ? reader / writer : 0;
+            out.push_back({std::string(t) + " 1 KiB reader rate vs writer rate", r, 0.95, "x", r >= 0.95});
+        }
+    }
+    if (const FigureData *f = figure("msg1k")) {
+        if (const Series *s = series("msg1k", kListenIn)) {
+            const double r = ratio(*f, *s, kKernelUds);
+            out.push_back({std::string(kListenIn) + " vs kernel UDS stream, 1 KiB messages", r, 0.5, "x", r >= 0.5});
+        }
+    }
+    const double one = fanoutMedian(kChanfsTopic, 1), many = fanoutMedian(kChanfsTopic, 64);
+    if (one > 0 && many > 0)
+        out.push_back({"fan-out to 64 per subscriber vs 1 subscriber", many / one, 0.5, "x", many / one >= 0.5});
+    if (parkedN_ > 0) {
+        const double extra = static_cast<double>(parked_.during.threads) - parked_.before.threads;
+        out.push_back({std::to_string(parkedN_) + " parked readers: extra daemon threads", extra, 0, "threads", extra <= 0});
+        const double rss = parked_.during.rssBytes / kMiB;
+        out.push_back({std::to_string(parkedN_) + " parked readers: daemon RSS", rss, kRssGoalMiB, "MiB", rss < kRssGoalMiB});
+    }
+    if (idleN_ > 0) {
+        const double rss = idle_.during.rssBytes / kMiB;
+        out.push_back({std::to_string(idleN_) + " idle channels: daemon RSS", rss, kRssGoalMiB, "MiB", rss < kRssGoalMiB});
+    }
+    return out;
+}
+
+void Report::print(std::FILE *out) const
+{
+    std::fprintf(out, "chanfs-bench %s, %s, %s, %u CPUs%s\n", CHANFS_VERSION, when_.c_str(), kernel_.c_str(),
+                 cpus_, quick_ ? ", --quick" : "");
+    std::fprintf(out, "chanfs request threads: %s; bare FUSE loop: 1 thread\n",
+                 chanfsThreads_ ? std::to_string(chanfsThreads_).c_str() : "default");
+    std::fprintf(out, "%u rounds, interleaved; median (min-max). Ratios are speed against the kernel FIFO\n"
+                      "and the bare FUSE loop in this run: above 1 is faster, below 1 slower.\n",
+                 rounds_);
+    for (const FigureData &f : figures_) {
+        const bool msg = f.figure.id == "msg1k";
+        std::fprintf(out, "\n%-36s %9s %19s %6s %6s", (f.figure.title).c_str(), f.figure.unit.c_str(),
+                     "(min-max)", "xFIFO", "xbare");
+        if (msg) std::fprintf(out, " %12s %8s", "writer msg/s", "msg/read");
+        std::fprintf(out, "\n");
+        for (const Series &s : f.series) {
+            const auto [lo, hi] = minMax(s.samples);
+            const std::string range = "(" + num(lo) + "-" + num(hi) + ")";
+            std::fprintf(out, "  %-34s %9s %19s %6s %6s", s.transport.c_str(), num(medianValue(s.samples)).c_str(),
+                         range.c_str(), ratioText(ratio(f, s, kFifo)).c_str(),
+                         ratioText(ratio(f, s, kBare)).c_str());
+            if (msg) {
+                std::fprintf(out, " %12s %8s",
+                             num(median(s.samples, [](const Sample &x) { return x.writerRate; })).c_str(),
+                             num(median(s.samples, [](const Sample &x) { return x.msgsPerRead; })).c_str());
+            }
+            std::fprintf(out, "\n");
+        }
+    }
+    if (!fanout_.empty()) {
+        std::fprintf(out, "\n%-36s %9s %19s %6s\n", "fan-out to N, per subscriber", "msg/s", "(min-max)", "xN=1");
+        for (const FanoutSeries &f : fanout_) {
+            const auto [lo, hi] = minMax(f.samples);
+            const std::string label = f.source + ", N=" + std::to_string(f.subscribers);
+            const std::string range = "(" + num(lo) + "-" + num(hi) + ")";
+            const double one = fanoutMedian(f.source, 1);
+            std::fprintf(out, "  %-34s %9s %19s %6s\n", label.c_str(), num(medianValue(f.samples)).c_str(),
+                         range.c_str(), ratioText(one > 0 ? medianValue(f.samples) / one : 0).c_str());
+        }
+    }
+    auto scaleLine = [&](const std::string &label, const ScaleResult &r, const char *setup, const char *undo) {
+        std::fprintf(out, "  %-34s RSS %.1f -> %.1f -> %.1f MiB, threads %u -> %u, %s %.2f s, %s %.2f s\n",
+                     label.c_str(), r.before.rssBytes / kMiB, r.during.rssBytes / kMiB, r.after.rssBytes / kMiB,
+                     r.before.threads, r.during.threads, setup, r.setupSeconds, undo, r.undoSeconds);
+    };
+    std::fprintf(out, "\nscale (chanfs daemon: before -> during -> after)\n");
+    if (parkedN_) scaleLine(std::to_string(parkedN_) + " readers parked on a queue", parked_, "parked in", "all woken in");
+    if (idleN_) scaleLine(std::to_string(idleN_) + " idle channels", idle_, "created in", "removed in");
+
+    std::fprintf(out, "\ntargets (from this run)\n");
+    for (const Target &t : targets()) {
+        const char *cmp = t.unit == "x" ? ">=" : (t.unit == "threads" ? "<=" : "<");
+        std::fprintf(out, "  %-70s %8.2f %-7s goal %s %g  %s\n", t.name.c_str(), t.value, t.unit.c_str(), cmp, t.goal,
+                     t.met ? "met" : "NOT MET");
+    }
+}
+
+void Report::writeJson(std::ostream &out) const
+{
+    out << "{\n  \"tool\": \"chanfs-bench\", \"version\": " << jsonString(CHANFS_VERSION)
+        << ", \"date\": " << jsonString(when_) << ", \"kernel\": " << jsonString(kernel_) << ", \"cpus\": " << cpus_
+        << ", \"chanfs_threads\": " << chanfsThreads_ << ", \"rounds\": " << rounds_
+        << ", \"quick\": " << (quick_ ? "true" : "false") << ",\n  \"figures\": [";
+    bool firstFig = true;
+    for (const FigureData &f : figures_) {
+        for (const Series &s : f.series) {
+            out << (firstFig ? "\n" : ",\n") << "    {\"figure\": " << jsonString(f.figure.id)
+                << ", \"title\": " << jsonString(f.figure.title) << ", \"unit\": " << jsonString(f.figure.unit)
+                << ", \"transport\": " << jsonString(s.transport)
+                << ", \"median\": " << jsonNum(medianValue(s.samples))
+                << ", \"vs_fifo\": " << jsonNum(ratio(f, s, kFifo)) << ", \"vs_bare\": " << jsonNum(ratio(f, s, kBare))
+                << ", \"samples\": [";
+            for (size_t i = 0; i < s.samples.size(); ++i) out << (i ? ", " : "") << jsonNum(s.samples[i].value);
+            out << "]";
+            if (f.figure.id == "msg1k") {
+                out << ", \"writer_rate\": " << jsonNum(median(s.samples, [](const Sample &x) { return x.writerRate; }))
+                    << ", \"msgs_per_read\": "
+                    << jsonNum(median(s.samples, [](const Sample &x) { return x.msgsPerRead; }));
+            }
+            out << "}";
+            firstFig = false;
+        }
+    }
+    out << "\n  ],\n  \"fanout\": [";
+    for (size_t i = 0; i < fanout_.size(); ++i) {
+        const FanoutSeries &f = fanout_[i];
+        out << (i ? ",\n" : "\n") << "    {\"source\": " << jsonString(f.source)
+            << ", \"subscribers\": " << f.subscribers << ", \"per_subscriber_msgs_per_s\": "
+            << jsonNum(medianValue(f.samples)) << ", \"samples\": [";
+        for (size_t j = 0; j < f.samples.size(); ++j) out << (j ? ", " : "") << jsonNum(f.samples[j].value);
+        out << "]}";
+    }
+    auto scale = [&](const ScaleResult &r, unsigned n) {
+        out << "{\"n\": " << n << ", \"rss_before\": " << r.before.rssBytes << ", \"rss_during\": " << r.during.rssBytes
+            << ", \"rss_after\": " << r.after.rssBytes << ", \"threads_before\": " << r.before.threads
+            << ", \"threads_during\": " << r.during.threads << ", \"setup_seconds\": " << jsonNum(r.setupSeconds)
+            << ", \"undo_seconds\": " << jsonNum(r.undoSeconds) << "}";
+    };
+    out << "\n  ],\n  \"scale\": {\"parked_readers\": ";
+    scale(parked_, parkedN_);
+    out << ", \"idle_channels\": ";
+    scale(idle_, idleN_);
+    out << "},\n  \"targets\": [";
+    const std::vector<Target> ts = targets();
+    for (size_t i = 0; i < ts.size(); ++i) {
+        out << (i ? ",\n" : "\n") << "    {\"name\": " << jsonString(ts[i].name) << ", \"value\": " << jsonNum(ts[i].value)
+            << ", \"goal\": " << jsonNum(ts[i].goal) << ", \"unit\": " << jsonString(ts[i].unit)
+            << ", \"met\": " << (ts[i].met ? "true" : "false") << "}";
+    }
+    out << "\n  ]\n}\n";
+}
+
+}  // namespace chanfs::bench

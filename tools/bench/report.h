@@ -1,0 +1,85 @@
+// chanfs-bench results: samples per figure and transport, medians, ratios
+// against the kernel FIFO and the bare FUSE loop, the targets, and
+// the table and JSON they are printed as.
+//
+// Threading: main thread only.
+#pragma once
+
+#include <cstdio>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "transports.h"
+#include "workloads.h"
+
+namespace chanfs::bench {
+
+struct Figure {
+    std::string id;     // stable key for JSON: thr64k, thr1m, msg1k, pingpong
+    std::string title;
+    std::string unit;   // GiB/s, msg/s, us
+    bool higherIsBetter;
+};
+
+struct Sample {
+    double value;
+    double writerRate = 0;   // msg1k: the writer's own rate
+    double msgsPerRead = 0;  // msg1k: messages per read(2) on the reader
+};
+
+class Report {
+public:
+    Report(unsigned rounds, bool quick) : rounds_(rounds), quick_(quick) {}
+    void setContext(unsigned cpus, unsigned chanfsThreads);
+    void add(const Figure &f, const std::string &transport, Group g, const Sample &s);
+    void addFanout(const std::string &source, unsigned subscribers, const Sample &s);
+    void setParked(unsigned n, const ScaleResult &r) { parkedN_ = n, parked_ = r; }
+    void setIdle(unsigned n, const ScaleResult &r) { idleN_ = n, idle_ = r; }
+
+    void print(std::FILE *out) const;
+    void writeJson(std::ostream &out) const;
+
+private:
+    struct Series {
+        std::string transport;
+        Group group;
+        std::vector<Sample> samples;
+    };
+    struct FigureData {
+        Figure figure;
+        std::vector<Series> series;
+    };
+    struct FanoutSeries {
+        std::string source;
+        unsigned subscribers;
+        std::vector<Sample> samples;
+    };
+    struct Target {
+        std::string name;
+        double value;
+        double goal;
+        std::string unit;  // "x" for ratios, "MiB", "threads"
+        bool met;
+    };
+
+    const FigureData *figure(const std::string &id) const;
+    const Series *series(const std::string &figureId, const std::string &transport) const;
+    // Speed of `s` against `ref` in the same figure (>1 is faster); 0 if absent.
+    double ratio(const FigureData &f, const Series &s, const std::string &ref) const;
+    double fanoutMedian(const std::string &source, unsigned subscribers) const;
+    std::vector<Target> targets() const;
+
+    unsigned rounds_;
+    bool quick_;
+    unsigned cpus_ = 0;
+    unsigned chanfsThreads_ = 0;
+    std::string when_;
+    std::string kernel_;
+    std::vector<FigureData> figures_;
+    std::vector<FanoutSeries> fanout_;
+    unsigned parkedN_ = 0, idleN_ = 0;
+    ScaleResult parked_, idle_;
+};
+
+}  // namespace chanfs::bench

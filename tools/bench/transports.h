@@ -1,0 +1,81 @@
+// The transports chanfs-bench compares: kernel pipe, FIFO and Unix
+// sockets, the bare FUSE loop, and chanfs channels and socket endpoints.
+// Each gives fresh one-way links (a write end and a read end, the reader
+// opened first so a topic subscriber sees everything written), so one
+// measurement never sees another's leftovers.
+//
+// Threading: a Transport is used by the main thread; the fds of a Link may
+// be used from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "unique_fd.h"
+
+namespace chanfs::bench {
+
+enum class Group { Kernel, BareFuse, Chanfs };
+
+// One direction. Destruction closes the write end first, then the read
+// end, then removes what the link created.
+struct Link {
+    Link() = default;
+    Link(Link &&) = default;
+    Link &operator=(Link &&) = default;
+    ~Link();
+
+    UniqueFd r;
+    UniqueFd w;
+    bool readsWholeLines = false;  // r is a chanfs lines channel: reads end on '\n'
+    std::vector<std::string> removeAfter;  // channel files made for this link
+};
+
+class Transport {
+public:
+    virtual ~Transport() = default;
+    const std::string &name() const { return name_; }
+    Group group() const { return group_; }
+    // Largest single write it takes (a seqpacket is bounded by the socket buffer).
+    size_t maxWriteBytes() const { return maxWriteBytes_; }
+
+    virtual Link link() = 0;
+    // Two links for a round trip: A writes there.w and reads back.r, B reads
+    // there.r and writes back.w.
+    virtual std::pair<Link, Link> duplex() { return {link(), link()}; }
+
+protected:
+    Transport(std::string name, Group g, size_t maxWrite = SIZE_MAX)
+        : name_(std::move(name)), group_(g), maxWriteBytes_(maxWrite)
+    {
+    }
+
+private:
+    std::string name_;
+    Group group_;
+    size_t maxWriteBytes_;
+};
+
+std::unique_ptr<Transport> kernelPipe();
+std::unique_ptr<Transport> kernelFifo(const std::string &dir);
+std::unique_ptr<Transport> kernelUnixSocket(bool seqpacket);
+std::unique_ptr<Transport> bareFuse(const std::string &mountpoint);
+
+// A chanfs channel of the given kind and framing; every link is a new
+// channel file under dir, removed when the link goes.
+std::unique_ptr<Transport> chanfsChannel(const std::string &dir, const std::string &kind,
+                                         const std::string &framing);
+
+// A chanfs queue/lines channel with `uds=listen:`: a socket client on one
+// side, the channel file on the other. toFile picks the link direction
+// (client -> file, or file -> client); duplex() pairs the two.
+std::unique_ptr<Transport> chanfsListen(const std::string &dir, const std::string &socketDir,
+                                        bool toFile);
+
+// Creates a chanfs channel file with bench settings (capacity and
+// max_message 4 MiB, like the bare loop's buffer).
+void makeChannel(const std::string &path, const std::string &kind, const std::string &framing);
+
+}  // namespace chanfs::bench
