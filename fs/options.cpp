@@ -93,7 +93,7 @@ std::string usage(const char *prog)
       << "  -o capacity=SIZE       default channel capacity (default 1M)\n"
       << "  -o max_message=SIZE    default maximum message size\n"
       << "  -o overflow=POLICY     block (default), drop-oldest or error\n"
-      << "  -o threads=N           request threads (default 2; 1 = single-threaded)\n"
+      << "  -o threads=N           request threads (default 1)\n"
       << "  -o bridge_root=DIR     FIFO and socket bridge paths must be inside DIR\n"
       << "  -o allow_other         let other users use the mount\n"
       << "  -o default_permissions kernel checks modes (on by default;\n"

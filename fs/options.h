@@ -19,7 +19,7 @@ struct Options {
     bool help = false;
     bool version = false;
     std::string logLevel = "info";
-    unsigned threads = 2;    // 1: single-threaded loop
+    unsigned threads = 1;    // request threads; 1: single-threaded loop (fastest on 2 cores)
     bool defaultPermissions = true;
     PartialSettings defaults;          // -o default_kind= etc.
     std::vector<std::string> fuseOptions;  // passed to libfuse as -o

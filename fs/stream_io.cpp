@@ -51,6 +51,8 @@ constexpr uint32_t kOpRelease = 18;
 // Held for one non-blocking read and the early release it may carry.
 std::mutex gReadMu;
 EarlyRelease gOnRelease;
+// One request thread: /dev/fuse stays blocking and reads need no poll.
+bool gBlockingRead = false;
 
 // Set by replyOpenStream() around its fuse_reply_* call, which writes the
 // reply synchronously on the same thread.
@@ -91,8 +93,10 @@ ssize_t orderedRead(int fd, void *buf, size_t len, void *)
 {
     for (;;) {
         // Wait outside the lock (a cancellation point, as read(2) was).
+        // A single thread has nobody to race: it sleeps in read(2) itself,
+        // saving a poll(2) per request.
         pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, -1) < 0) return -1;  // EINTR: libfuse checks for exit
+        if (!gBlockingRead && ::poll(&p, 1, -1) < 0) return -1;  // EINTR: libfuse checks for exit
         ssize_t n;
         int err;
         {
@@ -126,11 +130,13 @@ struct StreamFlag {
 
 }  // namespace
 
-int installStreamIo(fuse_session *se, EarlyRelease onRelease)
+int installStreamIo(fuse_session *se, EarlyRelease onRelease, unsigned threads)
 {
     const int fd = fuse_session_fd(se);
+    gBlockingRead = threads <= 1;
     const int fl = ::fcntl(fd, F_GETFL);
-    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+    if (fl < 0) return -errno;
+    if (!gBlockingRead && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
     gOnRelease = std::move(onRelease);
     fuse_custom_io io{};
     io.writev = streamWritev;

@@ -14,8 +14,9 @@
 // count never reaches 0 and two pipe sessions merge. Requests leave
 // /dev/fuse in the order the kernel queued them, so reads are taken one at
 // a time and a RELEASE's channel-side close runs right there, before the
-// next request is read. Nothing blocks under that lock: the thread polls
-// first and reads non-blocking.
+// next request is read. Nothing blocks under that lock: with several
+// threads each polls first and reads non-blocking; a single thread simply
+// blocks in read(2), one syscall per request instead of two.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +29,9 @@ namespace chanfs::fs {
 // Called with a RELEASE's file handle as soon as it is read; must not block.
 using EarlyRelease = std::function<void(uint64_t fh)>;
 
-// Installs the hook on a mounted session. 0 or -errno.
-int installStreamIo(fuse_session *se, EarlyRelease onRelease);
+// Installs the hook on a mounted session that `threads` request threads
+// will serve. 0 or -errno.
+int installStreamIo(fuse_session *se, EarlyRelease onRelease, unsigned threads);
 
 // fuse_reply_open/fuse_reply_create that also set FOPEN_STREAM.
 int replyOpenStream(fuse_req_t req, const fuse_file_info *fi);

@@ -20,7 +20,11 @@ mount_chanfs() {
     chmod 0755 "$MNT"
     CHANFS_LOG="$BATS_TEST_TMPDIR/chanfs.log"
     # fd 3 is bats' own output channel: a daemon holding it would stall bats.
-    "${CHANFS_PREFIX[@]}" "$CHANFS_BIN" "$MNT" -f -o log_level=debug "$@" 2>"$CHANFS_LOG" 3>&- &
+    # CHANFS_THREADS=N runs the suite on N request threads (run-tests.sh
+    # uses 2 for the sanitizer build, so both loops are covered).
+    local threads=()
+    if [[ -n "${CHANFS_THREADS:-}" ]]; then threads=(-o "threads=$CHANFS_THREADS"); fi
+    "${CHANFS_PREFIX[@]}" "$CHANFS_BIN" "$MNT" -f -o log_level=debug "${threads[@]}" "$@" 2>"$CHANFS_LOG" 3>&- &
     CHANFS_PID=$!
     local i
     for ((i = 0; i < 200; i++)); do
