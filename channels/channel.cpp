@@ -195,6 +195,7 @@ bool Channel::tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &d
     d.handle = h.shared_from_this();
     if (maxBytes == 0) return true;
     if (!policy_->take(*this, h, maxBytes, continuation, d)) return false;
+    if (settings_.kind == Kind::Topic && d.bytes > 0) h.lastDeliveryAt_ = std::chrono::steady_clock::now();
     stats_.outBytes += d.bytes;
     stats_.outMessages += d.messages;
     policy_->trim(*this);
@@ -217,11 +218,16 @@ void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter
     Lock lock(mu_);
     Actions acts;
     Delivery d;
-    if (tryTake(h, req.maxBytes, req.continuation, d)) {
+    // A subscriber of a crowded topic coming back within the batch window
+    // waits for it, like a parked one (see kBatchWindow).
+    const bool hold = !req.continuation && !req.nonblock && batching() &&
+                      holdForBatch(h, req.maxBytes, std::chrono::steady_clock::now()) &&
+                      armBatchWake();
+    if (!hold && tryTake(h, req.maxBytes, req.continuation, d)) {
         acts.reads.emplace_back(std::move(waiter), std::move(d));
-    } else if (req.continuation || detached_) {
+    } else if (!hold && (req.continuation || detached_)) {
         acts.reads.emplace_back(std::move(waiter), Delivery{});
-    } else if (req.nonblock) {
+    } else if (!hold && req.nonblock) {
         acts.readErrors.emplace_back(std::move(waiter), EAGAIN);
     } else if (waiter->interrupted()) {
         acts.readErrors.emplace_back(std::move(waiter), EINTR);
@@ -279,7 +285,7 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
         }
     }
     pump(acts);
-    runActions(lock, acts);
+    runActions(lock, acts, true);
 }
 
 void Channel::setOneMessagePerRead(Handle &h)
@@ -326,9 +332,10 @@ bool Channel::cancel(uintptr_t key)
     return true;
 }
 
-void Channel::pump(Actions &acts)
+void Channel::pump(Actions &acts, bool releaseHeld)
 {
     bool again = true;
+    bool noBatch = releaseHeld;
     while (again) {
         again = false;
         while (!parkedWrites_.empty()) {
@@ -349,11 +356,18 @@ void Channel::pump(Actions &acts)
         const bool scanAll = std::exchange(scanAllParked_, false);
         if (parkedReads_.empty() || !(scanAll || detached_ || policy_->anyReadable(*this)))
             break;
+        const bool batch = !noBatch && batching();
+        const auto now = batch ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+        bool held = false;
         for (auto it = parkedReads_.begin(); it != parkedReads_.end();) {
             const uintptr_t key = it->waiter->key();
             Delivery d;
             if (it->waiter->interrupted()) {
                 acts.readErrors.emplace_back(std::move(it->waiter), EINTR);
+            } else if (batch && holdForBatch(*it->handle, it->maxBytes, now)) {
+                held = true;
+                ++it;
+                continue;
             } else if (tryTake(*it->handle, it->maxBytes, false, d)) {
                 acts.reads.emplace_back(std::move(it->waiter), std::move(d));
                 again = !parkedWrites_.empty();
@@ -368,7 +382,53 @@ void Channel::pump(Actions &acts)
             --stats_.blockedReaders;
             if (!scanAll && !detached_ && !policy_->anyReadable(*this)) break;
         }
+        // No timer to wake the held readers: answer them now instead.
+        if (held && !armBatchWake()) noBatch = again = true;
     }
+}
+
+namespace {
+std::mutex gWakeSchedulerMu;  // after any channel's mutex (taken inside pump)
+Channel::WakeScheduler gWakeScheduler;
+}  // namespace
+
+void Channel::setWakeScheduler(WakeScheduler scheduler)
+{
+    std::lock_guard g(gWakeSchedulerMu);
+    gWakeScheduler = std::move(scheduler);
+}
+
+bool Channel::holdForBatch(const Handle &h, size_t maxBytes, std::chrono::steady_clock::time_point now) const
+{
+    if (now - h.lastDeliveryAt_ >= kBatchWindow) return false;
+    const std::optional<uint64_t> ready = policy_->fanOutReadyBytes(*this, h);
+    return ready && *ready > 0 && *ready < maxBytes / 2;
+}
+
+bool Channel::batching() const
+{
+    if (settings_.kind != Kind::Topic || stats_.readers < kBatchMinReaders || detached_) return false;
+    std::lock_guard g(gWakeSchedulerMu);
+    return static_cast<bool>(gWakeScheduler);
+}
+
+bool Channel::armBatchWake()
+{
+    if (batchWakeArmed_) return true;
+    std::lock_guard g(gWakeSchedulerMu);
+    batchWakeArmed_ = gWakeScheduler && gWakeScheduler(kBatchWindow, [weak = weak_from_this()] {
+        if (auto c = weak.lock()) c->batchWake();
+    });
+    return batchWakeArmed_;
+}
+
+void Channel::batchWake()
+{
+    Lock lock(mu_);
+    batchWakeArmed_ = false;
+    Actions acts;
+    pump(acts, true);
+    runActions(lock, acts);
 }
 
 unsigned Channel::events(const Handle &h) const
@@ -393,23 +453,27 @@ void Channel::collectPolls(Actions &acts)
     }
 }
 
-void Channel::runActions(Lock &lock, Actions &acts)
+void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
 {
     for (;;) {
         collectPolls(acts);
         lock.unlock();
         std::vector<Delivery> failed;
         std::vector<iovec> iov;
+        auto answerWrites = [&] {
+            for (auto &[waiter, n] : acts.writes) {
+                if (waiter->done(n) < 0)
+                    spdlog::debug("channel {}: writer gone after its write was queued", id_);
+            }
+        };
+        if (writesFirst) answerWrites();
         for (auto &[waiter, d] : acts.reads) {
             iov.clear();
             for (const Entry &e : d.slices)
                 iov.push_back(iovec{const_cast<char *>(e.data()), e.length});
             if (waiter->deliver(iov) < 0) failed.push_back(std::move(d));
         }
-        for (auto &[waiter, n] : acts.writes) {
-            if (waiter->done(n) < 0)
-                spdlog::debug("channel {}: writer gone after its write was queued", id_);
-        }
+        if (!writesFirst) answerWrites();
         for (auto &[waiter, err] : acts.readErrors) waiter->fail(err);
         for (auto &[waiter, err] : acts.writeErrors) waiter->fail(err);
         for (auto &n : acts.polls) n->notify();

@@ -14,8 +14,10 @@
 #include <time.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
@@ -68,6 +70,8 @@ private:
     bool oneMessage_ = false;  // reader: at most one whole message per read
     std::shared_ptr<PollNotifier> poll_;
     unsigned reportedEvents_ = 0;
+    // topic reader: when its last read that returned data was answered.
+    std::chrono::steady_clock::time_point lastDeliveryAt_{};
 };
 
 struct ReadRequest {
@@ -165,6 +169,22 @@ public:
 
     explicit Channel(const Settings &settings, std::string name);
 
+    // Fan-out batching. On a topic with kBatchMinReaders subscribers or
+    // more, one write would wake them all for a message each, and on FUSE
+    // every wake costs a reply and a new READ: 64 subscribers spent 64
+    // requests per message. So a blocking read by a subscriber that was
+    // last answered less than kBatchWindow ago, with less than half its
+    // buffer ready, waits for the window's end and then takes everything
+    // at once. A subscriber idle for longer (sporadic messages) is
+    // answered at once; so is one whose buffer is half full.
+    static constexpr size_t kBatchMinReaders = 16;
+    static constexpr std::chrono::milliseconds kBatchWindow{2};
+    // Runs a task after a delay on some other thread; false if it cannot.
+    using WakeScheduler = std::function<bool(std::chrono::milliseconds, std::function<void()>)>;
+    // Installs the timer used by fan-out batching (the daemon's event
+    // loop); an empty one turns batching off. Thread-safe.
+    static void setWakeScheduler(WakeScheduler scheduler);
+
 private:
     struct ParkedRead {
         Handle *handle;
@@ -181,7 +201,9 @@ private:
 
     using Lock = std::unique_lock<std::mutex>;
 
-    void pump(Actions &acts);
+    // Answers what parked requests can take now; releaseHeld: also readers
+    // held for fan-out batching (their window is over).
+    void pump(Actions &acts, bool releaseHeld = false);
     bool fits(uint64_t bytes) const;
     void commit(Handle &h, FramedWrite &framed);
     int admit(Handle &h, FramedWrite &framed, bool nonblock);
@@ -189,8 +211,18 @@ private:
     void undo(Delivery &d);
     unsigned events(const Handle &h) const;
     void collectPolls(Actions &acts);
-    void runActions(Lock &lock, Actions &acts);
+    // Replies run with the lock released. The request in hand is answered
+    // first (writesFirst from write()): its caller is running now and goes
+    // on sooner, and readers woken a moment later find more to take.
+    void runActions(Lock &lock, Actions &acts, bool writesFirst = false);
     void setPolicy(Kind kind);
+    // Fan-out batching: on for a topic with kBatchMinReaders reader handles
+    // or more while a timer is installed; whether a read of `h` waits.
+    bool batching() const;
+    bool holdForBatch(const Handle &h, size_t maxBytes, std::chrono::steady_clock::time_point now) const;
+    // Asks for batchWake() after kBatchWindow (once); false if no timer runs.
+    bool armBatchWake();
+    void batchWake();
 
     const uint64_t id_;
     mutable std::mutex mu_;
@@ -208,6 +240,7 @@ private:
     bool detached_ = false;
     bool broken_ = false;
     bool scanAllParked_ = false;
+    bool batchWakeArmed_ = false;
     uint64_t nextHandleId_ = 1;
 
     friend class KindPolicy;

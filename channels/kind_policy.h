@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "channel.h"
@@ -30,6 +31,12 @@ public:
     virtual unsigned readable(const Channel &c, const Handle &h) const = 0;
     // Cheap test before scanning parked readers.
     virtual bool anyReadable(const Channel &c) const = 0;
+    // Bytes `h` could read now if one write wakes every reader (topic);
+    // nullopt for kinds where a write wakes one reader.
+    virtual std::optional<uint64_t> fanOutReadyBytes(const Channel &, const Handle &) const
+    {
+        return std::nullopt;
+    }
     virtual void trim(Channel &) {}
 };
 

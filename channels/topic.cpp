@@ -127,6 +127,16 @@ public:
 
     bool anyReadable(const Channel &c) const override { return !c.log_.empty(); }
 
+    std::optional<uint64_t> fanOutReadyBytes(const Channel &c, const Handle &h) const override
+    {
+        uint64_t n = 0;
+        for (const Entry &e : h.pending_) n += e.length;
+        const MessageLog &log = c.log_;
+        const size_t idx = log.indexOfSeq(h.cursor_);
+        if (idx < log.size()) n += log.streamEnd() - log.at(idx).streamPos;
+        return n;
+    }
+
     void trim(Channel &c) override
     {
         MessageLog &log = c.log_;

@@ -6,10 +6,19 @@
 
 namespace chanfs::fs {
 
-Filesystem::Filesystem(const Options &o) : opts(o), inodes(getuid(), getgid(), 0755) {}
+Filesystem::Filesystem(const Options &o) : opts(o), inodes(getuid(), getgid(), 0755)
+{
+    // Fan-out batching wakes held topic readers from the bridge loop.
+    Channel::setWakeScheduler([this](std::chrono::milliseconds delay, std::function<void()> task) {
+        return loop.postAfter(delay, std::move(task));
+    });
+}
+
+Filesystem::~Filesystem() { Channel::setWakeScheduler({}); }
 
 void Filesystem::closeAll()
 {
+    Channel::setWakeScheduler({});
     std::vector<std::shared_ptr<Bridge>> bridges;
     {
         std::unique_lock lock(inodes.mutex());

@@ -101,6 +101,9 @@ private:
 
 struct Filesystem {
     explicit Filesystem(const Options &o);
+    ~Filesystem();
+    Filesystem(const Filesystem &) = delete;
+    Filesystem &operator=(const Filesystem &) = delete;
     // After the request loop ended and before the session goes: answers
     // every waiting request (readers end-of-stream, writers EPIPE) and
     // releases every open file, so nothing replies on a dead session.

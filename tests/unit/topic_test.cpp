@@ -3,7 +3,10 @@
 // subscriber's backlog.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fakes.h"
@@ -237,6 +240,172 @@ TEST(Topic, SubscriberThatClosesNoLongerHoldsMessages)
     EXPECT_EQ(ch->stats().queuedBytes, 2u);
     ch->release(*s);
     EXPECT_EQ(ch->stats().queuedBytes, 0u);
+}
+
+// Fan-out batching (Channel::kBatchWindow): a timer the test runs by hand.
+class ManualScheduler {
+public:
+    ManualScheduler()
+    {
+        Channel::setWakeScheduler([this](std::chrono::milliseconds delay, std::function<void()> task) {
+            std::lock_guard g(mu_);
+            delays_.push_back(delay);
+            tasks_.push_back(std::move(task));
+            return true;
+        });
+    }
+    ~ManualScheduler() { Channel::setWakeScheduler({}); }
+    size_t armed() const
+    {
+        std::lock_guard g(mu_);
+        return tasks_.size();
+    }
+    std::chrono::milliseconds lastDelay() const
+    {
+        std::lock_guard g(mu_);
+        return delays_.back();
+    }
+    void runAll()
+    {
+        std::vector<std::function<void()>> tasks;
+        {
+            std::lock_guard g(mu_);
+            tasks.swap(tasks_);
+        }
+        for (auto &t : tasks) t();
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<std::chrono::milliseconds> delays_;
+    std::vector<std::function<void()>> tasks_;
+};
+
+struct Crowd {
+    std::shared_ptr<Channel> ch = makeChannel({{"kind", "topic"}});
+    std::shared_ptr<Handle> w = ch->open(false, true);
+    std::vector<std::shared_ptr<Handle>> subs;
+    explicit Crowd(size_t n)
+    {
+        for (size_t i = 0; i < n; ++i) subs.push_back(ch->open(true, false));
+    }
+    std::vector<std::shared_ptr<ReadResult>> readAll(size_t maxBytes = 1000)
+    {
+        std::vector<std::shared_ptr<ReadResult>> reads;
+        for (auto &s : subs) reads.push_back(issueRead(*ch, *s, maxBytes));
+        return reads;
+    }
+};
+
+TEST(TopicBatching, ACrowdedTopicHoldsSubscribersAnsweredWithinTheWindowThenGivesThemEverything)
+{
+    ManualScheduler timer;
+    Crowd c(Channel::kBatchMinReaders);
+    auto first = c.readAll();
+    writeOk(*c.ch, *c.w, "a\n");  // nobody was answered lately: all at once
+    for (auto &r : first) EXPECT_EQ(r->get().data, "a\n");
+    EXPECT_EQ(timer.armed(), 0u);
+
+    auto second = c.readAll();
+    writeOk(*c.ch, *c.w, "b\n");
+    writeOk(*c.ch, *c.w, "c\n");
+    for (auto &r : second) EXPECT_FALSE(r->done());
+    EXPECT_EQ(c.ch->stats().blockedReaders, c.subs.size());
+    ASSERT_EQ(timer.armed(), 1u);  // one timer for the whole crowd
+    EXPECT_EQ(timer.lastDelay(), Channel::kBatchWindow);
+
+    timer.runAll();
+    for (auto &r : second) {
+        EXPECT_EQ(r->get().data, "b\nc\n");
+        EXPECT_EQ(r->get().completions, 1);
+    }
+    EXPECT_EQ(c.ch->stats().blockedReaders, 0u);
+}
+
+TEST(TopicBatching, AReadThatFindsDataWithinTheWindowIsHeldToo)
+{
+    ManualScheduler timer;
+    Crowd c(Channel::kBatchMinReaders);
+    auto first = c.readAll();
+    writeOk(*c.ch, *c.w, "a\n");
+    writeOk(*c.ch, *c.w, "b\n");  // all subscribers were just answered
+    auto r = issueRead(*c.ch, *c.subs[0], 1000);
+    EXPECT_FALSE(r->done());
+    ASSERT_EQ(timer.armed(), 1u);
+    timer.runAll();
+    EXPECT_EQ(r->get().data, "b\n");
+}
+
+TEST(TopicBatching, ASubscriberWithHalfItsBufferReadyIsAnsweredAtOnce)
+{
+    ManualScheduler timer;
+    Crowd c(Channel::kBatchMinReaders);
+    auto first = c.readAll(8);
+    writeOk(*c.ch, *c.w, "a\n");
+    auto second = c.readAll(8);
+    writeOk(*c.ch, *c.w, "abcd\n");  // 5 bytes of an 8-byte buffer
+    for (auto &r : second) EXPECT_EQ(r->get().data, "abcd\n");
+}
+
+TEST(TopicBatching, ASubscriberIdleLongerThanTheWindowIsAnsweredAtOnce)
+{
+    ManualScheduler timer;
+    Crowd c(Channel::kBatchMinReaders);
+    auto first = c.readAll();
+    writeOk(*c.ch, *c.w, "a\n");
+    auto second = c.readAll();
+    std::this_thread::sleep_for(Channel::kBatchWindow + 1ms);
+    writeOk(*c.ch, *c.w, "b\n");
+    for (auto &r : second) EXPECT_EQ(r->get().data, "b\n");
+    EXPECT_EQ(timer.armed(), 0u);
+}
+
+TEST(TopicBatching, FewerSubscribersOrNoTimerMeansNoBatching)
+{
+    {
+        ManualScheduler timer;
+        Crowd c(Channel::kBatchMinReaders - 1);
+        auto first = c.readAll();
+        writeOk(*c.ch, *c.w, "a\n");
+        auto second = c.readAll();
+        writeOk(*c.ch, *c.w, "b\n");
+        for (auto &r : second) EXPECT_EQ(r->get().data, "b\n");
+        EXPECT_EQ(timer.armed(), 0u);
+    }
+    Crowd c(Channel::kBatchMinReaders);  // no scheduler installed
+    auto first = c.readAll();
+    writeOk(*c.ch, *c.w, "a\n");
+    auto second = c.readAll();
+    writeOk(*c.ch, *c.w, "b\n");
+    for (auto &r : second) EXPECT_EQ(r->get().data, "b\n");
+}
+
+TEST(TopicBatching, ATimerThatCannotRunTurnsBatchingOffInsteadOfStrandingReaders)
+{
+    Channel::setWakeScheduler([](std::chrono::milliseconds, std::function<void()>) { return false; });
+    Crowd c(Channel::kBatchMinReaders);
+    auto first = c.readAll();
+    writeOk(*c.ch, *c.w, "a\n");
+    auto second = c.readAll();
+    writeOk(*c.ch, *c.w, "b\n");
+    for (auto &r : second) EXPECT_EQ(r->get().data, "b\n");
+    Channel::setWakeScheduler({});
+}
+
+TEST(TopicBatching, AHeldReaderCanBeInterrupted)
+{
+    ManualScheduler timer;
+    Crowd c(Channel::kBatchMinReaders);
+    auto first = c.readAll();
+    writeOk(*c.ch, *c.w, "a\n");
+    auto second = c.readAll();
+    writeOk(*c.ch, *c.w, "b\n");
+    ASSERT_FALSE(second[0]->done());
+    EXPECT_TRUE(c.ch->cancel(second[0]->key));
+    EXPECT_EQ(second[0]->get().error, EINTR);
+    timer.runAll();
+    // Nothing lost to the interrupt (a non-blocking read is never held).
+    EXPECT_EQ(readNow(*c.ch, *c.subs[0], 1000, {.nonblock = true}).data, "b\n");
 }
 
 }  // namespace
