@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -27,6 +28,7 @@ namespace {
 std::mutex gLiveMu;
 std::vector<std::pair<pid_t, std::string>> gLive;
 std::string gStep;  // what the watchdog is timing, named when a run fails
+std::string gScratch;  // removed by fail() once nothing is mounted in it
 
 pid_t spawn(const std::vector<std::string> &argv, const std::string &outPath)
 {
@@ -35,11 +37,19 @@ pid_t spawn(const std::vector<std::string> &argv, const std::string &outPath)
     posix_spawn_file_actions_addopen(&fa, 1, outPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    // The bench blocks SIGINT/SIGTERM for its signal thread; children must not.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
     std::vector<char *> args;
     for (const std::string &a : argv) args.push_back(const_cast<char *>(a.c_str()));
     args.push_back(nullptr);
     pid_t pid = -1;
-    const int rc = posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+    const int rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), environ);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     return rc == 0 ? pid : -1;
 }
@@ -80,7 +90,30 @@ void fail(const std::string &what)
         ::kill(pid, SIGKILL);
         runQuiet({"fusermount3", "-u", "-z", mnt});
     }
+    if (!gScratch.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(gScratch, ec);
+    }
     std::_Exit(1);
+}
+
+void setScratchDir(const std::string &dir)
+{
+    std::lock_guard g(gLiveMu);
+    gScratch = dir;
+}
+
+void stopOnSignals()
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread([set] {
+        int sig = 0;
+        sigwait(&set, &sig);
+        fail(std::string("stopped by ") + strsignal(sig));
+    }).detach();
 }
 
 void failErrno(const std::string &what) { fail(what + ": " + std::strerror(errno)); }
@@ -138,6 +171,19 @@ ProcStats procStats(pid_t pid)
         if (line.rfind("Threads:", 0) == 0) s.threads = static_cast<unsigned>(std::stoul(line.substr(8)));
     }
     return s;
+}
+
+double cpuSeconds(pid_t pid)
+{
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i)
+        if (i >= 14) ticks += std::stod(field);
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 Daemon::Daemon(std::string label, pid_t pid, std::string mountpoint)

@@ -26,6 +26,11 @@ inline double secondsBetween(Clock::time_point a, Clock::time_point b)
 
 // Prints "chanfs-bench: <what>", stops every daemon, unmounts, exits 1.
 [[noreturn]] void fail(const std::string &what);
+// A directory fail() removes after unmounting (the run's temporary files).
+void setScratchDir(const std::string &dir);
+// Makes SIGINT, SIGTERM and SIGHUP fail() the run, so Ctrl-C unmounts too.
+// Call first in main(), before any thread starts.
+void stopOnSignals();
 // fail() with strerror(errno) appended.
 [[noreturn]] void failErrno(const std::string &what);
 
@@ -57,6 +62,8 @@ struct ProcStats {
     unsigned threads = 0;
 };
 ProcStats procStats(pid_t pid);
+// User + system CPU time of all of pid's threads so far (10 ms ticks).
+double cpuSeconds(pid_t pid);
 
 // A FUSE daemon run in the foreground on a mountpoint of its own. Stopping
 // sends SIGTERM, waits up to 5 s (then SIGKILL), and always ends with

@@ -47,17 +47,20 @@ struct Args {
     std::string chanfs = CHANFS_BIN;
     std::string bare = BARE_FUSE_BIN;
     unsigned threads = 0;  // 0: the daemon's default
+    std::string only;      // run only figures whose "id transport" contains this
 };
 
 [[noreturn]] void usage(int code)
 {
     std::fprintf(code ? stderr : stdout,
                  "usage: chanfs-bench [--quick] [--rounds N] [--json FILE] [--chanfs PATH]\n"
-                 "                    [--bare-fuse PATH] [--threads N]\n"
+                 "                    [--bare-fuse PATH] [--threads N] [--only TEXT]\n"
                  "  --quick      small sizes (under a minute); same rounds and transports\n"
                  "  --rounds N   rounds per figure, medians reported (default 5, at least 5)\n"
                  "  --json FILE  also write every sample, median and ratio as JSON\n"
-                 "  --threads N  chanfs request threads (-o threads=N; default: chanfs's own)\n");
+                 "  --threads N  chanfs request threads (-o threads=N; default: chanfs's own)\n"
+                 "  --only TEXT  run only the figures whose \"ID TRANSPORT\" contains TEXT, e.g.\n"
+                 "               \"msg1k chanfs\", \"fanout\", \"scale\" (IDs: thr64k thr1m msg1k pingpong)\n");
     std::exit(code);
 }
 
@@ -76,6 +79,7 @@ Args parseArgs(int argc, char **argv)
         else if (s == "--chanfs") a.chanfs = value();
         else if (s == "--bare-fuse") a.bare = value();
         else if (s == "--threads") a.threads = static_cast<unsigned>(std::atoi(value().c_str()));
+        else if (s == "--only") a.only = value();
         else if (s == "--help" || s == "-h") usage(0);
         else usage(2);
     }
@@ -131,12 +135,14 @@ private:
 int main(int argc, char **argv)
 {
     const Args args = parseArgs(argc, argv);
+    stopOnSignals();
     raiseFdLimit();
     Watchdog watchdog;
 
     char tmpl[] = "/tmp/chanfs-bench.XXXXXX";
     if (!::mkdtemp(tmpl)) failErrno("mkdtemp");
     const std::string tmp = tmpl;
+    setScratchDir(tmp);
     for (const char *d : {"/mnt-chanfs", "/mnt-bare", "/fifo", "/sock"})
         std::filesystem::create_directory(tmp + d);
 
@@ -183,6 +189,17 @@ int main(int argc, char **argv)
         Figure figure;
         Run run;
     };
+    // CPU the daemon behind a transport spent on one measurement, per item.
+    auto daemonPid = [&](const Transport &t) -> pid_t {
+        return t.group() == Group::Chanfs ? chanfs->pid() : t.group() == Group::BareFuse ? bare->pid() : 0;
+    };
+    auto withCpu = [&](const Transport &t, size_t items, auto &&measure) -> Sample {
+        const pid_t pid = daemonPid(t);
+        const double before = pid ? cpuSeconds(pid) : 0;
+        Sample s = measure();
+        if (pid) s.daemonCpuUs = (cpuSeconds(pid) - before) / items * 1e6;
+        return s;
+    };
     const std::vector<Work> work{
         {{"thr64k", "throughput, 64 KiB writes", "GiB/s", true},
          [&](Transport &t) -> std::optional<Sample> {
@@ -198,21 +215,27 @@ int main(int argc, char **argv)
         {{"msg1k", "1 KiB messages, 64 KiB reader", "msg/s", true},
          [&](Transport &t) -> std::optional<Sample> {
              const size_t n = msgCount(t);
-             const StreamResult r = runStream(t, 1024, n * 1024, 64 << 10);
-             return Sample{n / r.seconds, n / r.writerSeconds, static_cast<double>(n) / r.reads};
+             return withCpu(t, n, [&] {
+                 const StreamResult r = runStream(t, 1024, n * 1024, 64 << 10);
+                 return Sample{n / r.seconds, n / r.writerSeconds, static_cast<double>(n) / r.reads};
+             });
          }},
         {{"pingpong", "round trip, 64 B each way", "us", false},
          [&](Transport &t) -> std::optional<Sample> {
              const size_t n = pingRounds(t);
-             return Sample{runPingPong(t, n, 64) / n * 1e6};
+             return withCpu(t, n, [&] { return Sample{runPingPong(t, n, 64) / n * 1e6}; });
          }},
     };
 
+    auto selected = [&](const std::string &what) {
+        return args.only.empty() || what.find(args.only) != std::string::npos;
+    };
     Progress progress(args.rounds);
     const unsigned fanSubs[] = {1, 8, 64};
     for (unsigned round = 1; round <= args.rounds; ++round) {
         for (const Work &w : work) {
             for (auto &t : transports) {
+                if (!selected(w.figure.id + " " + t->name())) continue;
                 progress.step(round, w.figure.title + ": " + t->name());
                 watchdog.arm(w.figure.id + " on " + t->name(), 120);
                 if (std::optional<Sample> s = w.run(*t)) report.add(w.figure, t->name(), t->group(), *s);
@@ -222,6 +245,7 @@ int main(int argc, char **argv)
         for (unsigned subs : fanSubs) {
             for (bool kernel : {true, false}) {
                 const std::string source = kernel ? "kernel pipe per subscriber" : "chanfs topic/lines";
+                if (!selected("fanout " + source)) continue;
                 progress.step(round, "fan-out to " + std::to_string(subs) + ": " + source);
                 watchdog.arm("fan-out to " + std::to_string(subs) + " on " + source, 120);
                 const double s = runFanout(kernel ? "" : chDir, subs, fanCount, 1024);
@@ -231,12 +255,16 @@ int main(int argc, char **argv)
         }
     }
 
-    progress.note("scale: " + std::to_string(scaleN) + " parked readers");
-    watchdog.arm("parked readers", 300);
-    report.setParked(scaleN, runParkedReaders(chDir, chanfs->pid(), scaleN));
-    progress.note("scale: " + std::to_string(scaleN) + " idle channels");
-    watchdog.arm("idle channels", 300);
-    report.setIdle(scaleN, runIdleChannels(chDir, chanfs->pid(), scaleN));
+    if (selected("scale parked")) {
+        progress.note("scale: " + std::to_string(scaleN) + " parked readers");
+        watchdog.arm("parked readers", 300);
+        report.setParked(scaleN, runParkedReaders(chDir, chanfs->pid(), scaleN));
+    }
+    if (selected("scale idle")) {
+        progress.note("scale: " + std::to_string(scaleN) + " idle channels");
+        watchdog.arm("idle channels", 300);
+        report.setIdle(scaleN, runIdleChannels(chDir, chanfs->pid(), scaleN));
+    }
     watchdog.disarm();
     progress.done();
 

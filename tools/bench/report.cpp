@@ -156,6 +156,7 @@ std::vector<Report::Target> Report::targets() const
             const Series *s = series(id, t);
             if (!s) continue;
             const double r = ratio(*f, *s, kBare);
+            if (r <= 0) continue;  // --only left the bare loop out
             out.push_back({std::string(t) + " vs bare FUSE, " + f->figure.title, r, 0.9, "x", r >= 0.9});
         }
     }
@@ -172,7 +173,8 @@ std::vector<Report::Target> Report::targets() const
     if (const FigureData *f = figure("msg1k")) {
         if (const Series *s = series("msg1k", kListenIn)) {
             const double r = ratio(*f, *s, kKernelUds);
-            out.push_back({std::string(kListenIn) + " vs kernel UDS stream, 1 KiB messages", r, 0.5, "x", r >= 0.5});
+            if (r > 0)
+                out.push_back({std::string(kListenIn) + " vs kernel UDS stream, 1 KiB messages", r, 0.5, "x", r >= 0.5});
         }
     }
     const double one = fanoutMedian(kChanfsTopic, 1), many = fanoutMedian(kChanfsTopic, 64);
@@ -198,12 +200,15 @@ void Report::print(std::FILE *out) const
     std::fprintf(out, "chanfs request threads: %s; bare FUSE loop: 1 thread\n",
                  chanfsThreads_ ? std::to_string(chanfsThreads_).c_str() : "default");
     std::fprintf(out, "%u rounds, interleaved; median (min-max). Ratios are speed against the kernel FIFO\n"
-                      "and the bare FUSE loop in this run: above 1 is faster, below 1 slower.\n",
+                      "and the bare FUSE loop in this run: above 1 is faster, below 1 slower. Daemon CPU:\n"
+                      "user+system time of the FUSE daemon per message or round trip (10 ms ticks).\n",
                  rounds_);
     for (const FigureData &f : figures_) {
         const bool msg = f.figure.id == "msg1k";
+        const bool cpu = msg || f.figure.id == "pingpong";
         std::fprintf(out, "\n%-36s %9s %19s %6s %6s", (f.figure.title).c_str(), f.figure.unit.c_str(),
                      "(min-max)", "xFIFO", "xbare");
+        if (cpu) std::fprintf(out, " %11s", "daemon CPU");
         if (msg) std::fprintf(out, " %12s %8s", "writer msg/s", "msg/read");
         std::fprintf(out, "\n");
         for (const Series &s : f.series) {
@@ -212,6 +217,10 @@ void Report::print(std::FILE *out) const
             std::fprintf(out, "  %-34s %9s %19s %6s %6s", s.transport.c_str(), num(medianValue(s.samples)).c_str(),
                          range.c_str(), ratioText(ratio(f, s, kFifo)).c_str(),
                          ratioText(ratio(f, s, kBare)).c_str());
+            if (cpu) {
+                const double us = median(s.samples, [](const Sample &x) { return x.daemonCpuUs; });
+                std::fprintf(out, " %11s", us > 0 ? (num(us) + " us").c_str() : "-");
+            }
             if (msg) {
                 std::fprintf(out, " %12s %8s",
                              num(median(s.samples, [](const Sample &x) { return x.writerRate; })).c_str(),
@@ -236,7 +245,7 @@ void Report::print(std::FILE *out) const
                      label.c_str(), r.before.rssBytes / kMiB, r.during.rssBytes / kMiB, r.after.rssBytes / kMiB,
                      r.before.threads, r.during.threads, setup, r.setupSeconds, undo, r.undoSeconds);
     };
-    std::fprintf(out, "\nscale (chanfs daemon: before -> during -> after)\n");
+    if (parkedN_ || idleN_) std::fprintf(out, "\nscale (chanfs daemon: before -> during -> after)\n");
     if (parkedN_) scaleLine(std::to_string(parkedN_) + " readers parked on a queue", parked_, "parked in", "all woken in");
     if (idleN_) scaleLine(std::to_string(idleN_) + " idle channels", idle_, "created in", "removed in");
 
@@ -265,6 +274,8 @@ void Report::writeJson(std::ostream &out) const
                 << ", \"samples\": [";
             for (size_t i = 0; i < s.samples.size(); ++i) out << (i ? ", " : "") << jsonNum(s.samples[i].value);
             out << "]";
+            if (f.figure.id == "msg1k" || f.figure.id == "pingpong")
+                out << ", \"daemon_cpu_us\": " << jsonNum(median(s.samples, [](const Sample &x) { return x.daemonCpuUs; }));
             if (f.figure.id == "msg1k") {
                 out << ", \"writer_rate\": " << jsonNum(median(s.samples, [](const Sample &x) { return x.writerRate; }))
                     << ", \"msgs_per_read\": "

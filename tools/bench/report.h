@@ -26,6 +26,7 @@ struct Sample {
     double value;
     double writerRate = 0;   // msg1k: the writer's own rate
     double msgsPerRead = 0;  // msg1k: messages per read(2) on the reader
+    double daemonCpuUs = 0;  // msg1k, pingpong: daemon CPU per message / round trip
 };
 
 class Report {

@@ -2,8 +2,9 @@
 # The README's second command (and all of .ci/run): installs what is
 # missing, builds, and runs every test suite:
 #   build/       unit + e2e + interop
-#   build-asan/  unit + e2e under AddressSanitizer + UBSan
+#   build-asan/  unit + e2e under AddressSanitizer + UBSan (e2e on 2 request threads)
 #   build-tsan/  unit under ThreadSanitizer
+# and then chanfs-bench --quick once (a benchmark: it fails only if broken).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
@@ -31,17 +32,30 @@ configure build
 run_suites build
 
 configure build-asan -Db_sanitize=address,undefined -Db_lundef=false
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+# The sanitizer build runs the e2e suite on 2 request threads, the plain
+# build on the default single thread: both request loops are covered.
+CHANFS_THREADS=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suites build-asan --suite unit --suite e2e
 
 configure build-tsan -Db_sanitize=thread -Db_lundef=false
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suites build-tsan --suite unit
 
+# The benchmark, once, in its quick mode: proves it still runs. It never
+# fails on a timing, only if something broke (a mount, a lost message).
+echo "=== chanfs-bench --quick"
+bench_status=0
+build/tools/bench/chanfs-bench --quick --json build/bench-quick.json || bench_status=1
+if [[ $bench_status -ne 0 ]]; then status=1; fi
+
 # One closing line over all three builds, counting test cases: GoogleTest
 # and bats (TAP) report their own cases; any other test counts once.
-python3 - <<'PY'
-import json, pathlib, re
+BENCH_STATUS=$bench_status python3 - <<'PY'
+import json, os, pathlib, re
 passed = failed = 0
+if os.environ["BENCH_STATUS"] == "0":
+    passed += 1
+else:
+    failed += 1
 for d in ("build", "build-asan", "build-tsan"):
     log = pathlib.Path(d, "meson-logs", "testlog.json")
     if not log.exists():
