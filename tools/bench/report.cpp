@@ -230,14 +230,16 @@ void Report::print(std::FILE *out) const
         }
     }
     if (!fanout_.empty()) {
-        std::fprintf(out, "\n%-36s %9s %19s %6s\n", "fan-out to N, per subscriber", "msg/s", "(min-max)", "xN=1");
+        std::fprintf(out, "\n%-36s %9s %19s %6s %11s\n", "fan-out to N, per subscriber", "msg/s", "(min-max)", "xN=1",
+                     "all N msg/s");
         for (const FanoutSeries &f : fanout_) {
             const auto [lo, hi] = minMax(f.samples);
             const std::string label = f.source + ", N=" + std::to_string(f.subscribers);
             const std::string range = "(" + num(lo) + "-" + num(hi) + ")";
             const double one = fanoutMedian(f.source, 1);
-            std::fprintf(out, "  %-34s %9s %19s %6s\n", label.c_str(), num(medianValue(f.samples)).c_str(),
-                         range.c_str(), ratioText(one > 0 ? medianValue(f.samples) / one : 0).c_str());
+            std::fprintf(out, "  %-34s %9s %19s %6s %11s\n", label.c_str(), num(medianValue(f.samples)).c_str(),
+                         range.c_str(), ratioText(one > 0 ? medianValue(f.samples) / one : 0).c_str(),
+                         num(medianValue(f.samples) * f.subscribers).c_str());
         }
     }
     auto scaleLine = [&](const std::string &label, const ScaleResult &r, const char *setup, const char *undo) {
@@ -290,7 +292,8 @@ void Report::writeJson(std::ostream &out) const
         const FanoutSeries &f = fanout_[i];
         out << (i ? ",\n" : "\n") << "    {\"source\": " << jsonString(f.source)
             << ", \"subscribers\": " << f.subscribers << ", \"per_subscriber_msgs_per_s\": "
-            << jsonNum(medianValue(f.samples)) << ", \"samples\": [";
+            << jsonNum(medianValue(f.samples)) << ", \"delivered_msgs_per_s\": "
+            << jsonNum(medianValue(f.samples) * f.subscribers) << ", \"samples\": [";
         for (size_t j = 0; j < f.samples.size(); ++j) out << (j ? ", " : "") << jsonNum(f.samples[j].value);
         out << "]}";
     }
