@@ -390,17 +390,19 @@ void Channel::pump(Actions &acts, bool releaseHeld)
 namespace {
 std::mutex gWakeSchedulerMu;  // after any channel's mutex (taken inside pump)
 Channel::WakeScheduler gWakeScheduler;
+std::atomic<int64_t> gBatchWindowMs{Channel::kBatchWindow.count()};
 }  // namespace
 
-void Channel::setWakeScheduler(WakeScheduler scheduler)
+void Channel::setWakeScheduler(WakeScheduler scheduler, std::chrono::milliseconds window)
 {
     std::lock_guard g(gWakeSchedulerMu);
     gWakeScheduler = std::move(scheduler);
+    gBatchWindowMs = window.count();
 }
 
 bool Channel::holdForBatch(const Handle &h, size_t maxBytes, std::chrono::steady_clock::time_point now) const
 {
-    if (now - h.lastDeliveryAt_ >= kBatchWindow) return false;
+    if (now - h.lastDeliveryAt_ >= std::chrono::milliseconds(gBatchWindowMs.load())) return false;
     const std::optional<uint64_t> ready = policy_->fanOutReadyBytes(*this, h);
     return ready && *ready > 0 && *ready < maxBytes / 2;
 }
@@ -416,7 +418,8 @@ bool Channel::armBatchWake()
 {
     if (batchWakeArmed_) return true;
     std::lock_guard g(gWakeSchedulerMu);
-    batchWakeArmed_ = gWakeScheduler && gWakeScheduler(kBatchWindow, [weak = weak_from_this()] {
+    const std::chrono::milliseconds window(gBatchWindowMs.load());
+    batchWakeArmed_ = gWakeScheduler && gWakeScheduler(window, [weak = weak_from_this()] {
         if (auto c = weak.lock()) c->batchWake();
     });
     return batchWakeArmed_;

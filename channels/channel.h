@@ -182,8 +182,10 @@ public:
     // Runs a task after a delay on some other thread; false if it cannot.
     using WakeScheduler = std::function<bool(std::chrono::milliseconds, std::function<void()>)>;
     // Installs the timer used by fan-out batching (the daemon's event
-    // loop); an empty one turns batching off. Thread-safe.
-    static void setWakeScheduler(WakeScheduler scheduler);
+    // loop); an empty one turns batching off. `window` is kBatchWindow but
+    // for tests, which must not depend on how fast they run. Thread-safe.
+    static void setWakeScheduler(WakeScheduler scheduler,
+                                 std::chrono::milliseconds window = kBatchWindow);
 
 private:
     struct ParkedRead {
