@@ -164,6 +164,8 @@ bool Channel::fits(uint64_t bytes) const
 
 void Channel::commit(Handle &h, FramedWrite &framed)
 {
+    // Only writes that complete a message come here, so the partial is
+    // always a fresh heldAfter (never appendToHeld).
     h.held_ = std::move(framed.heldAfter);
     stats_.inMessages += framed.messages.size();
     stats_.inBytes += framed.messageBytes;
@@ -265,7 +267,7 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
         }
         acts.writeErrors.emplace_back(std::move(waiter), -framed.error);
     } else if (framed.messages.empty()) {
-        h.held_ = std::move(framed.heldAfter);
+        applyHeld(h.held_, framed, req.data);
         acts.writes.emplace_back(std::move(waiter), req.data.size());
     } else {
         // Writers already waiting keep their turn.

@@ -80,6 +80,14 @@ FramedWrite frameWrite(Framing framing, uint64_t maxMessageBytes, const std::str
         return out;
     }
     case Framing::Lines:
+        // The held partial has no newline: if the new data has none either
+        // (within the limit), nothing completes and the partial just grows.
+        if (!held.empty() && held.size() + data.size() < maxMessageBytes &&
+            !std::memchr(data.data(), '\n', data.size())) {
+            FramedWrite out;
+            out.appendToHeld = true;
+            return out;
+        }
         return frameStream(held, data, [maxMessageBytes](const char *p, size_t avail) -> size_t {
             const size_t scan = avail < maxMessageBytes ? avail : maxMessageBytes;
             const void *nl = std::memchr(p, '\n', scan);
@@ -89,6 +97,13 @@ FramedWrite frameWrite(Framing framing, uint64_t maxMessageBytes, const std::str
             return 0;
         });
     case Framing::Lp32:
+        // A held partial with its whole header that the data does not finish.
+        if (held.size() >= 4 && readLe32(held.data()) <= maxMessageBytes &&
+            held.size() + data.size() < readLe32(held.data()) + uint64_t{4}) {
+            FramedWrite out;
+            out.appendToHeld = true;
+            return out;
+        }
         return frameStream(held, data, [maxMessageBytes](const char *p, size_t avail) -> size_t {
             if (avail < 4) return 0;
             const uint64_t body = readLe32(p);

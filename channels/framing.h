@@ -22,7 +22,21 @@ struct FramedWrite {
     std::string heldAfter;          // the writer's partial message afterwards
     bool dropHeld = false;          // on error: the held partial is part of
                                     // the refused message and is discarded
+    // No message completed and the partial only grew: the new partial is
+    // held + data, left for the caller to append (heldAfter stays empty).
+    // Without it a 64 MiB line arriving in 1 MiB requests copied its
+    // growing partial on every request: quadratic.
+    bool appendToHeld = false;
 };
+
+// Updates a writer's partial message after frameWrite(held, data).
+inline void applyHeld(std::string &held, FramedWrite &fw, std::span<const char> data)
+{
+    if (fw.appendToHeld)
+        held.append(data.data(), data.size());
+    else
+        held = std::move(fw.heldAfter);
+}
 
 // `held` is what the writer handle held before this request.
 FramedWrite frameWrite(Framing framing, uint64_t maxMessageBytes, const std::string &held,

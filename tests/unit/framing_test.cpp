@@ -22,14 +22,47 @@ std::vector<std::string> messagesOf(const FramedWrite &w)
     return out;
 }
 
+// As Channel::write() sees it: heldAfter is always the new partial.
 FramedWrite frame(Framing f, uint64_t max, const std::string &held, std::string_view data)
 {
-    return frameWrite(f, max, held, std::span<const char>(data.data(), data.size()));
+    const std::span<const char> span(data.data(), data.size());
+    FramedWrite w = frameWrite(f, max, held, span);
+    if (w.appendToHeld) {
+        EXPECT_TRUE(w.messages.empty());
+        std::string grown = held;
+        applyHeld(grown, w, span);
+        w.heldAfter = std::move(grown);
+    }
+    return w;
 }
 
 using Msgs = std::vector<std::string>;
 
 // ---- lines --------------------------------------------------------------
+
+TEST(LinesFraming, ALongLineInManyPiecesOnlyGrowsThePartialUntilItsNewline)
+{
+    const std::string piece(64 * 1024, 'x');
+    std::string held = "start";
+    for (int i = 0; i < 16; ++i) {
+        FramedWrite w = frameWrite(Framing::Lines, 4u << 20, held, std::span<const char>(piece.data(), piece.size()));
+        ASSERT_TRUE(w.appendToHeld) << "piece " << i;  // no copy of the growing partial
+        ASSERT_TRUE(w.messages.empty());
+        applyHeld(held, w, std::span<const char>(piece.data(), piece.size()));
+    }
+    EXPECT_EQ(held.size(), 5 + 16 * piece.size());
+    const FramedWrite end = frame(Framing::Lines, 4u << 20, held, "y\nnext");
+    ASSERT_EQ(end.messages.size(), 1u);
+    EXPECT_EQ(*end.messages[0], held + "y\n");
+    EXPECT_EQ(end.heldAfter, "next");
+}
+
+TEST(LinesFraming, AGrowingPartialStillHitsTheLimit)
+{
+    FramedWrite w = frame(Framing::Lines, 10, "abcdef", "ghij");  // 10 bytes, no newline
+    EXPECT_EQ(w.error, -EMSGSIZE);
+    EXPECT_TRUE(w.dropHeld);
+}
 
 TEST(LinesFraming, SplitsWholeLinesAndHoldsThePartialOne)
 {
@@ -146,6 +179,22 @@ TEST(LinesFraming, TheFramerDoesNotChangeItsInputs)
 }
 
 // ---- lp32 ----------------------------------------------------------------
+
+TEST(Lp32Framing, ABigFrameInManyPiecesOnlyGrowsThePartialUntilItIsWhole)
+{
+    const uint32_t body = 1u << 20;
+    std::string held = {char(body & 0xff), char(body >> 8 & 0xff), char(body >> 16 & 0xff), char(body >> 24)};
+    const std::string piece(body / 16, 'z');
+    for (int i = 0; i < 15; ++i) {
+        FramedWrite w = frameWrite(Framing::Lp32, 2u << 20, held, std::span<const char>(piece.data(), piece.size()));
+        ASSERT_TRUE(w.appendToHeld) << "piece " << i;
+        applyHeld(held, w, std::span<const char>(piece.data(), piece.size()));
+    }
+    const FramedWrite last = frame(Framing::Lp32, 2u << 20, held, piece);
+    ASSERT_EQ(last.messages.size(), 1u);
+    EXPECT_EQ(last.messages[0]->size(), body + 4u);
+    EXPECT_EQ(last.heldAfter, "");
+}
 
 TEST(Lp32Framing, WholeFramesIncludeTheirHeader)
 {
