@@ -97,8 +97,7 @@ mount_line() {
     CHANFS_PID=$!
     wait_until 10 mountpoint -q "$MNT"
     umount "$MNT"
-    run timeout_wait 10 "$CHANFS_PID"
-    [ "$status" -eq 0 ]
+    timeout_wait 10 "$CHANFS_PID"   # fails unless the exit status is 0
     CHANFS_PID=""
     grep -q "unmounting" "$BATS_TEST_TMPDIR/fg.log"
 }
