@@ -69,6 +69,16 @@ mount_line() {
     [ -z "$(mount_line)" ]
 }
 
+@test "fstab with x-mount.mkdir (README, for a mountpoint under /run) creates the mountpoint" {
+    rmdir "$MNT"
+    local fstab="$BATS_TEST_TMPDIR/fstab"
+    printf '%s#%s %s fuse defaults,allow_other,_netdev,x-mount.mkdir 0 0\n' \
+        "$CHANFS_BIN" "$STATE" "$MNT" > "$fstab"
+    mount --fstab "$fstab" "$MNT"
+    [[ "$(mount_line)" == "$STATE $MNT fuse.chanfs "* ]]
+    umount "$MNT"
+}
+
 @test "every option mount(8) or mount.fuse3 may pass is accepted (fstab-only ones ignored)" {
     # mount.fuse3 run by hand passes `defaults` and x-* on; mount(8) adds
     # rw, dev, suid. libfuse alone would refuse defaults, x-* and comment=.
