@@ -17,7 +17,9 @@ trap 'rm -rf "$work"' EXIT
 version="$(dpkg-parsechangelog -l "$repo/packaging/debian/changelog" -S Version)"
 src="$work/chanfs-$version"
 mkdir "$src"
-tar -C "$repo" --exclude-vcs --exclude='./build' --exclude='./build-*' --exclude='./debian' \
+# --one-file-system: never descend into a mount inside the tree (a chanfs
+# mounted there by chanfs-up.sh would block tar on its channels).
+tar -C "$repo" --one-file-system --exclude-vcs --exclude='./build' --exclude='./build-*' --exclude='./debian' \
     -cf - . | tar -C "$src" -xf -
 cp -r "$repo/packaging/debian" "$src/debian"
 
