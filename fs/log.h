@@ -1,5 +1,7 @@
 // Logging setup: spdlog to stderr in the foreground, to syslog (journald)
-// once daemonized.
+// once daemonized. A foreground daemon whose stderr is the journal (a
+// systemd service) writes "<N>[level] message" lines: journald takes the
+// priority from the prefix and adds its own timestamp.
 #pragma once
 
 #include <string>

@@ -27,6 +27,8 @@ int main(int argc, char **argv)
         return 0;
     }
     setupLogging(opts.logLevel, false);
+    for (const std::string &o : opts.ignoredOptions)
+        spdlog::debug("-o {}: an fstab/mount(8) option, ignored", o);
 
     Filesystem fs(opts);
     std::unique_ptr<Session> session = Session::start(opts, fs, &err);

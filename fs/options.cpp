@@ -32,6 +32,20 @@ std::vector<std::string> splitCommas(const std::string &s)
     return out;
 }
 
+// Options that belong to mount(8) and fstab, not to the filesystem. mount
+// strips most of them before it runs mount.fuse3, but not every caller does
+// (mount.fuse3 run by hand, options copied from an fstab line into a unit),
+// and libfuse refuses what it does not know.
+bool isMountTableOption(const std::string &key)
+{
+    static const char *const kKeys[] = {"defaults", "auto",  "noauto", "_netdev", "nofail",
+                                        "user",     "users", "nouser", "owner",   "group",
+                                        "comment"};
+    for (const char *k : kKeys)
+        if (key == k) return true;
+    return key.compare(0, 2, "x-") == 0;  // x-systemd.*, x-gvfs-* and the like
+}
+
 int takeOption(const std::string &opt, Options *o, std::string *err)
 {
     const auto eq = opt.find('=');
@@ -66,6 +80,8 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         o->defaultPermissions = true;
     } else if (key == "nodefault_permissions" || key == "no_default_permissions") {
         o->defaultPermissions = false;
+    } else if (isMountTableOption(key)) {
+        o->ignoredOptions.push_back(opt);
     } else if (!opt.empty()) {
         o->fuseOptions.push_back(opt);
     }
@@ -98,7 +114,12 @@ std::string usage(const char *prog)
       << "  -o allow_other         let other users use the mount\n"
       << "  -o default_permissions kernel checks modes (on by default;\n"
       << "                         -o nodefault_permissions turns it off)\n"
-      << "  other -o options go to libfuse (e.g. auto_unmount, fsname=)\n";
+      << "  other -o options go to libfuse (e.g. auto_unmount, fsname=, ro)\n"
+      << "  fstab-only options (defaults, auto, noauto, _netdev, nofail, user, users,\n"
+      << "  nouser, owner, group, comment=, x-*) are accepted and ignored\n"
+      << "\n"
+      << "exit status: 0 after a clean unmount (umount, SIGINT, SIGTERM, SIGHUP),\n"
+      << "1 if mounting or running failed, 2 on a bad command line\n";
     return s.str();
 }
 

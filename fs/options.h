@@ -23,6 +23,7 @@ struct Options {
     bool defaultPermissions = true;
     PartialSettings defaults;          // -o default_kind= etc.
     std::vector<std::string> fuseOptions;  // passed to libfuse as -o
+    std::vector<std::string> ignoredOptions;  // fstab-only (defaults, _netdev, x-*...)
 };
 
 // 0 on success; otherwise *err holds a message for the user (exit code 2).

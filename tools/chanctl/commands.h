@@ -24,4 +24,15 @@ int run_set(const std::string& path, const SettingsRequest& settings);
 int run_stat(const std::vector<std::string>& paths, bool json);
 int run_ls(const std::string& dir, bool json, bool recursive);
 
+struct TopOptions {
+    std::string dir;
+    unsigned iterations = 0;  // tables to print; 0: until Ctrl-C
+    double interval_s = 1.0;  // between samples
+    bool json = false;
+};
+
+// A table of the channels under `dir` (recursively) with message rates,
+// refreshed every interval. Ctrl-C (SIGINT) or SIGTERM end it with 0.
+int run_top(const TopOptions& options);
+
 }  // namespace chanctl

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -138,6 +139,33 @@ int ls_main(const ParsedArgs& args) {
     return run_ls(dir, args.has("json"), args.has("recursive"));
 }
 
+int top_main(const ParsedArgs& args) {
+    if (args.operands.size() > 1) throw UsageError("top takes at most one DIR");
+    TopOptions options;
+    options.dir = args.operands.empty() ? "." : args.operands[0];
+    options.json = args.has("json");
+    for (const auto& [name, value] : args.options) {
+        if (name == "once") {
+            options.iterations = 1;
+        } else if (name == "iterations") {
+            unsigned n = 0;
+            const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+            if (ec != std::errc() || ptr != value.data() + value.size() || n == 0) {
+                throw UsageError("invalid --iterations '" + value + "' (expected a count of 1 or more)");
+            }
+            options.iterations = n;
+        } else if (name == "interval") {
+            char* end = nullptr;
+            const double seconds = std::strtod(value.c_str(), &end);
+            if (end != value.c_str() + value.size() || !(seconds >= 0.05 && seconds <= 3600)) {
+                throw UsageError("invalid --interval '" + value + "' (expected seconds, 0.05 to 3600)");
+            }
+            options.interval_s = seconds;
+        }
+    }
+    return run_top(options);
+}
+
 std::vector<OptionSpec> with_settings(std::vector<OptionSpec> options) {
     options.insert(options.end(), kSettingOptions.begin(), kSettingOptions.end());
     return options;
@@ -196,6 +224,25 @@ const std::vector<Command>& commands() {
          "  -h, --help           show this help\n",
          false, {{"json", '\0', false}, {"recursive", 'r', false}, {"help", 'h', false}},
          ls_main},
+        {"top", "chanctl top [--once | --iterations N] [--interval SECONDS] [--json] [DIR]",
+         "a live table of the channels under a directory",
+         "Shows the channels under DIR (default: the current directory) and its\n"
+         "subdirectories, one row each: NAME KIND IN/s OUT/s (messages per second\n"
+         "over the last interval) QUEUED (messages) BYTES (queued) READERS WRITERS\n"
+         "DROPS, refreshed every interval until Ctrl-C. \"-\" marks a rate not yet\n"
+         "known (a channel new since the last refresh). On a terminal the table is\n"
+         "redrawn in place; piped, each refresh is printed after the last.\n"
+         "\n"
+         "Options:\n"
+         "  --once               print one table (after one interval) and exit\n"
+         "  --iterations N       print N tables and exit\n"
+         "  --interval SECONDS   time between refreshes (default 1; 0.05 to 3600)\n"
+         "  --json               one JSON array per refresh instead of a table\n"
+         "  -h, --help           show this help\n",
+         false,
+         {{"once", '\0', false}, {"iterations", '\0', true}, {"interval", '\0', true},
+          {"json", '\0', false}, {"help", 'h', false}},
+         top_main},
     };
     return list;
 }

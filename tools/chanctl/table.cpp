@@ -1,6 +1,10 @@
 #include "table.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace chanctl {
 
@@ -41,7 +45,26 @@ void Table::add_row(std::vector<std::string> cells) {
     rows_.push_back(std::move(cells));
 }
 
-void Table::print(std::ostream& out) const {
+bool stdout_is_terminal() { return ::isatty(STDOUT_FILENO) == 1; }
+
+TableStyle stdout_style() {
+    TableStyle style;
+    style.aligned = stdout_is_terminal();
+    const char* no_color = std::getenv("NO_COLOR");
+    const char* term = std::getenv("TERM");
+    style.bold_header = style.aligned && (no_color == nullptr || *no_color == '\0') &&
+                        !(term != nullptr && std::strcmp(term, "dumb") == 0);
+    return style;
+}
+
+void Table::print(std::ostream& out, const TableStyle& style, bool has_header) const {
+    if (!style.aligned) {
+        for (const auto& row : rows_) {
+            for (size_t c = 0; c < row.size(); ++c) out << (c > 0 ? "\t" : "") << row[c];
+            out << '\n';
+        }
+        return;
+    }
     const size_t columns = right_aligned_.size();
     std::vector<size_t> widths(columns, 0);
     for (const auto& row : rows_) {
@@ -62,7 +85,11 @@ void Table::print(std::ostream& out) const {
             }
         }
         while (!line.empty() && line.back() == ' ') line.pop_back();
-        out << line << '\n';
+        if (has_header && style.bold_header && &row == &rows_.front()) {
+            out << "\x1b[1m" << line << "\x1b[0m\n";
+        } else {
+            out << line << '\n';
+        }
     }
 }
 
