@@ -130,9 +130,15 @@ private:
     const uint64_t id_;
     std::shared_ptr<Handle> writer_;  // on the from-clients channel
     std::shared_ptr<Handle> reader_;  // on the channel itself
+    // Bytes [recvOff_, recvLen_) of recvBuf_ are still to go into the
+    // channel. recvBuf_ keeps its size between reads: growing a string
+    // zero-fills it, 64 KiB per recv.
     std::string recvBuf_;
+    std::string pktBuf_;  // seqpacket: one packet before framing
+    size_t recvLen_ = 0;
     size_t recvOff_ = 0;
     bool inWaiting_ = false;
+    uint32_t watchedMask_ = 0;  // what rewatch() last asked the loop for
     std::deque<std::string> sendQueue_;  // stream: one string; seqpacket: packets
     size_t sendOff_ = 0;
     bool reading_ = false;
@@ -239,6 +245,8 @@ void Client::rewatch()
     uint32_t ev = 0;
     if (!inWaiting_) ev |= EPOLLIN | EPOLLRDHUP;
     if (!sendQueue_.empty()) ev |= EPOLLOUT;
+    if (ev == watchedMask_) return;
+    watchedMask_ = ev;
     if (ev == 0) {
         // A hang-up is reported whatever the mask: unwatched while a write
         // into the channel waits and nothing is to be sent.
@@ -264,8 +272,9 @@ void Client::readSock()
     if (!l) return;
     const Settings s = l->settings();
     if (l->spec.seqpacket) {
-        recvBuf_.resize(static_cast<size_t>(s.maxMessageBytes) + 1);
-        const ssize_t n = ::recv(fd_.get(), recvBuf_.data(), recvBuf_.size(), MSG_TRUNC);
+        const size_t room = static_cast<size_t>(s.maxMessageBytes) + 1;
+        if (pktBuf_.size() < room) pktBuf_.resize(room);
+        const ssize_t n = ::recv(fd_.get(), pktBuf_.data(), room, MSG_TRUNC);
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR) stop(std::strerror(errno));
             return;
@@ -278,10 +287,11 @@ void Client::readSock()
             stop("a packet is larger than max_message");
             return;
         }
-        recvBuf_ = frameMessage(s.framing, recvBuf_.substr(0, static_cast<size_t>(n)));
+        recvBuf_ = frameMessage(s.framing, pktBuf_.substr(0, static_cast<size_t>(n)));
+        recvLen_ = recvBuf_.size();
     } else {
-        recvBuf_.resize(kChunk);
-        const ssize_t n = ::recv(fd_.get(), recvBuf_.data(), recvBuf_.size(), 0);
+        if (recvBuf_.size() < kChunk) recvBuf_.resize(kChunk);
+        const ssize_t n = ::recv(fd_.get(), recvBuf_.data(), kChunk, 0);
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR) stop(std::strerror(errno));
             return;
@@ -290,9 +300,9 @@ void Client::readSock()
             stop(nullptr);
             return;
         }
-        recvBuf_.resize(static_cast<size_t>(n));
+        recvLen_ = static_cast<size_t>(n);
     }
-    l->bytes += recvBuf_.size();
+    l->bytes += recvLen_;
     recvOff_ = 0;
     inWaiting_ = true;
     rewatch();
@@ -304,7 +314,7 @@ void Client::writeIn()
     auto l = listener_.lock();
     if (!l || !writer_) return;
     WriteRequest w;
-    w.data = std::span<const char>(recvBuf_.data() + recvOff_, recvBuf_.size() - recvOff_);
+    w.data = std::span<const char>(recvBuf_.data() + recvOff_, recvLen_ - recvOff_);
     l->fromClients->write(*writer_, w,
                           std::make_unique<LoopWriteWaiter<Client>>(
                               weak_from_this(), loop_,
@@ -323,12 +333,12 @@ void Client::inWritten(size_t n, int err)
         return;
     }
     recvOff_ += n;
-    if (recvOff_ < recvBuf_.size()) {
+    if (recvOff_ < recvLen_) {
         writeIn();
         return;
     }
     inWaiting_ = false;
-    recvBuf_.clear();
+    recvLen_ = recvOff_ = 0;
     rewatch();
 }
 
