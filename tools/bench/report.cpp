@@ -55,6 +55,18 @@ std::string num(double v)
     return buf;
 }
 
+// "(lo-hi)". Built by appending: GCC 12 at -O3 misreports a chain of
+// operator+ on strings as an overlapping memcpy (-Wrestrict).
+std::string rangeText(double lo, double hi)
+{
+    std::string out = "(";
+    out += num(lo);
+    out += '-';
+    out += num(hi);
+    out += ')';
+    return out;
+}
+
 std::string ratioText(double r)
 {
     if (r <= 0) return "-";
@@ -213,7 +225,7 @@ void Report::print(std::FILE *out) const
         std::fprintf(out, "\n");
         for (const Series &s : f.series) {
             const auto [lo, hi] = minMax(s.samples);
-            const std::string range = "(" + num(lo) + "-" + num(hi) + ")";
+            const std::string range = rangeText(lo, hi);
             std::fprintf(out, "  %-34s %9s %19s %6s %6s", s.transport.c_str(), num(medianValue(s.samples)).c_str(),
                          range.c_str(), ratioText(ratio(f, s, kFifo)).c_str(),
                          ratioText(ratio(f, s, kBare)).c_str());
@@ -235,7 +247,7 @@ void Report::print(std::FILE *out) const
         for (const FanoutSeries &f : fanout_) {
             const auto [lo, hi] = minMax(f.samples);
             const std::string label = f.source + ", N=" + std::to_string(f.subscribers);
-            const std::string range = "(" + num(lo) + "-" + num(hi) + ")";
+            const std::string range = rangeText(lo, hi);
             const double one = fanoutMedian(f.source, 1);
             std::fprintf(out, "  %-34s %9s %19s %6s %11s\n", label.c_str(), num(medianValue(f.samples)).c_str(),
                          range.c_str(), ratioText(one > 0 ? medianValue(f.samples) / one : 0).c_str(),
