@@ -52,6 +52,19 @@ teardown() { chanfs_teardown; }
     grep -q "unmount\|stopp\|exit" "$CHANFS_LOG"
 }
 
+@test "SIGTERM with 100 blocked readers and 20 blocked writers: all return within 1 s, exit 0" {
+    mount_chanfs
+    # 16 of the writers wait in the kernel (state D) for a file lock held by
+    # a parked write; after the signal no thread may be left waiting.
+    run timeout 60 /usr/bin/python3 "$BATS_TEST_DIRNAME/shutdown_load.py" "$MNT" "$CHANFS_PID" 100 20 1.0
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"all returned: True"* ]]
+    timeout_wait 10 "$CHANFS_PID"
+    CHANFS_PID=""
+    ! mountpoint -q "$MNT"
+}
+
 @test "SIGINT (Ctrl-C on a foreground chanfs) unmounts cleanly too" {
     # A script's background jobs start with SIGINT ignored, and libfuse
     # leaves an ignored signal alone; run it with the default action, as a
