@@ -26,7 +26,7 @@ teardown() { chanfs_teardown; }
     [[ "$output" == *"default_kind=bogus"* ]]
     run "$CHANFS_BIN" "$dir" -f -o log_level=loud
     [ "$status" -eq 2 ]
-    ! mountpoint -q "$dir"
+    ! in_mount_table "$dir"
     rmdir "$dir"
 }
 
@@ -48,7 +48,7 @@ teardown() { chanfs_teardown; }
     timeout_wait 10 "$CHANFS_PID"
     CHANFS_PID=""
     wait_until 5 is_gone "$cat_pid"
-    ! mountpoint -q "$MNT"
+    ! in_mount_table "$MNT"
     grep -q "unmount\|stopp\|exit" "$CHANFS_LOG"
 }
 
@@ -62,7 +62,22 @@ teardown() { chanfs_teardown; }
     [[ "$output" == *"all returned: True"* ]]
     timeout_wait 10 "$CHANFS_PID"
     CHANFS_PID=""
-    ! mountpoint -q "$MNT"
+    ! in_mount_table "$MNT"
+}
+
+@test "kill -9 with -o auto_unmount: the mount goes away and a blocked reader gets an error" {
+    mount_chanfs -o auto_unmount
+    touch "$MNT/p"
+    bg cat "$MNT/p"
+    local cat_pid=$BG_PID
+    wait_until 5 stat_is "$MNT/p" stats.blocked_readers 1
+    kill -KILL "$CHANFS_PID"
+    wait "$CHANFS_PID" || true
+    CHANFS_PID=""
+    wait_until 5 is_gone "$cat_pid"
+    run wait "$cat_pid"
+    [ "$status" -ne 0 ]       # cat saw an error, not a clean end-of-file
+    wait_until 5 not_in_mount_table "$MNT"
 }
 
 @test "SIGINT (Ctrl-C on a foreground chanfs) unmounts cleanly too" {
@@ -76,7 +91,7 @@ os.execv(sys.argv[1], sys.argv[1:])')
     kill -INT "$CHANFS_PID"
     timeout_wait 10 "$CHANFS_PID"
     CHANFS_PID=""
-    ! mountpoint -q "$MNT"
+    ! in_mount_table "$MNT"
 }
 
 @test "daemonized (no -f): mounts, logs to syslog, SIGTERM unmounts" {
@@ -91,6 +106,6 @@ os.execv(sys.argv[1], sys.argv[1:])')
     pid="$(pgrep -f -x "$CHANFS_BIN $MNT")"
     [ -n "$pid" ]
     kill -TERM "$pid"
-    wait_until 10 bash -c '! mountpoint -q "$1"' _ "$MNT"
+    wait_until 10 not_in_mount_table "$MNT"
     wait_until 10 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid"
 }

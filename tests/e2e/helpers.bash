@@ -136,6 +136,14 @@ is_blocked() {
     [[ "$s" == S || "$s" == D ]]
 }
 
+# in_mount_table DIR: DIR is listed in /proc/mounts. Unlike mountpoint(1),
+# this also sees a stale mount whose daemon died (stat fails with ENOTCONN,
+# so mountpoint says "not a mountpoint").
+in_mount_table() {
+    awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/mounts
+}
+not_in_mount_table() { ! in_mount_table "$1"; }
+
 # is_gone PID: the process has exited (reaped or zombie).
 is_gone() {
     local s
