@@ -309,7 +309,7 @@ struct Checker {
 
 Components tableOf(const ConfigNode &n)
 {
-    if (n.path.empty() && n.isDir) return {"mount"};
+    if (n.isRoot) return {"mount"};
     return {n.isDir ? "dir" : "channel", n.path};
 }
 
@@ -329,7 +329,7 @@ int ConfigNode::lineOf(const std::string &key) const
 
 std::string ConfigNode::table() const
 {
-    if (path.empty() && isDir) return "[mount]";
+    if (isRoot) return "[mount]";
     return std::string("[") + (isDir ? "dir." : "channel.") + tomlString(path) + "]";
 }
 
@@ -388,6 +388,7 @@ bool parseConfig(const std::string &text, const std::string &file,
     Checker check{where, *problems};
     Config cfg;
     cfg.file = file;
+    cfg.root.isRoot = true;
     cfg.root.line = where.header({"mount"});
     for (const auto &[name, value] : *top) {
         if (name == "mount" && value->is_table()) {

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <ostream>
 #include <optional>
 #include <string>
 #include <utility>
@@ -31,12 +32,19 @@ struct ConfigProblem {
     bool operator==(const ConfigProblem &) const = default;
 };
 
+// For test failure messages.
+inline void PrintTo(const ConfigProblem &p, std::ostream *os)
+{
+    *os << p.line << ": " << p.message;
+}
+
 // "FILE:LINE: message" (or "FILE: message" for line 0).
 std::string formatProblem(const std::string &file, const ConfigProblem &p);
 
 // A [mount], [dir."PATH"] or [channel."PATH"] table, checked.
 struct ConfigNode {
     std::string path;  // relative to the mount root; "" for [mount]
+    bool isRoot = false;  // [mount]
     bool isDir = true;
     int line = 0;      // of its table header
     // Settings as written, as text, in kSettingNames order (kind and
