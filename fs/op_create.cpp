@@ -7,21 +7,25 @@
 #include <shared_mutex>
 
 #include "filesystem.h"
+#include "node_ops.h"
 #include "ops.h"
 #include "stream_io.h"
 
 namespace chanfs::fs {
 
 namespace {
-
 constexpr size_t kMaxNameBytes = 255;
+}  // namespace
 
-// Makes a channel node under `dir`. Needs the table lock held exclusively.
-// Returns nullptr with *err set on failure.
-Node *makeChannel(Filesystem &fs, Node &dir, const char *name, mode_t mode, bool fifo,
-                  const fuse_ctx *ctx, int *err)
+Settings newChannelSettings(Filesystem &fs, Node &dir)
 {
-    if (std::strlen(name) > kMaxNameBytes) {
+    return resolveSettings(fs.opts.defaults, fs.inodes.defaultsChain(dir));
+}
+
+Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mode, uid_t uid,
+                      gid_t gid, const Settings &s, int *err)
+{
+    if (name.size() > kMaxNameBytes) {
         *err = ENAMETOOLONG;
         return nullptr;
     }
@@ -29,17 +33,41 @@ Node *makeChannel(Filesystem &fs, Node &dir, const char *name, mode_t mode, bool
         *err = EEXIST;
         return nullptr;
     }
-    Settings s = resolveSettings(fs.opts.defaults, fs.inodes.defaultsChain(dir));
+    Node &n = fs.inodes.add(dir, name, false, mode, uid, gid);
+    n.channel = Channel::create(s, fs.inodes.path(n));
+    spdlog::info("channel {} created: kind {}, framing {}, capacity {}", fs.inodes.path(n),
+                 toString(s.kind), toString(s.framing), s.capacityBytes);
+    return &n;
+}
+
+Node *makeDirNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mode, uid_t uid,
+                  gid_t gid, int *err)
+{
+    if (name.size() > kMaxNameBytes) {
+        *err = ENAMETOOLONG;
+        return nullptr;
+    }
+    if (fs.inodes.child(dir, name)) {
+        *err = EEXIST;
+        return nullptr;
+    }
+    return &fs.inodes.add(dir, name, true, mode, uid, gid);
+}
+
+namespace {
+
+// Makes a channel node under `dir` for mknod/create. Needs the table lock
+// held exclusively. Returns nullptr with *err set on failure.
+Node *makeChannel(Filesystem &fs, Node &dir, const char *name, mode_t mode, bool fifo,
+                  const fuse_ctx *ctx, int *err)
+{
+    Settings s = newChannelSettings(fs, dir);
     if (fifo && s.kind != Kind::Pipe) {
         // mkfifo promises FIFO behaviour: a pipe, whatever the directory says.
         std::string why;
         applySetting(&s, "kind", "pipe", &why);
     }
-    Node &n = fs.inodes.add(dir, name, false, mode, ctx->uid, ctx->gid);
-    n.channel = Channel::create(s, fs.inodes.path(n));
-    spdlog::info("channel {} created: kind {}, framing {}, capacity {}", fs.inodes.path(n),
-                 toString(s.kind), toString(s.framing), s.capacityBytes);
-    return &n;
+    return makeChannelNode(fs, dir, name, mode, ctx->uid, ctx->gid, s, err);
 }
 
 Node *parentDir(Filesystem &fs, fuse_ino_t parent, int *err)
@@ -117,14 +145,8 @@ void opMkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) n
     int err = 0;
     Node *n = nullptr;
     if (Node *dir = parentDir(fs, parent, &err)) {
-        if (std::strlen(name) > kMaxNameBytes) {
-            err = ENAMETOOLONG;
-        } else if (fs.inodes.child(*dir, name)) {
-            err = EEXIST;
-        } else {
-            const fuse_ctx *ctx = fuse_req_ctx(req);
-            n = &fs.inodes.add(*dir, name, true, mode, ctx->uid, ctx->gid);
-        }
+        const fuse_ctx *ctx = fuse_req_ctx(req);
+        n = makeDirNode(fs, *dir, name, mode, ctx->uid, ctx->gid, &err);
     }
     replyNewEntry(req, fs, n, err, lock);
 }

@@ -13,6 +13,7 @@
 
 #include "filesystem.h"
 #include "log.h"
+#include "node_ops.h"
 #include "ops.h"
 
 namespace chanfs::fs {
@@ -189,11 +190,12 @@ int mayBridge(const Node &n, uid_t uid, std::string *why)
     return 0;
 }
 
-// Sets, replaces or (value empty) removes a channel's FIFO bridge.
-// Replies to `req`.
-void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove)
+}  // namespace
+
+int setFifoBridge(Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove,
+                  uid_t callerUid, const std::function<Credentials()> &as, std::string *pathOut,
+                  std::string *whyOut)
 {
-    const fuse_ctx *ctx = fuse_req_ctx(req);
     FifoBridgeSpec spec;
     std::string why;
     std::string path;
@@ -209,7 +211,7 @@ void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &
             rc = -ENOENT;
         } else {
             path = fs.inodes.path(*n);
-            if (int may = mayBridge(*n, ctx->uid, &why); may < 0) {
+            if (int may = mayBridge(*n, callerUid, &why); may < 0) {
                 rc = may;
             } else if (remove && !n->fifo) {
                 rc = -ENODATA;
@@ -233,7 +235,7 @@ void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &
     if (remove) old.reset();
     std::unique_ptr<Bridge> made;
     if (rc == 0 && !remove) {
-        spec.as = callerOf(req);
+        spec.as = as();
         rc = makeFifoBridge(fs.loop, ch, spec, &made, &why);
     }
     if (old || made) {
@@ -250,15 +252,18 @@ void setFifo(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &
         }
     }
     old.reset();
-    replyBridge(req, kFifoKey, val, path, rc, why, remove);
+    *pathOut = std::move(path);
+    *whyOut = std::move(why);
+    return rc;
 }
 
-// Sets, replaces or (remove) removes a channel's uds bridge: connect:/path
-// (every open connects there) or listen[-seqpacket]:/path (chanfs listens).
-// Replacing or removing one hangs up the connections made through it.
-void setUds(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove)
+// A uds bridge is connect:/path (every open connects there) or
+// listen[-seqpacket]:/path (chanfs listens). Replacing or removing one hangs
+// up the connections made through it.
+int setUdsBridge(Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove,
+                 uid_t callerUid, const std::function<Credentials()> &as, std::string *pathOut,
+                 std::string *whyOut)
 {
-    const fuse_ctx *ctx = fuse_req_ctx(req);
     std::string sockPath;
     std::string why;
     std::string path;
@@ -281,7 +286,7 @@ void setUds(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &v
             rc = -ENOENT;
         } else {
             path = fs.inodes.path(*n);
-            if (int may = mayBridge(*n, ctx->uid, &why); may < 0) {
+            if (int may = mayBridge(*n, callerUid, &why); may < 0) {
                 rc = may;
             } else if (remove && !n->uds && !n->udsListen) {
                 rc = -ENODATA;
@@ -304,7 +309,7 @@ void setUds(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &v
     if (remove || !listen || (oldListen && oldListen->describe().ends_with(":" + sockPath)))
         oldListen.reset();
     if (rc == 0 && listen) {
-        listenSpec.as = callerOf(req);
+        listenSpec.as = as();
         std::shared_ptr<UdsListenBridge> made;
         rc = UdsListenBridge::make(fs.loop, ch, listenSpec, &made, &why);
         std::unique_lock lock(fs.inodes.mutex());
@@ -323,7 +328,23 @@ void setUds(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, const std::string &v
     }
     oldConnect.reset();
     oldListen.reset();
-    replyBridge(req, kUdsKey, val, path, rc, why, remove);
+    *pathOut = std::move(path);
+    *whyOut = std::move(why);
+    return rc;
+}
+
+namespace {
+
+// setxattr/removexattr of a bridge key: does it as the caller and replies.
+void setBridge(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, std::string_view key,
+               const std::string &val, bool remove)
+{
+    const uid_t uid = fuse_req_ctx(req)->uid;
+    const auto as = [req] { return callerOf(req); };
+    std::string path, why;
+    const int rc = key == kFifoKey ? setFifoBridge(fs, ino, val, remove, uid, as, &path, &why)
+                                   : setUdsBridge(fs, ino, val, remove, uid, as, &path, &why);
+    replyBridge(req, key, val, path, rc, why, remove);
 }
 
 }  // namespace
@@ -339,12 +360,8 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     }
     const std::string key(full.substr(kPrefix.size()));
     const std::string val(value, size);
-    if (key == kFifoKey) {
-        setFifo(req, fs, ino, val, false);
-        return;
-    }
-    if (key == kUdsKey) {
-        setUds(req, fs, ino, val, false);
+    if (key == kFifoKey || key == kUdsKey) {
+        setBridge(req, fs, ino, key, val, false);
         return;
     }
     const fuse_ctx *ctx = fuse_req_ctx(req);
@@ -458,12 +475,8 @@ void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept
         return;
     }
     const std::string key(full.substr(kPrefix.size()));
-    if (key == kFifoKey) {
-        setFifo(req, fs, ino, {}, true);
-        return;
-    }
-    if (key == kUdsKey) {
-        setUds(req, fs, ino, {}, true);
+    if (key == kFifoKey || key == kUdsKey) {
+        setBridge(req, fs, ino, key, {}, true);
         return;
     }
     int rc = 0;

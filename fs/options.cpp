@@ -76,6 +76,12 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         struct stat st {};
         if (::stat(resolved, &st) < 0 || !S_ISDIR(st.st_mode)) return bad("not a directory");
         o->bridgeRoot = resolved;
+    } else if (key == "config") {
+        if (value.empty()) return bad("expected a file");
+        char *abs = ::realpath(value.c_str(), nullptr);
+        // A missing file is reported when it is read, with its name.
+        o->configFile = abs ? abs : value;
+        free(abs);
     } else if (key == "default_permissions") {
         o->defaultPermissions = true;
     } else if (key == "nodefault_permissions" || key == "no_default_permissions") {
@@ -111,6 +117,8 @@ std::string usage(const char *prog)
       << "  -o overflow=POLICY     block (default), drop-oldest or error\n"
       << "  -o threads=N           request threads (default 1)\n"
       << "  -o bridge_root=DIR     FIFO and socket bridge paths must be inside DIR\n"
+      << "  -o config=FILE         create the tree FILE declares (default:\n"
+      << "                         SOURCE/chanfs.toml if it exists)\n"
       << "  -o allow_other         let other users use the mount\n"
       << "  -o default_permissions kernel checks modes (on by default;\n"
       << "                         -o nodefault_permissions turns it off)\n"
@@ -119,7 +127,7 @@ std::string usage(const char *prog)
       << "  nouser, owner, group, comment=, x-*) are accepted and ignored\n"
       << "\n"
       << "exit status: 0 after a clean unmount (umount, SIGINT, SIGTERM, SIGHUP),\n"
-      << "1 if mounting or running failed, 2 on a bad command line\n";
+      << "1 if mounting or running failed, 2 on a bad command line or config file\n";
     return s.str();
 }
 

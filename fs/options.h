@@ -14,6 +14,8 @@ struct Options {
     std::string mountpoint;
     // -o bridge_root=DIR: bridge paths must lie inside it (absolute, resolved).
     std::string bridgeRoot;
+    // -o config=FILE (absolute): the config file, instead of SOURCE/chanfs.toml.
+    std::string configFile;
     bool foreground = false;
     bool debug = false;      // -d: libfuse request tracing, implies -f
     bool help = false;

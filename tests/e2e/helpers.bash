@@ -15,6 +15,7 @@ CHANFS_PREFIX=()
 
 # mount_chanfs [-o opts...]: starts a foreground daemon on a fresh private
 # mountpoint and waits until the mount is live. Sets MNT, CHANFS_PID, CHANFS_LOG.
+# CHANFS_SOURCE, if set, is passed as SOURCE (the state directory).
 mount_chanfs() {
     MNT="$(mktemp -d /tmp/chanfs-test.XXXXXX)"
     chmod 0755 "$MNT"
@@ -24,7 +25,7 @@ mount_chanfs() {
     # uses 2 for the sanitizer build, so both loops are covered).
     local threads=()
     if [[ -n "${CHANFS_THREADS:-}" ]]; then threads=(-o "threads=$CHANFS_THREADS"); fi
-    "${CHANFS_PREFIX[@]}" "$CHANFS_BIN" "$MNT" -f -o log_level=debug "${threads[@]}" "$@" 2>"$CHANFS_LOG" 3>&- &
+    "${CHANFS_PREFIX[@]}" "$CHANFS_BIN" ${CHANFS_SOURCE:+"$CHANFS_SOURCE"} "$MNT" -f -o log_level=debug "${threads[@]}" "$@" 2>"$CHANFS_LOG" 3>&- &
     CHANFS_PID=$!
     local i
     for ((i = 0; i < 200; i++)); do

@@ -55,6 +55,21 @@ mount_line() {
     wait_until 10 is_gone "$pid"
 }
 
+@test "mount -t fuse with STATE/chanfs.toml: the tree is there and its FIFO bridge works in the detached daemon; a bad file fails the mount" {
+    printf '[channel."jobs/in"]\nkind = "queue"\nfifo = "in:%s/in.fifo"\n' "$STATE" > "$STATE/chanfs.toml"
+    mount -t fuse "$CHANFS_BIN#$STATE" "$MNT" -o allow_other
+    [ "$(xattr "$MNT/jobs/in" kind)" = queue ]
+    timeout 5 bash -c 'echo "job 1" > "$1"' _ "$STATE/in.fifo"
+    [ "$(timeout 10 head -n 1 "$MNT/jobs/in")" = "job 1" ]
+    umount "$MNT"
+    wait_until 10 test ! -e "$STATE/in.fifo"
+    printf '[channel."x"]\nkind = "nope"\n' > "$STATE/chanfs.toml"
+    run mount -t fuse "$CHANFS_BIN#$STATE" "$MNT"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"$STATE/chanfs.toml:2: [channel.\"x\"] kind = \"nope\""* ]]
+    [ -z "$(mount_line)" ]
+}
+
 @test "an fstab line with defaults,allow_other,_netdev mounts with \`mount MNT\`" {
     local fstab="$BATS_TEST_TMPDIR/fstab"
     printf '# a private fstab (mount --fstab)\n%s#%s %s fuse defaults,allow_other,_netdev 0 0\n' \

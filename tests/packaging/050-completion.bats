@@ -23,7 +23,7 @@ complete_words() {
 
 @test "subcommands, and each command's options as chanctl help lists them" {
     run complete_words ""
-    [ "$output" = "$(printf '%s\n' --help --version create help ls set stat top | sort)" ]
+    [ "$output" = "$(printf '%s\n' --help --version create export help ls set stat top | sort)" ]
     run complete_words cr
     [ "$output" = create ]
     local cmd opt offered commands

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <ctime>
 #include <map>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
@@ -327,6 +330,129 @@ int run_ls(const std::string& dir, bool json, bool recursive) {
         print_ls_table(entries);
     }
     return status;
+}
+
+namespace {
+
+// A TOML basic string: what chanfs reads back through cpptoml.
+std::string toml_string(std::string_view s) {
+    std::string out = "\"";
+    for (const char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+// Byte counts and counts as TOML integers, everything else as strings.
+std::string toml_value(std::string_view value) {
+    const bool number = !value.empty() && value.size() < 19 &&
+                        value.find_first_not_of("0123456789") == std::string_view::npos;
+    return number ? std::string(value) : toml_string(value);
+}
+
+std::string user_name(uid_t uid) {
+    std::vector<char> buf(16384);
+    passwd pw{}, *res = nullptr;
+    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) return toml_string(pw.pw_name);
+    return std::to_string(uid);
+}
+
+std::string group_name(gid_t gid) {
+    std::vector<char> buf(16384);
+    group gr{}, *res = nullptr;
+    if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &res) == 0 && res) return toml_string(gr.gr_name);
+    return std::to_string(gid);
+}
+
+// One table: the settings the entry carries (a directory: only those set
+// on it), its bridges, then mode, owner and group.
+void write_table(std::ostream& out, const std::string& header, const Entry& entry,
+                 const struct stat& st) {
+    out << '\n' << header << '\n';
+    for (const auto key : known_settings()) {
+        if (const std::string* value = entry.find(key)) {
+            const bool bridge = key == "fifo" || key == "uds";
+            out << key << " = " << (bridge ? toml_string(*value) : toml_value(*value)) << '\n';
+        }
+    }
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    out << "mode = \"" << mode << "\"\n"
+        << "owner = " << user_name(st.st_uid) << '\n'
+        << "group = " << group_name(st.st_gid) << '\n';
+}
+
+}  // namespace
+
+int run_export(const std::string& dir, const std::string& output) {
+    Entry root;
+    root.path = dir;
+    InspectError error;
+    if (!inspect(root, /*follow=*/true, error)) {
+        report_inspect_error(dir, error);
+        return 1;
+    }
+    if (root.type != EntryType::directory) {
+        report("export", dir, ENOTDIR);
+        return 1;
+    }
+    int status = 0;
+    std::vector<Entry> entries;
+    collect(dir, "", /*recursive=*/true, entries, status);
+    if (status != 0) return status;
+
+    std::ostringstream out;
+    out << "# chanfs config file, written by chanctl export.\n"
+           "# Use it as STATE_DIR/chanfs.toml or with chanfs -o config=FILE.\n";
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) {
+        report("stat", dir, errno);
+        return 1;
+    }
+    write_table(out, "[mount]", root, st);
+    for (const Entry& entry : entries) {
+        if (entry.type == EntryType::other) continue;
+        if (::lstat(entry.path.c_str(), &st) != 0) {
+            if (errno == ENOENT) continue;  // removed meanwhile
+            report("stat", entry.path, errno);
+            return 1;
+        }
+        const bool is_dir = entry.type == EntryType::directory;
+        write_table(out, std::string(is_dir ? "[dir." : "[channel.") + toml_string(entry.name) + "]",
+                    entry, st);
+    }
+
+    if (output.empty() || output == "-") {
+        std::cout << out.str();
+        return 0;
+    }
+    // Written beside FILE and renamed over it: a reader never sees half a file.
+    const std::string tmp = output + ".tmp";
+    {
+        std::ofstream file(tmp, std::ios::binary | std::ios::trunc);
+        file << out.str();
+        file.flush();
+        if (!file) {
+            report("write", tmp, errno ? errno : EIO);
+            ::unlink(tmp.c_str());
+            return 1;
+        }
+    }
+    if (::rename(tmp.c_str(), output.c_str()) != 0) {
+        report("rename", tmp, errno);
+        ::unlink(tmp.c_str());
+        return 1;
+    }
+    return 0;
 }
 
 namespace {

@@ -23,6 +23,9 @@ int run_create(const CreateOptions& options);
 int run_set(const std::string& path, const SettingsRequest& settings);
 int run_stat(const std::vector<std::string>& paths, bool json);
 int run_ls(const std::string& dir, bool json, bool recursive);
+// Writes the tree under `dir` (a mount root) as a chanfs config file to
+// `output` ("" or "-": stdout).
+int run_export(const std::string& dir, const std::string& output);
 
 struct TopOptions {
     std::string dir;

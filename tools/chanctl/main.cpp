@@ -139,6 +139,15 @@ int ls_main(const ParsedArgs& args) {
     return run_ls(dir, args.has("json"), args.has("recursive"));
 }
 
+int export_main(const ParsedArgs& args) {
+    if (args.operands.size() != 1) throw UsageError("export takes one MOUNT");
+    std::string output;
+    for (const auto& [name, value] : args.options) {
+        if (name == "output") output = value;
+    }
+    return run_export(args.operands[0], output);
+}
+
 int top_main(const ParsedArgs& args) {
     if (args.operands.size() > 1) throw UsageError("top takes at most one DIR");
     TopOptions options;
@@ -224,6 +233,18 @@ const std::vector<Command>& commands() {
          "  -h, --help           show this help\n",
          false, {{"json", '\0', false}, {"recursive", 'r', false}, {"help", 'h', false}},
          ls_main},
+        {"export", "chanctl export [-o FILE] MOUNT", "write a mount's tree as a config file",
+         "Writes the directories and channels under MOUNT as a chanfs config file\n"
+         "(TOML): [mount] for MOUNT itself, [dir.\"PATH\"] for each directory with\n"
+         "the defaults set on it, [channel.\"PATH\"] for each channel with all its\n"
+         "settings and bridges; mode, owner and group for each. chanfs makes the\n"
+         "same tree from it at mount (STATE_DIR/chanfs.toml or -o config=FILE).\n"
+         "Messages and statistics are not exported.\n"
+         "\n"
+         "Options:\n"
+         "  -o, --output FILE    write to FILE (replaced whole) instead of stdout\n"
+         "  -h, --help           show this help\n",
+         false, {{"output", 'o', true}, {"help", 'h', false}}, export_main},
         {"top", "chanctl top [--once | --iterations N] [--interval SECONDS] [--json] [DIR]",
          "a live table of the channels under a directory",
          "Shows the channels under DIR (default: the current directory) and its\n"

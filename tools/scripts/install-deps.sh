@@ -4,7 +4,7 @@
 #   install-deps.sh --test   also everything the test suites use
 set -euo pipefail
 
-pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev attr)
+pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr)
 if [[ "${1:-}" == "--test" ]]; then
     # gcc-12 brings the ASan/UBSan/TSan runtimes; the interop suite needs a
     # compiler or interpreter per language.
