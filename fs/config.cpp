@@ -17,6 +17,7 @@
 
 #include "bridge.h"
 #include "uds_connect.h"
+#include "toml_text.h"
 #include "uds_listen.h"
 
 namespace chanfs::fs {
@@ -151,24 +152,6 @@ private:
     std::map<std::pair<Components, std::string>, int> keys_;
 };
 
-// A TOML basic string for messages (and as chanctl export writes them).
-std::string tomlString(const std::string &s)
-{
-    std::string out = "\"";
-    for (const char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
 
 // Why `path` is not a usable path inside the mount, or "".
 std::string badPath(const std::string &path)

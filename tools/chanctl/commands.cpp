@@ -23,6 +23,7 @@
 #include "entry.h"
 #include "json.h"
 #include "table.h"
+#include "toml_text.h"
 #include "xattr_client.h"
 
 namespace chanctl {
@@ -334,42 +335,25 @@ int run_ls(const std::string& dir, bool json, bool recursive) {
 
 namespace {
 
-// A TOML basic string: what chanfs reads back through cpptoml.
-std::string toml_string(std::string_view s) {
-    std::string out = "\"";
-    for (const char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
-            out += buf;
-        } else {
-            out += c;
-        }
-    }
-    return out + "\"";
-}
 
 // Byte counts and counts as TOML integers, everything else as strings.
 std::string toml_value(std::string_view value) {
     const bool number = !value.empty() && value.size() < 19 &&
                         value.find_first_not_of("0123456789") == std::string_view::npos;
-    return number ? std::string(value) : toml_string(value);
+    return number ? std::string(value) : chanfs::tomlString(value);
 }
 
 std::string user_name(uid_t uid) {
     std::vector<char> buf(16384);
     passwd pw{}, *res = nullptr;
-    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) return toml_string(pw.pw_name);
+    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) return chanfs::tomlString(pw.pw_name);
     return std::to_string(uid);
 }
 
 std::string group_name(gid_t gid) {
     std::vector<char> buf(16384);
     group gr{}, *res = nullptr;
-    if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &res) == 0 && res) return toml_string(gr.gr_name);
+    if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &res) == 0 && res) return chanfs::tomlString(gr.gr_name);
     return std::to_string(gid);
 }
 
@@ -381,7 +365,7 @@ void write_table(std::ostream& out, const std::string& header, const Entry& entr
     for (const auto key : known_settings()) {
         if (const std::string* value = entry.find(key)) {
             const bool bridge = key == "fifo" || key == "uds";
-            out << key << " = " << (bridge ? toml_string(*value) : toml_value(*value)) << '\n';
+            out << key << " = " << (bridge ? chanfs::tomlString(*value) : toml_value(*value)) << '\n';
         }
     }
     char mode[8];
@@ -427,7 +411,7 @@ int run_export(const std::string& dir, const std::string& output) {
             return 1;
         }
         const bool is_dir = entry.type == EntryType::directory;
-        write_table(out, std::string(is_dir ? "[dir." : "[channel.") + toml_string(entry.name) + "]",
+        write_table(out, std::string(is_dir ? "[dir." : "[channel.") + chanfs::tomlString(entry.name) + "]",
                     entry, st);
     }
 
