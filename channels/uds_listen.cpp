@@ -271,18 +271,22 @@ void Client::readSock()
     auto l = listener_.lock();
     if (!l) return;
     const Settings s = l->settings();
-    if (l->spec.seqpacket) {
-        const size_t room = static_cast<size_t>(s.maxMessageBytes) + 1;
-        if (pktBuf_.size() < room) pktBuf_.resize(room);
-        const ssize_t n = ::recv(fd_.get(), pktBuf_.data(), room, MSG_TRUNC);
-        if (n < 0) {
-            if (errno != EAGAIN && errno != EINTR) stop(std::strerror(errno));
-            return;
-        }
-        if (n == 0) {
-            stop(nullptr);
-            return;
-        }
+    // A seqpacket read takes one whole packet (MSG_TRUNC reports an
+    // oversize one); a stream read takes up to kChunk into recvBuf_ itself.
+    const bool packet = l->spec.seqpacket;
+    std::string &buf = packet ? pktBuf_ : recvBuf_;
+    const size_t room = packet ? static_cast<size_t>(s.maxMessageBytes) + 1 : kChunk;
+    if (buf.size() < room) buf.resize(room);
+    const ssize_t n = ::recv(fd_.get(), buf.data(), room, packet ? MSG_TRUNC : 0);
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EINTR) stop(std::strerror(errno));
+        return;
+    }
+    if (n == 0) {
+        stop(nullptr);
+        return;
+    }
+    if (packet) {
         if (static_cast<uint64_t>(n) > s.maxMessageBytes) {
             stop("a packet is larger than max_message");
             return;
@@ -290,16 +294,6 @@ void Client::readSock()
         recvBuf_ = frameMessage(s.framing, pktBuf_.substr(0, static_cast<size_t>(n)));
         recvLen_ = recvBuf_.size();
     } else {
-        if (recvBuf_.size() < kChunk) recvBuf_.resize(kChunk);
-        const ssize_t n = ::recv(fd_.get(), recvBuf_.data(), kChunk, 0);
-        if (n < 0) {
-            if (errno != EAGAIN && errno != EINTR) stop(std::strerror(errno));
-            return;
-        }
-        if (n == 0) {
-            stop(nullptr);
-            return;
-        }
         recvLen_ = static_cast<size_t>(n);
     }
     l->bytes += recvLen_;
