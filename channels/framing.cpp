@@ -98,8 +98,8 @@ FramedWrite frameWrite(Framing framing, uint64_t maxMessageBytes, const std::str
         });
     case Framing::Lp32:
         // A held partial with its whole header that the data does not finish.
-        if (held.size() >= 4 && readLe32(held.data()) <= maxMessageBytes &&
-            held.size() + data.size() < readLe32(held.data()) + uint64_t{4}) {
+        if (const uint64_t body = held.size() >= 4 ? readLe32(held.data()) : 0;
+            body > 0 && body <= maxMessageBytes && held.size() + data.size() < body + 4) {
             FramedWrite out;
             out.appendToHeld = true;
             return out;
