@@ -84,8 +84,10 @@ in_host_view() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$DEB" >/dev/null
     [ "$(dpkg-query -W -f='${Status}' chanfs)" = "install ok installed" ]
     [ -x /usr/bin/chanfs ] && [ -x /usr/bin/chanctl ]
-    [ "$(man -w chanfs)" = /usr/share/man/man8/chanfs.8.gz ]
-    [ "$(man -w chanctl)" = /usr/share/man/man1/chanctl.1.gz ]
+    # In the system manual tree (chanfs-up.sh may have put copies under
+    # /usr/local/share/man, which man would find first).
+    [ "$(man -M /usr/share/man -w chanfs)" = /usr/share/man/man8/chanfs.8.gz ]
+    [ "$(man -M /usr/share/man -w chanctl)" = /usr/share/man/man1/chanctl.1.gz ]
     # The installed units pass systemd-analyze with their real paths and
     # their Documentation= man page.
     ln -s /lib/systemd/system/chanfs@.service "$BATS_TEST_TMPDIR/chanfs@run-chan.service"
