@@ -99,7 +99,10 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
         else if (toSet & FUSE_SET_ATTR_ATIME) n->atime = attr->st_atim;
         if (toSet & FUSE_SET_ATTR_MTIME_NOW) n->mtime = now;
         else if (toSet & FUSE_SET_ATTR_MTIME) n->mtime = attr->st_mtim;
-        if (toSet & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) n->ctime = now;
+        if (toSet & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+            n->ctime = now;
+            if (fs.state) fs.state->save(fs, *n);
+        }
         fillStat(*n, &st);
         timeout = n->isDir ? 1.0 : 0.0;
     }

@@ -335,6 +335,14 @@ int setUdsBridge(Filesystem &fs, fuse_ino_t ino, const std::string &val, bool re
 
 namespace {
 
+// Records node `ino` in the state directory (if there is one).
+void saveNode(Filesystem &fs, fuse_ino_t ino)
+{
+    if (!fs.state) return;
+    std::shared_lock lock(fs.inodes.mutex());
+    if (Node *n = fs.inodes.get(ino)) fs.state->save(fs, *n);
+}
+
 // setxattr/removexattr of a bridge key: does it as the caller and replies.
 void setBridge(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, std::string_view key,
                const std::string &val, bool remove)
@@ -344,6 +352,7 @@ void setBridge(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, std::string_view 
     std::string path, why;
     const int rc = key == kFifoKey ? setFifoBridge(fs, ino, val, remove, uid, as, &path, &why)
                                    : setUdsBridge(fs, ino, val, remove, uid, as, &path, &why);
+    if (rc == 0) saveNode(fs, ino);
     replyBridge(req, key, val, path, rc, why, remove);
 }
 
@@ -384,13 +393,31 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
         } else if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix) {
             rc = -EPERM;
             why = "stats are read-only";
+        } else if (key == "durable" && val == "1" && !fs.state) {
+            rc = -EINVAL;
+            why = "durable channels need a state directory: mount as chanfs STATE_DIR MOUNTPOINT";
         } else if (n->isDir) {
             rc = applySetting(&n->defaults, key, val, &why);
+            if (rc == 0 && fs.state) fs.state->save(fs, *n);
         } else {
             ch = n->channel;
         }
     }
     if (ch) rc = ch->changeSetting(key, val, &why);
+    if (ch && rc == 0) {
+        // Durable turned on or off: the journal follows. The channel's other
+        // settings are recorded either way.
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *n = fs.inodes.get(ino);
+        if (n && n->channel == ch) {
+            rc = matchDurability(fs, *n, &why);
+            if (rc < 0) {
+                std::string ignored;
+                ch->changeSetting("durable", "0", &ignored);
+            }
+            if (fs.state) fs.state->save(fs, *n);
+        }
+    }
     if (rc == -ENODATA) rc = -EINVAL;  // an unknown chanfs key is a bad setting
     if (rc < 0) {
         spdlog::warn("setxattr {}{}='{}' on {} refused ({}): {}", kPrefix, printable(key),
@@ -489,6 +516,7 @@ void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept
         else if (!n->isDir) rc = -EPERM;  // a channel always has every setting
         else if (!formatSetting(n->defaults, key)) rc = -ENODATA;
         else rc = clearSetting(&n->defaults, key);
+        if (rc == 0 && fs.state) fs.state->save(fs, *n);
     }
     fuse_reply_err(req, -rc);
 }
