@@ -533,6 +533,12 @@ ROLES = {name[5:]: fn for name, fn in globals().items() if name.startswith("role
 # ---------------------------------------------------------------- driver
 
 
+def main_thread_only_sigterm():
+    """A helper thread blocks SIGTERM, so that the kernel hands it to the
+    main thread, whose handler then runs the cleanup at once."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+
 class Tap:
     def __init__(self, names):
         self.names = names
@@ -564,8 +570,12 @@ class Stress:
         os.chmod(self.mnt, 0o755)
         self.log = os.path.join(self.tmp, "chanfs.log")
         self.daemon = None
+        # Every wait for a role ends by then: a hang fails its check, well
+        # inside meson's timeout, instead of stalling the suite.
+        self.hard_deadline = time.monotonic() + seconds + 90
         self.procs = []
         self.lock = threading.Lock()
+        self.stopping = False  # set by cleanup(): no new process after it
 
     def m(self, name):
         return os.path.join(self.mnt, name)
@@ -574,14 +584,22 @@ class Stress:
         return os.path.join(self.tmp, name)
 
     def spawn(self, *args, stdin=subprocess.DEVNULL):
-        p = subprocess.Popen([sys.executable, __file__, "--role"] + [str(a) for a in args],
-                             stdout=subprocess.PIPE, stdin=stdin)
+        return self.track(subprocess.Popen(
+            [sys.executable, __file__, "--role"] + [str(a) for a in args],
+            stdout=subprocess.PIPE, stdin=stdin))
+
+    def track(self, p):
         with self.lock:
+            if self.stopping:
+                p.kill()
+                p.wait()
+                raise RuntimeError("stopping")
             self.procs.append(p)
         return p
 
     def result(self, p, timeout):
         """The JSON a role printed; raises if it failed or timed out."""
+        timeout = max(1.0, min(timeout, self.hard_deadline - time.monotonic()))
         if p.stdin:
             p.stdin.close()
             p.stdin = None
@@ -682,9 +700,9 @@ class Stress:
         svc_writer = self.spawn("linewriter", self.m("svc"), S, 0.005)
 
         victims = {}
-        victim_thread = threading.Thread(target=self.kill_victims, args=(S, victims))
+        victim_thread = threading.Thread(target=self.kill_victims, args=(S, victims), daemon=True)
         late = []
-        late_thread = threading.Thread(target=self.late_subscribers, args=(S, late))
+        late_thread = threading.Thread(target=self.late_subscribers, args=(S, late), daemon=True)
         victim_thread.start()
         late_thread.start()
         victim_thread.join()
@@ -721,16 +739,16 @@ class Stress:
 
     def kill_victims(self, seconds, victims):
         """`cat`s blocked on iq killed with SIGINT or SIGKILL; victims[i] = (sig, secs to die)."""
+        main_thread_only_sigterm()
         end = time.monotonic() + seconds
         rnd = random.Random(13)
         i = 0
-        while time.monotonic() < end:
+        while time.monotonic() < end and not self.stopping:
             batch = []
             for _ in range(2):
                 with open(self.t("iq-%d" % i), "wb") as log:
-                    p = subprocess.Popen(["cat", self.m("iq")], stdout=log, stdin=subprocess.DEVNULL)
-                with self.lock:
-                    self.procs.append(p)
+                    p = self.track(subprocess.Popen(["cat", self.m("iq")], stdout=log,
+                                                    stdin=subprocess.DEVNULL))
                 batch.append((i, p))
                 i += 1
             time.sleep(rnd.uniform(0.01, 0.15))
@@ -746,10 +764,11 @@ class Stress:
                     p.kill()
 
     def late_subscribers(self, seconds, late):
+        main_thread_only_sigterm()
         end = time.monotonic() + seconds - 0.5
         rnd = random.Random(17)
         i = 0
-        while time.monotonic() < end:
+        while time.monotonic() < end and not self.stopping:
             log = self.t("t-late%d" % i)
             p = self.spawn("tsub", self.m("t"), log, rnd.uniform(0.2, 2.0))
             late.append((log, p))
@@ -915,17 +934,29 @@ class Stress:
             detail = "%d report(s); the daemon's log from the first:\n%s" % (
                 len(reports), text[start.start() if start else 0:][:20000])
         tap.report("daemon: no sanitizer report in its log", not reports, detail)
+        # Refused settings log warnings on purpose; nothing here may log an
+        # error (e.g. a read reply the kernel refused).
+        errors = re.findall(r"^.*\[(?:error|critical)\].*$", text, re.M)
+        tap.report("daemon: no error line in its log", not errors, "\n".join(errors[:20]))
 
     def cleanup(self):
         with self.lock:
+            self.stopping = True
             procs = list(self.procs)
         for p in procs:
             if p.poll() is None:
                 p.kill()
+        # A killed client blocked in the mount dies once the daemon answers
+        # its interrupt: all should be gone at once.
+        t0 = time.monotonic()
+        for p in procs:
             try:
-                p.wait(timeout=10)
+                p.wait(timeout=max(0.1, t0 + 10 - time.monotonic()))
             except subprocess.TimeoutExpired:
-                pass
+                sys.stderr.write("cleanup: %s (pid %d) still alive 10 s after SIGKILL\n" % (
+                    " ".join(p.args), p.pid))
+        if time.monotonic() - t0 > 2:
+            sys.stderr.write("cleanup: the clients took %.1f s to die\n" % (time.monotonic() - t0))
         if self.daemon and self.daemon.poll() is None:
             self.daemon.kill()
             self.daemon.wait()
@@ -949,6 +980,7 @@ CHECKS = [
     "uds listen: clients -> file once each in order, file -> every client",
     "daemon: exits 0 on SIGTERM",
     "daemon: no sanitizer report in its log",
+    "daemon: no error line in its log",
 ]
 
 
@@ -969,6 +1001,8 @@ def main():
             sys.exit("unknown option " + opt)
     if len(args) != 1:
         sys.exit(__doc__)
+    # meson's timeout sends SIGTERM: unmount and kill the roles on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tap = Tap(CHECKS)
     s = Stress(os.path.abspath(args[0]), seconds, threads)
     t0 = time.monotonic()
@@ -977,7 +1011,7 @@ def main():
             s.run(tap)
         except Exception as e:
             # Setup failed or a role died early: the checks not yet made fail.
-            for key in CHECKS[:-2]:
+            for key in CHECKS[:-3]:
                 tap.report(key, False, "%s: %s" % (type(e).__name__, e))
         s.stop_daemon(tap)
     finally:
