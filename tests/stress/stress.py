@@ -434,6 +434,79 @@ def role_openclose(mnt, seconds):
     out({"opens": n, "errors": errors[:10], "nerrors": len(errors)})
 
 
+def role_bridgechurn(mnt, tmpdir, seconds):
+    """Bridges set up and torn down while their channels carry traffic."""
+    deadline = time.monotonic() + float(seconds)
+    bc, bc2 = os.path.join(mnt, "bc"), os.path.join(mnt, "bc2")
+    fifo, fifo2, sock = (os.path.join(tmpdir, n) for n in ("bc.fifo", "bc2.fifo", "bc.sock"))
+    counts = {"rounds": 0, "fifo_lines": 0, "socket_lines": 0, "read": 0}
+    errors = []
+    stop = threading.Event()
+
+    def drain():  # the file side, reading whatever the bridges bring
+        fd = os.open(bc, os.O_RDONLY | os.O_NONBLOCK)
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        while not stop.is_set():
+            p.poll(50)
+            try:
+                counts["read"] += os.read(fd, 65536).count(b"\n")
+            except BlockingIOError:
+                pass
+        os.close(fd)
+
+    def attempt(what, fn, allowed=()):
+        try:
+            fn()
+            return True
+        except OSError as e:
+            if e.errno not in allowed:
+                errors.append("%s: %r" % (what, e))
+            return False
+
+    def fifo_line():
+        # ENXIO: the bridge has no read end open yet.
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fd, b"f\n")
+            counts["fifo_lines"] += 1
+        finally:
+            os.close(fd)
+
+    def socket_line():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.connect(sock)
+            c.sendall(b"u\n")
+            counts["socket_lines"] += 1
+
+    def orphan_bridge():
+        fd = os.open(bc2, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.setxattr(bc2, "user.chanfs.fifo", b"out:" + fifo2.encode())
+            os.write(fd, b"o\n")
+            os.unlink(bc2)  # removes the FIFO; the open file lives on
+            os.write(fd, b"o\n")
+        finally:
+            os.close(fd)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    while time.monotonic() < deadline:
+        counts["rounds"] += 1
+        if attempt("set fifo", lambda: os.setxattr(bc, "user.chanfs.fifo", b"in:" + fifo.encode())):
+            attempt("fifo write", fifo_line, (errno.ENXIO,))
+            attempt("remove fifo", lambda: os.removexattr(bc, "user.chanfs.fifo"))
+        if attempt("set uds", lambda: os.setxattr(bc, "user.chanfs.uds", b"listen:" + sock.encode())):
+            attempt("socket", socket_line)
+            attempt("remove uds", lambda: os.removexattr(bc, "user.chanfs.uds"))
+        attempt("bridge on an unlinked channel", orphan_bridge)
+    stop.set()
+    reader.join()
+    counts["errors"] = errors[:10]
+    counts["nerrors"] = len(errors)
+    out(counts)
+
+
 def role_linewriter(path, seconds, pace):
     """Numbered lines into path (a file or a real FIFO), then END."""
     deadline = time.monotonic() + float(seconds)
@@ -656,6 +729,7 @@ class Stress:
         self.mkchan("fin", kind="queue", framing="lines")
         self.mkchan("fout", kind="queue", framing="lines")
         self.mkchan("svc", kind="topic", framing="lines")
+        self.mkchan("bc", kind="queue", framing="lines")
         os.mkdir(self.m("tree"))
         fifo_in, fifo_out, sock = self.t("in.fifo"), self.t("out.fifo"), self.t("svc.sock")
         os.setxattr(self.m("fin"), "user.chanfs.fifo", b"in:" + fifo_in.encode())
@@ -695,6 +769,7 @@ class Stress:
         keep_open.append(os.open(self.m("p"), os.O_RDONLY | os.O_NONBLOCK))
         xattr = self.spawn("xattr", self.mnt, S)
         opens = self.spawn("openclose", self.mnt, S)
+        bridges = self.spawn("bridgechurn", self.mnt, self.tmp, S)
         fin_writer = self.spawn("linewriter", fifo_in, S, 0.003)
         fout_writer = self.spawn("linewriter", self.m("fout"), S, 0.003)
         svc_writer = self.spawn("linewriter", self.m("svc"), S, 0.005)
@@ -729,6 +804,8 @@ class Stress:
                    lambda: self.check_fifo(fin_writer, fin_reader, fout_writer, fout_reader, limit))
         self.check(tap, "uds listen: clients -> file once each in order, file -> every client",
                    lambda: self.check_uds(clients, svc_reader, svc_writer, limit))
+        self.check(tap, "bridge churn: fifo/uds bridges set and removed under traffic never fail",
+                   lambda: self.check_bridge_churn(bridges, limit))
 
     def check(self, tap, key, fn):
         try:
@@ -911,6 +988,15 @@ class Stress:
                     i, len(c["received"][i]), n))
         return "clients sent %s; file wrote %d to each" % (c["sent"], n)
 
+    def check_bridge_churn(self, bridges, limit):
+        r = self.result(bridges, limit)
+        if r["nerrors"]:
+            raise AssertionError("%d errors: %s" % (r["nerrors"], r["errors"]))
+        if not r["socket_lines"]:
+            raise AssertionError("no line went through a fresh socket bridge: %s" % r)
+        return "%d rounds, %d FIFO lines, %d socket lines, %d lines read" % (
+            r["rounds"], r["fifo_lines"], r["socket_lines"], r["read"])
+
     def stop_daemon(self, tap):
         """SIGTERM; the daemon must exit 0 with no sanitizer report."""
         status = None
@@ -978,6 +1064,7 @@ CHECKS = [
     "opens: open/poll/close loops on live channels never fail",
     "fifo bridges: in: and out: carry every line in order",
     "uds listen: clients -> file once each in order, file -> every client",
+    "bridge churn: fifo/uds bridges set and removed under traffic never fail",
     "daemon: exits 0 on SIGTERM",
     "daemon: no sanitizer report in its log",
     "daemon: no error line in its log",
