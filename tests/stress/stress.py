@@ -415,7 +415,7 @@ def role_openclose(mnt, seconds):
     n = 0
     errors = []
     while time.monotonic() < deadline:
-        name = rnd.choice(["q", "t", "p", "iq", "s", "fin", "fout", "svc"])
+        name = rnd.choice(["q", "t", "p", "iq", "s", "fin", "fout", "svc", "cs"])
         path = os.path.join(mnt, name)
         flags = rnd.choice([os.O_RDONLY | os.O_NONBLOCK, os.O_RDONLY | os.O_NONBLOCK,
                             os.O_WRONLY | os.O_NONBLOCK])
@@ -502,6 +502,89 @@ def role_bridgechurn(mnt, tmpdir, seconds):
         attempt("bridge on an unlinked channel", orphan_bridge)
     stop.set()
     reader.join()
+    counts["errors"] = errors[:10]
+    counts["nerrors"] = len(errors)
+    out(counts)
+
+
+def role_echoserver(sock):
+    """The server behind a uds connect: bridge: answers each line L with
+    re:L. Serves until its stdin closes."""
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock)
+    srv.listen(64)
+    conns = [0]
+
+    def serve(c):
+        with c:
+            buf = b""
+            while True:
+                try:
+                    data = c.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                    *done, buf = buf.split(b"\n")
+                    c.sendall(b"".join(b"re:" + x + b"\n" for x in done))
+                except OSError:  # the file side hung up first
+                    return
+
+    def accept():
+        while True:
+            c, _ = srv.accept()
+            conns[0] += 1
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    ready()
+    sys.stdin.read()
+    out({"connections": conns[0]})
+
+
+def role_connclients(path, nthreads, seconds):
+    """Each open() of a uds connect: file is a connection: request/reply
+    rounds, and some closes with a reply still on its way."""
+    deadline = time.monotonic() + float(seconds)
+    counts = {"opens": 0, "rounds": 0, "abandoned": 0}
+    errors = []
+
+    def client(i):
+        rnd = random.Random(i)
+        while time.monotonic() < deadline:
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except OSError as e:
+                errors.append("open: %r" % e)
+                continue
+            counts["opens"] += 1
+            buf = b""
+            try:
+                for k in range(rnd.randint(1, 20)):
+                    req = b"%d-%d-%d" % (i, counts["opens"], k)
+                    os.write(fd, req + b"\n")
+                    if rnd.random() < 0.1:
+                        counts["abandoned"] += 1
+                        break  # close with the reply on its way
+                    while b"\n" not in buf:
+                        data = os.read(fd, 4096)
+                        if not data:
+                            raise OSError(errno.EPIPE, "server hung up")
+                        buf += data
+                    line, buf = buf.split(b"\n", 1)
+                    if line != b"re:" + req:
+                        errors.append("sent %r, got %r" % (req, line))
+                        break
+                    counts["rounds"] += 1
+            except OSError as e:
+                errors.append("round: %r" % e)
+            finally:
+                os.close(fd)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(int(nthreads))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     counts["errors"] = errors[:10]
     counts["nerrors"] = len(errors)
     out(counts)
@@ -747,6 +830,11 @@ class Stress:
         os.setxattr(self.m("fin"), "user.chanfs.fifo", b"in:" + fifo_in.encode())
         os.setxattr(self.m("fout"), "user.chanfs.fifo", b"out:" + fifo_out.encode())
         os.setxattr(self.m("svc"), "user.chanfs.uds", b"listen:" + sock.encode())
+        echo_sock = self.t("echo.sock")
+        echo = self.spawn("echoserver", echo_sock, stdin=subprocess.PIPE)
+        self.ready(echo)
+        self.mkchan("cs")
+        os.setxattr(self.m("cs"), "user.chanfs.uds", b"connect:" + echo_sock.encode())
 
         # Readers and subscribers first: the accounting counts from here.
         qreaders = [(mode, self.spawn("qread", self.m("q"), mode, self.t("q-" + mode)))
@@ -781,6 +869,7 @@ class Stress:
         xattr = self.spawn("xattr", self.mnt, S)
         opens = self.spawn("openclose", self.mnt, S)
         bridges = self.spawn("bridgechurn", self.mnt, self.tmp, S)
+        connclients = self.spawn("connclients", self.m("cs"), 3, S)
         fin_writer = self.spawn("linewriter", fifo_in, S, 0.003)
         fout_writer = self.spawn("linewriter", self.m("fout"), S, 0.003)
         svc_writer = self.spawn("linewriter", self.m("svc"), S, 0.005)
@@ -817,6 +906,8 @@ class Stress:
                    lambda: self.check_uds(clients, svc_reader, svc_writer, limit))
         self.check(tap, "bridge churn: fifo/uds bridges set and removed under traffic never fail",
                    lambda: self.check_bridge_churn(bridges, limit))
+        self.check(tap, "uds connect: each open a connection, every reply to its own request",
+                   lambda: self.check_connect(connclients, echo, limit))
 
     def check(self, tap, key, fn):
         try:
@@ -999,6 +1090,18 @@ class Stress:
                     i, len(c["received"][i]), n))
         return "clients sent %s; file wrote %d to each" % (c["sent"], n)
 
+    def check_connect(self, clients, server, limit):
+        c = self.result(clients, limit)
+        conns = self.result(server, limit)["connections"]
+        if c["nerrors"]:
+            raise AssertionError("%d errors: %s" % (c["nerrors"], c["errors"]))
+        # The open/close loops connect too.
+        if conns < c["opens"]:
+            raise AssertionError("%d opens but %d connections reached the server" % (
+                c["opens"], conns))
+        return "%d opens (%d connections in all), %d rounds, %d closed with a reply on its way" % (
+            c["opens"], conns, c["rounds"], c["abandoned"])
+
     def check_bridge_churn(self, bridges, limit):
         r = self.result(bridges, limit)
         if r["nerrors"]:
@@ -1105,6 +1208,7 @@ CHECKS = [
     "fifo bridges: in: and out: carry every line in order",
     "uds listen: clients -> file once each in order, file -> every client",
     "bridge churn: fifo/uds bridges set and removed under traffic never fail",
+    "uds connect: each open a connection, every reply to its own request",
     "daemon: exits 0 on SIGTERM sent under load",
     "daemon: no sanitizer report in its log",
     "daemon: no error line in its log",
