@@ -27,15 +27,19 @@ once against it:
           kind/framing changes (refused with EBUSY), getxattr/listxattr.
   opens   open/poll/close loops on every live channel.
   bridges a FIFO `in:` and a FIFO `out:` bridge carrying numbered lines in
-          order, and a uds `listen:` bridge on a topic with 3 socket
-          clients: clients -> file exactly once and in order per client,
-          file -> every client, all lines in order.
+          order; a uds `listen:` bridge on a topic with 3 socket clients:
+          clients -> file exactly once and in order per client, file ->
+          every client, all lines in order; fifo and uds bridges set and
+          removed in a loop while they carry lines, a bridged channel
+          unlinked while open; a uds `connect:` file whose every open is a
+          connection to an echo server: each reply matches its request.
 
-Then the daemon gets SIGTERM and must exit 0 with no sanitizer report in its
-log (TSAN_OPTIONS gets exitcode=66, and the log is searched too; a report is
-printed). Output is TAP, one case per check above. The mount is always
+Then, with parked writers, blocked readers and churn running, the daemon
+gets SIGTERM and must exit 0 with no sanitizer report and no error line in
+its log (TSAN_OPTIONS gets exitcode=66, and the log is searched too; a
+report is printed). Output is TAP, one case per check. The mount is always
 lazily unmounted and every process this script started is killed, also on
-failure.
+failure or SIGTERM.
 
 The same file runs the client roles: stress.py --role NAME ARGS...
 """
@@ -1152,10 +1156,12 @@ class Stress:
                 self.daemon.wait()
         elif self.daemon:
             status = self.daemon.returncode
-        tap.report("daemon: exits 0 on SIGTERM sent under load", status == 0,
-                   "exit status %s%s" % ("none (killed after 60 s)" if status is None else status, load))
         with open(self.log, "r", errors="replace") as f:
             text = f.read()
+        tail = "" if status == 0 else "\nthe end of its log:\n" + "\n".join(text.splitlines()[-40:])
+        tap.report("daemon: exits 0 on SIGTERM sent under load", status == 0,
+                   "exit status %s%s%s" % ("none (killed after 60 s)" if status is None else status,
+                                           load, tail))
         reports = re.findall(r"^(?:WARNING|ERROR): \w*Sanitizer.*$|runtime error:.*$", text, re.M)
         detail = ""
         if reports:
