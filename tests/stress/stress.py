@@ -1196,10 +1196,10 @@ class Stress:
             self.daemon.kill()
             self.daemon.wait()
         subprocess.run(["fusermount3", "-u", "-z", self.mnt], stderr=subprocess.DEVNULL)
-        try:
-            os.rmdir(self.mnt)
-        except OSError:
-            pass
+        # Clients still running at the SIGTERM may have created files in
+        # the bare directory once the mount was gone.
+        if not os.path.ismount(self.mnt):
+            shutil.rmtree(self.mnt, ignore_errors=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
