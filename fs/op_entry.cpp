@@ -6,6 +6,7 @@
 #include <shared_mutex>
 
 #include "filesystem.h"
+#include "log.h"
 #include "ops.h"
 
 namespace chanfs::fs {
@@ -87,6 +88,17 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
         if (!n) {
             lock.unlock();
             fuse_reply_err(req, ENOENT);
+            return;
+        }
+        if ((toSet & FUSE_SET_ATTR_SIZE) && attr->st_size != 0 && !n->isDir) {
+            // Truncating to 0 (`> chan`, O_TRUNC) is accepted and changes
+            // nothing; any other size would promise a file it is not.
+            const std::string path = fs.inodes.path(*n);
+            lock.unlock();
+            spdlog::warn("truncate {} to {} bytes refused: a channel's size is what is queued; "
+                         "only truncating to 0 is accepted (and changes nothing)",
+                         printable(path), static_cast<long long>(attr->st_size));
+            fuse_reply_err(req, EINVAL);
             return;
         }
         const timespec now = nowRealtime();
