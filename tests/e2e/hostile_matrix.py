@@ -16,6 +16,7 @@ import errno
 import os
 import stat
 import sys
+import time
 
 E = errno
 MSGS = [b"first\n", b"second\n", b"third\n"]
@@ -351,6 +352,17 @@ def drain(target):
     return b"".join(got)
 
 
+def eventually(check, limit_s=5.0):
+    """True once check() is; the kernel sends RELEASE after close(2) has
+    returned, so what a close does shows up a little later."""
+    deadline = time.monotonic() + limit_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def run_row(mnt, log_path, group, index, row):
     c = Ctx(mnt, group, index)
     setup(c, row)
@@ -366,16 +378,22 @@ def run_row(mnt, log_path, group, index, row):
         name = lambda n: errno.errorcode.get(n, str(n)) if n else "success"
         problems.append(f"expected {name(row.err)}, got {name(got)}")
     if row.log is not None:
-        with open(log_path, "rb") as f:
-            f.seek(log_start)
-            if row.log.encode() not in f.read():
-                problems.append(f"the daemon log has no line with {row.log!r}")
+        def logged():
+            with open(log_path, "rb") as f:
+                f.seek(log_start)
+                return row.log.encode() in f.read()
+        if not eventually(logged):
+            problems.append(f"the daemon log has no line with {row.log!r}")
     if os.path.lexists(c.path) and isinstance(c.drain_path, str):
         after = {k: xattr(c.path, k) for k in SETTINGS}
         if after != before:
             problems.append(f"settings changed: {before} -> {after}")
-        drops = int(xattr(c.path, "stats.drops"))
-        if drops != row.drops:
+        drops = 0
+        def dropped():
+            nonlocal drops
+            drops = int(xattr(c.path, "stats.drops"))
+            return drops == row.drops
+        if not eventually(dropped):
             problems.append(f"stats.drops is {drops}, expected {row.drops}")
     elif isinstance(c.drain_path, str):
         problems.append("the channel is gone")
