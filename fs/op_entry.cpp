@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <shared_mutex>
 
@@ -82,6 +83,9 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
     Filesystem &fs = fsOf(req);
     struct stat st {};
     double timeout = 0;
+    // Bridge files that follow a new owner or mode, and what they get.
+    std::shared_ptr<Bridge> followers[2];
+    std::string path;
     {
         std::unique_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
@@ -111,9 +115,23 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
         else if (toSet & FUSE_SET_ATTR_ATIME) n->atime = attr->st_atim;
         if (toSet & FUSE_SET_ATTR_MTIME_NOW) n->mtime = now;
         else if (toSet & FUSE_SET_ATTR_MTIME) n->mtime = attr->st_mtim;
-        if (toSet & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) n->ctime = now;
+        if (toSet & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+            n->ctime = now;
+            followers[0] = n->fifo;
+            followers[1] = n->udsListen;
+            if (followers[0] || followers[1]) path = fs.inodes.path(*n);
+        }
         fillStat(*n, &st);
         timeout = n->isDir ? 1.0 : 0.0;
+    }
+    // Outside the table lock: these are system calls on other filesystems.
+    // Done before the reply, so when chmod returns the bridge file is as
+    // private as the channel.
+    for (const auto &b : followers) {
+        if (!b) continue;
+        if (int rc = b->followChannel(st.st_mode & 07777, st.st_uid, st.st_gid); rc < 0)
+            spdlog::warn("channel {}: bridge {} did not follow its new owner and mode: {}",
+                         printable(path), printable(b->describe()), std::strerror(-rc));
     }
     fuse_reply_attr(req, &st, timeout);
 }
