@@ -235,7 +235,7 @@ ROWS = {
         Row("fifo=in:<inside the mount>", lambda c: setx("fifo", b"in:" + os.fsencode(c.dir) +
                                                            b"/loop.fifo")(c), E.EINVAL,
             log="would loop back"),
-        Row("fifo=in:<a regular file>", lambda c: setx("fifo", b"in:/etc/hostname")(c), E.EEXIST),
+        Row("fifo=in:<a regular file>", lambda c: setx("fifo", b"in:/etc/passwd")(c), E.EEXIST),
         Row("uds=bogus", setx("uds", b"bogus"), E.EINVAL),
         Row("uds=connect: (no path)", setx("uds", b"connect:"), E.EINVAL),
         Row("uds=listen:<a path over 107 bytes>", setx("uds", b"listen:/tmp/" + b"s" * 120),
