@@ -8,6 +8,7 @@
 #include <shared_mutex>
 
 #include "filesystem.h"
+#include "log.h"
 #include "ops.h"
 
 namespace chanfs::fs {
@@ -83,6 +84,9 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
     Filesystem &fs = fsOf(req);
     if (flags & ~RENAME_NOREPLACE) {
         // RENAME_EXCHANGE and RENAME_WHITEOUT have no use for channels.
+        spdlog::warn("rename {} -> {} refused: flags {:#x} (RENAME_EXCHANGE, RENAME_WHITEOUT) "
+                     "are not supported, only RENAME_NOREPLACE", printable(name),
+                     printable(newname), flags);
         fuse_reply_err(req, EINVAL);
         return;
     }
