@@ -76,7 +76,7 @@ int makeDirs(const std::string &dir)
 
 }  // namespace
 
-Journal::Journal(std::string dir, const Settings &s, std::string label)
+Journal::Journal(Token, std::string dir, const Settings &s, std::string label)
     : dir_(std::move(dir)), label_(std::move(label)), settings_(s)
 {
 }
@@ -90,7 +90,7 @@ int Journal::open(const std::string &dir, const Settings &s, const std::string &
         *why = "cannot make " + dir + ": " + std::strerror(-rc);
         return rc;
     }
-    std::shared_ptr<Journal> j(new Journal(dir, s, label));  // private constructor
+    auto j = std::make_shared<Journal>(Token{}, dir, s, label);
     std::vector<uint64_t> firsts;
     {
         DIR *d = ::opendir(dir.c_str());

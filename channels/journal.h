@@ -66,6 +66,11 @@ public:
     // returned. 0 or -errno with `why`.
     static int open(const std::string &dir, const Settings &s, const std::string &label,
                     std::shared_ptr<Journal> *out, RecoveredLog *rec, std::string *why);
+    // Only open() makes journals (make_shared needs a public constructor).
+    struct Token {
+        explicit Token() = default;
+    };
+    Journal(Token, std::string dir, const Settings &s, std::string label);
     ~Journal() override;
     Journal(const Journal &) = delete;
     Journal &operator=(const Journal &) = delete;
@@ -103,7 +108,6 @@ private:
         uint64_t bytes;  // 0 for a mark
         bool mark;
     };
-    Journal(std::string dir, const Settings &s, std::string label);
     int openActive(uint64_t firstSeq);
     int writeAll(const std::string &data);
     void trimSegments();

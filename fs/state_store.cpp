@@ -82,7 +82,7 @@ TreeRecord recordOf(const Node &n)
 
 }  // namespace
 
-StateStore::StateStore(std::string dir) : dir_(std::move(dir)) {}
+StateStore::StateStore(Token, std::string dir) : dir_(std::move(dir)) {}
 
 int StateStore::open(const std::string &source, std::shared_ptr<StateStore> *out, std::string *why)
 {
@@ -102,7 +102,7 @@ int StateStore::open(const std::string &source, std::shared_ptr<StateStore> *out
         *why = "state directory " + dir + " is not writable: " + std::strerror(errno);
         return -errno;
     }
-    *out = std::shared_ptr<StateStore>(new StateStore(dir));  // private constructor
+    *out = std::make_shared<StateStore>(Token{}, dir);
     return 0;
 }
 

@@ -52,8 +52,13 @@ public:
     std::string journalDir(uint64_t ino) const;
     int sync() override;
 
+    // Only open() makes stores (make_shared needs a public constructor).
+    struct Token {
+        explicit Token() = default;
+    };
+    StateStore(Token, std::string dir);
+
 private:
-    explicit StateStore(std::string dir);
     int append(const std::string &records);
 
     mutable std::mutex mu_;
