@@ -451,9 +451,12 @@ void JournalSyncer::run()
         std::vector<std::weak_ptr<Syncable>> dirty = std::move(dirty_);
         acks_.clear();
         dirty_.clear();
+        busy_ = true;
         lock.unlock();
         process(std::move(acks), std::move(dirty));
         lock.lock();
+        busy_ = false;
+        idle_.notify_all();
     }
 }
 
@@ -479,7 +482,10 @@ void JournalSyncer::drain()
     std::vector<Ack> acks;
     std::vector<std::weak_ptr<Syncable>> dirty;
     {
-        std::lock_guard g(mu_);
+        // A batch the thread took is answered by the thread: wait for it,
+        // or its replies could come after the caller ends the session.
+        std::unique_lock lock(mu_);
+        idle_.wait(lock, [this] { return !busy_; });
         acks = std::move(acks_);
         dirty = std::move(dirty_);
         acks_.clear();

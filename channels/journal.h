@@ -140,8 +140,9 @@ public:
     void afterSync(std::shared_ptr<Syncable> s, std::unique_ptr<WriteWaiter> waiter, size_t bytes);
     // Syncs `s` within kBatchSyncInterval.
     void markDirty(const std::shared_ptr<Syncable> &s);
-    // Syncs and answers everything waiting, now, on the caller's thread
-    // (the daemon is stopping: no reply may come after its session ends).
+    // Syncs and answers everything waiting, now, on the caller's thread,
+    // after the batch the syncer thread may be answering (the daemon is
+    // stopping: no reply may come after its session ends).
     void drain();
 
 private:
@@ -156,6 +157,8 @@ private:
 
     std::mutex mu_;
     std::condition_variable cv_;
+    std::condition_variable idle_;  // busy_ went false
+    bool busy_ = false;             // the thread is answering a batch
     std::vector<Ack> acks_;
     std::vector<std::weak_ptr<Syncable>> dirty_;
     std::thread thread_;

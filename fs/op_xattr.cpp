@@ -458,10 +458,12 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     if (ch) rc = ch->changeSetting(key, val, &why);
     if (ch && rc == 0) {
         // Durable turned on or off: the journal follows. The channel's other
-        // settings are recorded either way.
+        // settings are recorded either way. Not once it is unlinked (an
+        // unlink or rename over it since changeSetting): its messages went
+        // with its name, and a journal made now would be left on disk.
         std::unique_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
-        if (n && n->channel == ch) {
+        if (n && n->channel == ch && !n->unlinked) {
             rc = matchDurability(fs, *n, &why);
             if (rc < 0) {
                 std::string ignored;

@@ -34,10 +34,33 @@ once against it:
           unlinked while open; a uds `connect:` file whose every open is a
           connection to an echo server: each reply matches its request.
 
-Then, with parked writers, blocked readers and churn running, the daemon
-gets SIGTERM and must exit 0 with no sanitizer report and no error line in
-its log (TSAN_OPTIONS gets exitcode=66, and the log is searched too; a
-report is printed). Output is TAP, one case per check. The mount is always
+The mount has a private state directory (SOURCE), so every tree change
+above is also a StateStore record, and durable channels run alongside:
+
+  durable dqa (fsync=always) and dqb (fsync=batch): 2 writers each (one
+          blocking, one O_NONBLOCK + poll), 3 and 2 competing O_NONBLOCK
+          readers that stop at 70% of the run: no message read twice, the
+          rest is what the daemon says is queued.
+          dt, a topic with retention_messages=100, replay=20 and ~1.5K lines
+          (so 4 MiB segments rotate and retention deletes them): early
+          subscribers get every line in order, late ones a gapless run.
+          dtog, a queue whose durable setting is toggled under traffic: the
+          journal dir exists exactly while it is on; nothing lost or
+          duplicated.
+          dtree, where channels are durable by default: 2 processes racing
+          create/unlink/rename/chmod/durable/fsync/mkdir/rmdir, and durable
+          queues unlinked while a thread writes and reads them.
+
+Then, with parked writers, blocked readers, churn and fsync=always writers
+running, the daemon gets SIGTERM and must exit 0 with no sanitizer report
+and no error line in its log (TSAN_OPTIONS gets exitcode=66, and the log is
+searched too; a report is printed). A second daemon (the same binary) is
+then mounted on the same state directory: every node seen before the
+SIGTERM (but the ones churned through it) is back with its inode, mode,
+owner, settings and, for durable queues, queued count; there is one journal
+dir per durable channel and no other; dqa, dqb and dtog hold exactly the
+messages not read before, in order per writer; dt replays its last 20
+lines. Then it gets SIGTERM and must pass the same three daemon checks. Output is TAP, one case per check. The mount is always
 lazily unmounted and every process this script started is killed, also on
 failure or SIGTERM.
 
@@ -688,6 +711,205 @@ def role_udsclients(sock, nclients, seconds):
     out({"sent": sent, "received": results})
 
 
+# ------------------------------------------------ durable channels (roles)
+# These run in the state-backed mount; STATE is the daemon's SOURCE.
+
+def journal_dir(state, path):
+    """A channel's journal directory (STATE/state/channels/<ino>)."""
+    return os.path.join(state, "state", "channels", str(os.stat(path).st_ino))
+
+
+def role_dqread(path, mode, logpath, seconds):
+    """A competing reader of a durable queue: O_NONBLOCK + poll/select/epoll,
+    single messages, for `seconds`; then it closes and leaves the rest."""
+    deadline = time.monotonic() + float(seconds)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    ep = None
+    if mode == "epoll":
+        ep = select.epoll()
+        ep.register(fd, select.EPOLLIN)
+    ready()
+    got = []
+    while time.monotonic() < deadline:
+        wait_readable(mode, fd, ep)
+        try:
+            got.append(os.read(fd, 65536))
+        except BlockingIOError:
+            pass
+    os.close(fd)
+    with open(logpath, "wb") as f:
+        f.write(b"\n".join(got))
+    out({"received": len(got)})
+
+
+def role_dtpub(path, seconds, pad):
+    """Numbered lines padded to ~`pad` bytes (so the journal's 4 MiB
+    segments rotate and retention deletes old ones), then END."""
+    deadline = time.monotonic() + float(seconds)
+    filler = b"x" * int(pad)
+    rnd = random.Random(23)
+    fd = os.open(path, os.O_WRONLY)
+    n = 0
+    while time.monotonic() < deadline:
+        k = rnd.randint(1, 8)
+        os.write(fd, b"".join(b"%d:%s\n" % (i, filler) for i in range(n, n + k)))
+        n += k
+    os.write(fd, b"END\n")
+    os.close(fd)
+    out({"published": n})
+
+
+def role_dtoggle(path, state, seconds):
+    """Turns durable on and off on a live queue; the journal directory must
+    exist exactly while it is on. Leaves it on."""
+    deadline = time.monotonic() + float(seconds)
+    rnd = random.Random(29)
+    jdir = journal_dir(state, path)
+    toggles = 0
+    errors = []
+    on = xget(path, "durable") == "1"
+    while time.monotonic() < deadline:
+        on = not on
+        os.setxattr(path, "user.chanfs.durable", b"1" if on else b"0")
+        toggles += 1
+        if os.path.isdir(jdir) != on or xget(path, "durable") != ("1" if on else "0"):
+            errors.append("after durable=%d: journal dir %s" % (
+                on, "present" if os.path.isdir(jdir) else "missing"))
+        time.sleep(rnd.uniform(0.01, 0.2))
+    if not on:
+        os.setxattr(path, "user.chanfs.durable", b"1")
+    out({"toggles": toggles, "errors": errors[:10], "nerrors": len(errors)})
+
+
+def role_dchurn(root, state, seed, seconds):
+    """Tree churn where channels are durable by default: create, unlink,
+    rename (also over durable channels), chmod, durable/fsync changes,
+    mkdir/rmdir, writes and reads; and now and then a durable queue
+    unlinked while a thread writes and reads it: the unnamed channel keeps
+    every message, its journal directory goes with the name."""
+    deadline = time.monotonic() + float(seconds)
+    rnd = random.Random(int(seed))
+    dirs = [root, os.path.join(root, "a"), os.path.join(root, "b")]
+    names = ["d%d" % i for i in range(5)]
+    counts = {"ops": 0, "victims": 0, "victim_msgs": 0}
+    errors = []
+
+    def somefile():
+        return os.path.join(rnd.choice(dirs), rnd.choice(names))
+
+    def victim():
+        path = os.path.join(root, "victim%s" % seed)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+        os.setxattr(path, "user.chanfs.kind", b"queue")
+        os.setxattr(path, "user.chanfs.durable", b"1")
+        jdir = journal_dir(state, path)
+        if not os.path.isdir(jdir):
+            errors.append("victim: no journal dir %s while durable" % jdir)
+        w = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        r = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        stop = threading.Event()
+        tally = {"w": 0, "r": 0}
+
+        def traffic():
+            while not stop.is_set():
+                try:
+                    os.write(w, b"%d\n" % tally["w"])
+                    tally["w"] += 1
+                except BlockingIOError:
+                    pass
+                try:
+                    tally["r"] += os.read(r, 4096).count(b"\n")
+                except BlockingIOError:
+                    pass
+
+        t = threading.Thread(target=traffic)
+        t.start()
+        time.sleep(rnd.uniform(0.01, 0.1))
+        try:
+            os.unlink(path)
+            if os.path.exists(jdir):
+                errors.append("victim: journal dir %s left after unlink" % jdir)
+            time.sleep(rnd.uniform(0.01, 0.1))
+        finally:
+            stop.set()
+            t.join()
+        os.close(w)
+        while True:  # an unlinked channel reads 0 once it is empty
+            try:
+                data = os.read(r, 65536)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            tally["r"] += data.count(b"\n")
+        os.close(r)
+        if tally["r"] != tally["w"]:
+            errors.append("victim: wrote %d lines, read %d" % (tally["w"], tally["r"]))
+        counts["victims"] += 1
+        counts["victim_msgs"] += tally["w"]
+
+    def step():
+        op = rnd.randrange(12)
+        if op == 0:
+            fd = os.open(somefile(), os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, 0o644)
+            try:
+                os.write(fd, b"m\n")
+            except BlockingIOError:
+                pass
+            os.close(fd)
+        elif op == 1:
+            os.unlink(somefile())
+        elif op == 2:
+            os.rename(somefile(), somefile())
+        elif op == 3:
+            os.chmod(somefile(), rnd.choice([0o600, 0o644, 0o664]))
+        elif op == 4:
+            os.setxattr(somefile(), "user.chanfs.durable", rnd.choice([b"0", b"1"]))
+        elif op == 5:
+            os.setxattr(somefile(), "user.chanfs.fsync", rnd.choice([b"always", b"batch", b"never"]))
+        elif op == 6:
+            os.mkdir(rnd.choice(dirs[1:]))
+        elif op == 7:
+            os.rmdir(rnd.choice(dirs[1:]))
+        elif op == 8:
+            fd = os.open(somefile(), os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                os.read(fd, 4096)
+            except BlockingIOError:
+                pass
+            os.close(fd)
+        elif op == 9:
+            os.setxattr(rnd.choice(dirs[1:]), "user.chanfs.durable", rnd.choice([b"0", b"1"]))
+        elif op == 10:
+            for e in os.scandir(rnd.choice(dirs)):
+                e.stat(follow_symlinks=False)
+        elif op == 11 and rnd.random() < 0.3:
+            victim()
+
+    while time.monotonic() < deadline:
+        counts["ops"] += 1
+        try:
+            step()
+        except OSError as e:
+            if e.errno not in TREE_RACE_ERRNOS:
+                errors.append(repr(e))
+    counts["errors"] = errors[:10]
+    counts["nerrors"] = len(errors)
+    out(counts)
+
+
+def role_dwriter(path, seconds):
+    """Unaccounted writes to a durable fsync=always queue (shutdown load)."""
+    deadline = time.monotonic() + float(seconds)
+    fd = os.open(path, os.O_WRONLY)
+    n = 0
+    while time.monotonic() < deadline:
+        os.write(fd, b"s%d" % n)
+        n += 1
+    os.close(fd)
+    out({"sent": n})
+
+
 ROLES = {name[5:]: fn for name, fn in globals().items() if name.startswith("role_")}
 
 # ---------------------------------------------------------------- driver
@@ -729,6 +951,14 @@ class Stress:
         self.mnt = tempfile.mkdtemp(prefix="chanfs-stress-mnt.")
         os.chmod(self.mnt, 0o755)
         self.log = os.path.join(self.tmp, "chanfs.log")
+        # The daemon's SOURCE: tree.log and durable channels' journals. A
+        # second daemon is mounted on it at the end (restart()).
+        self.state = os.path.join(self.tmp, "state")
+        os.mkdir(self.state)
+        self.mnts = [self.mnt]
+        self.leftover = {}  # durable queue -> messages sent, not consumed
+        self.published = None  # lines published on the durable topic
+        self.snap = None  # the tree before the SIGTERM (snapshot())
         self.daemon = None
         # Every wait for a role ends by then: a hang fails its check, well
         # inside meson's timeout, instead of stalling the suite.
@@ -800,7 +1030,7 @@ class Stress:
             "second_deadlock_stack=1", "suppressions=" + supp]))
         with open(self.log, "wb") as logf:
             self.daemon = subprocess.Popen(
-                [self.chanfs, self.mnt, "-f", "-o", "threads=%d" % self.threads,
+                [self.chanfs, self.state, self.mnt, "-f", "-o", "threads=%d" % self.threads,
                  "-o", "log_level=info"],
                 stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=env)
         for _ in range(600):
@@ -839,6 +1069,18 @@ class Stress:
         self.ready(echo)
         self.mkchan("cs")
         os.setxattr(self.m("cs"), "user.chanfs.uds", b"connect:" + echo_sock.encode())
+        # Durable channels, in the same mount as everything else.
+        self.mkchan("dqa", kind="queue", framing="messages", fsync="always", durable="1")
+        self.mkchan("dqb", kind="queue", framing="messages", fsync="batch", durable="1")
+        self.mkchan("dt", kind="topic", framing="lines", replay=str(DT_REPLAY),
+                    retention_messages="100", fsync="batch", durable="1")
+        self.mkchan("dtog", kind="queue", framing="messages")
+        self.mkchan("dshut", kind="queue", framing="messages", fsync="always", durable="1")
+        os.mkdir(self.m("dtree"))
+        for k, v in (("kind", b"queue"), ("durable", b"1")):
+            os.setxattr(self.m("dtree"), "user.chanfs." + k, v)
+        for d in ("a", "b"):
+            os.mkdir(self.m("dtree/" + d))
 
         # Readers and subscribers first: the accounting counts from here.
         qreaders = [(mode, self.spawn("qread", self.m("q"), mode, self.t("q-" + mode)))
@@ -849,7 +1091,17 @@ class Stress:
         fout_reader = self.spawn("linereader", fifo_out, "END")
         svc_reader = self.spawn("linereader_ends", self.m("svc"), 3)
         clients = self.spawn("udsclients", sock, 3, S, stdin=subprocess.PIPE)
-        self.ready(*[r for _, r in qreaders], *tsubs, *preaders, fin_reader, svc_reader)
+        # Durable queue readers stop before their writers: the rest stays
+        # queued through the SIGTERM and must come back after the restart.
+        dqreaders = {name: [(mode, self.spawn("dqread", self.m(name), mode,
+                                              self.t("%s-%s" % (name, mode)), 0.7 * S))
+                            for mode in modes]
+                     for name, modes in (("dqa", ("poll", "select", "epoll")),
+                                         ("dqb", ("poll", "epoll")),
+                                         ("dtog", ("select", "epoll")))}
+        dtsubs = [self.spawn("tsub", self.m("dt"), self.t("dt-early%d" % i), 0) for i in range(2)]
+        self.ready(*[r for _, r in qreaders], *tsubs, *preaders, fin_reader, svc_reader,
+                   *[r for rs in dqreaders.values() for _, r in rs], *dtsubs)
         self.ready(clients, word=b"connected")
         clients.stdin.write(b"go\n")
         clients.stdin.flush()
@@ -877,15 +1129,25 @@ class Stress:
         fin_writer = self.spawn("linewriter", fifo_in, S, 0.003)
         fout_writer = self.spawn("linewriter", self.m("fout"), S, 0.003)
         svc_writer = self.spawn("linewriter", self.m("svc"), S, 0.005)
+        dqwriters = {name: [self.spawn("qwrite", self.m(name), w, S) for w in range(n)]
+                     for name, n in (("dqa", 2), ("dqb", 2), ("dtog", 1))}
+        dtpub = self.spawn("dtpub", self.m("dt"), S, 1500)
+        dtoggle = self.spawn("dtoggle", self.m("dtog"), self.state, S)
+        dchurners = [self.spawn("dchurn", self.m("dtree"), self.state, seed, S) for seed in (1, 2)]
 
         victims = {}
         victim_thread = threading.Thread(target=self.kill_victims, args=(S, victims), daemon=True)
         late = []
         late_thread = threading.Thread(target=self.late_subscribers, args=(S, late), daemon=True)
+        dlate = []
+        dlate_thread = threading.Thread(target=self.late_subscribers, args=(S, dlate, "dt", 19),
+                                        daemon=True)
         victim_thread.start()
         late_thread.start()
+        dlate_thread.start()
         victim_thread.join()
         late_thread.join()
+        dlate_thread.join()
 
         limit = S + 60  # roles stop at S; the rest is draining under TSan
         self.check(tap, "queue: every message received exactly once across 4 readers",
@@ -912,6 +1174,15 @@ class Stress:
                    lambda: self.check_bridge_churn(bridges, limit))
         self.check(tap, "uds connect: each open a connection, every reply to its own request",
                    lambda: self.check_connect(connclients, echo, limit))
+        self.check(tap, K_DQUEUE,
+                   lambda: self.check_durable_queues(dqwriters, dqreaders, limit))
+        self.check(tap, K_DTOPIC,
+                   lambda: self.check_durable_topic(dtpub, dtsubs, dlate, limit))
+        self.check(tap, K_DTOGGLE,
+                   lambda: self.check_toggle(dtoggle, dqwriters["dtog"], dqreaders["dtog"], limit))
+        self.check(tap, K_DCHURN, lambda: self.check_dchurn(dchurners, limit))
+        # The tree as the restart must bring it back.
+        self.snap = self.snapshot()
 
     def check(self, tap, key, fn):
         try:
@@ -946,14 +1217,14 @@ class Stress:
                     victims[k] = (sig.name, None)
                     p.kill()
 
-    def late_subscribers(self, seconds, late):
+    def late_subscribers(self, seconds, late, chan="t", seed=17):
         main_thread_only_sigterm()
         end = time.monotonic() + seconds - 0.5
-        rnd = random.Random(17)
+        rnd = random.Random(seed)
         i = 0
         while time.monotonic() < end and not self.stopping:
-            log = self.t("t-late%d" % i)
-            p = self.spawn("tsub", self.m("t"), log, rnd.uniform(0.2, 2.0))
+            log = self.t("%s-late%d" % (chan, i))
+            p = self.spawn("tsub", self.m(chan), log, rnd.uniform(0.2, 2.0))
             late.append((log, p))
             i += 1
             time.sleep(rnd.uniform(0.2, 0.8))
@@ -1115,6 +1386,210 @@ class Stress:
         return "%d rounds, %d FIFO lines, %d socket lines, %d lines read" % (
             r["rounds"], r["fifo_lines"], r["socket_lines"], r["read"])
 
+    # ------------------------------------------------ durable channels
+
+    def durable_accounting(self, name, writers, readers, limit):
+        """Every message of a durable queue read at most once; what was not
+        read is still queued. Records the rest for the restart check."""
+        sent = [self.result(w, limit)["sent"] for w in writers]
+        got = []
+        per_reader = {}
+        for mode, r in readers:
+            self.result(r, limit)
+            with open(self.t("%s-%s" % (name, mode)), "rb") as f:
+                msgs = [m for m in f.read().split(b"\n") if m]
+            per_reader[mode] = len(msgs)
+            got += msgs
+        want = {b"%d:%d" % (w, n) for w in range(len(sent)) for n in range(sent[w])}
+        dups = len(got) - len(set(got))
+        unknown = set(got) - want
+        if dups or unknown:
+            raise AssertionError("%s: sent %s; %d duplicated, %d unknown" % (
+                name, sent, dups, len(unknown)))
+        rest = want - set(got)
+        queued = stat_int(self.m(name), "queued_messages")
+        if queued != len(rest):
+            raise AssertionError("%s: sent %d, read %d, so %d should be queued; the daemon has %d" % (
+                name, len(want), len(got), len(rest), queued))
+        self.leftover[name] = (sent, rest)
+        return "%s: sent %s, read %s, %d left queued" % (name, sent, per_reader, len(rest))
+
+    def check_durable_queues(self, writers, readers, limit):
+        detail = [self.durable_accounting(name, writers[name], readers[name], limit)
+                  for name in ("dqa", "dqb")]
+        return "; ".join(detail)
+
+    def check_durable_topic(self, pub, early, late, limit):
+        n = self.result(pub, limit)["published"]
+        self.published = n
+
+        def numbers(log):
+            with open(log, "rb") as f:
+                return [int(x.split(b":")[0]) for x in f.read().split(b"\n") if x]
+        for i, s in enumerate(early):
+            self.result(s, limit)
+            got = numbers(self.t("dt-early%d" % i))
+            if got != list(range(n)):
+                raise AssertionError("early subscriber %d: %d lines, not 0..%d in order" % (
+                    i, len(got), n - 1))
+        runs = 0
+        for log, s in late:
+            r = self.result(s, limit)
+            got = numbers(log)
+            if got and got != list(range(got[0], got[0] + len(got))):
+                raise AssertionError("late subscriber %s: not one gapless run" % log)
+            if r["ended"] and got and got[-1] != n - 1:
+                raise AssertionError("late subscriber %s saw END after %d, last is %d" % (
+                    log, got[-1], n - 1))
+            runs += bool(got)
+        segs = len(os.listdir(journal_dir(self.state, self.m("dt"))))
+        return "published %d lines of ~1.5K; %d late subscribers, %d with lines; %d segment(s) kept" % (
+            n, len(late), runs, segs)
+
+    def check_toggle(self, toggler, writers, readers, limit):
+        r = self.result(toggler, limit)
+        if r["nerrors"]:
+            raise AssertionError("%d errors: %s" % (r["nerrors"], r["errors"]))
+        if r["toggles"] < 4:
+            raise AssertionError("only %d toggles" % r["toggles"])
+        return "%d toggles; %s" % (r["toggles"],
+                                   self.durable_accounting("dtog", writers, readers, limit))
+
+    def check_dchurn(self, churners, limit):
+        rs = [self.result(p, limit) for p in churners]
+        if any(r["nerrors"] for r in rs):
+            raise AssertionError("errors: %s" % [r["errors"] for r in rs])
+        if not sum(r["victims"] for r in rs):
+            raise AssertionError("no durable channel was unlinked under traffic: %s" % rs)
+        return "ops %s; %s durable queues unlinked under traffic (%s lines, none lost)" % (
+            [r["ops"] for r in rs], [r["victims"] for r in rs], [r["victim_msgs"] for r in rs])
+
+    def snapshot(self):
+        """Every node but tree/ and bc, bc2 (their churn goes on through the SIGTERM):
+        inode, type, mode, owner, settings; for durable queues but dshut
+        (written through the SIGTERM) the number of queued messages."""
+        snap = {}
+        for dirpath, dirnames, filenames in os.walk(self.mnt):
+            if dirpath == self.mnt:
+                dirnames[:] = [d for d in dirnames if d != "tree"]
+                filenames = [f for f in filenames if f not in ("bc", "bc2")]
+            for name in dirnames + filenames:
+                p = os.path.join(dirpath, name)
+                st = os.lstat(p)
+                attrs = {a: os.getxattr(p, a).decode(errors="replace") for a in os.listxattr(p)
+                         if not a.startswith("user.chanfs.stats.")}
+                e = {"ino": st.st_ino, "mode": "%o" % st.st_mode, "owner": (st.st_uid, st.st_gid),
+                     "attrs": attrs}
+                if (name in filenames and attrs.get("user.chanfs.durable") == "1"
+                        and attrs.get("user.chanfs.kind") == "queue" and name != "dshut"):
+                    e["queued"] = stat_int(p, "queued_messages")
+                snap[os.path.relpath(p, self.mnt)] = e
+        return snap
+
+    def kill_clients(self):
+        with self.lock:
+            procs = list(self.procs)
+            self.procs = []
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        # A killed client blocked in the mount dies once the daemon answers
+        # its interrupt: all should be gone at once.
+        t0 = time.monotonic()
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, t0 + 10 - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                sys.stderr.write("cleanup: %s (pid %d) still alive 10 s after SIGKILL\n" % (
+                    " ".join(p.args), p.pid))
+        if time.monotonic() - t0 > 2:
+            sys.stderr.write("cleanup: the clients took %.1f s to die\n" % (time.monotonic() - t0))
+
+    def restart(self, tap):
+        """A second daemon on the same state directory: the tree and every
+        durable queue's unconsumed messages are back; then SIGTERM again."""
+        if self.snap is None:
+            raise RuntimeError("the first run did not get as far as its snapshot")
+        # No stray journal: one directory per durable channel, none for
+        # channels unlinked or turned back to non-durable.
+        chandir = os.path.join(self.state, "state", "channels")
+        want = {str(e["ino"]) for e in self.snap.values()
+                if e["attrs"].get("user.chanfs.durable") == "1" and "user.chanfs.kind" in e["attrs"]
+                and not e["mode"].startswith("4")}
+        have = set(os.listdir(chandir))
+        self.kill_clients()  # the shutdown load
+        subprocess.run(["fusermount3", "-u", "-z", self.mnt], stderr=subprocess.DEVNULL)
+        self.mnt = tempfile.mkdtemp(prefix="chanfs-stress-mnt.")
+        os.chmod(self.mnt, 0o755)
+        self.mnts.append(self.mnt)
+        self.log = self.t("chanfs-restart.log")
+        t0 = time.monotonic()
+        self.mount()
+        mounted = time.monotonic() - t0
+        snap = self.snapshot()
+        problems = []
+        for path in sorted(set(self.snap) | set(snap)):
+            a, b = self.snap.get(path), snap.get(path)
+            if a != b:
+                problems.append("%s: before %s, after %s" % (path, a, b))
+        if have != want:
+            problems.append("journal dirs: %s without a durable channel, %s missing" % (
+                sorted(have - want), sorted(want - have)))
+        durable = sum(1 for e in self.snap.values() if "queued" in e)
+        tap.report(K_RTREE, not problems,
+                   "\n".join(problems[:10]) if problems else
+                   "%d nodes back with inode, mode, owner and settings (mounted in %.1f s); "
+                   "%d journal dirs, one per durable channel; queued counts of %d durable queues match" % (
+                       len(snap), mounted, len(have), durable))
+        detail = []
+        problems = []
+        for name, (sent, rest) in sorted(self.leftover.items()):
+            got = []
+            fd = os.open(self.m(name), os.O_RDONLY | os.O_NONBLOCK)
+            while True:
+                try:
+                    got.append(os.read(fd, 65536))
+                except BlockingIOError:
+                    break
+            os.close(fd)
+            dups = len(got) - len(set(got))
+            if set(got) != rest or dups:
+                problems.append("%s: %d were left unread, the restart gave %d: %d missing, "
+                                "%d unknown, %d duplicated" % (
+                                    name, len(rest), len(got), len(rest - set(got)),
+                                    len(set(got) - rest), dups))
+                continue
+            # FIFO per writer: each one's unread messages, in order.
+            for w in range(len(sent)):
+                mine = [int(m.split(b":")[1]) for m in got if m.startswith(b"%d:" % w)]
+                if mine != sorted(mine):
+                    problems.append("%s: writer %d's messages come back out of order" % (name, w))
+            detail.append("%s: %d sent, %d unread before, %d drained after" % (
+                name, sum(sent), len(rest), len(got)))
+        if self.published is not None:
+            fd = os.open(self.m("dt"), os.O_RDONLY | os.O_NONBLOCK)
+            data = b""
+            while True:
+                try:
+                    data += os.read(fd, 65536)
+                except BlockingIOError:
+                    break
+            os.close(fd)
+            lines = [x.split(b":")[0] for x in data.split(b"\n") if x]
+            n = self.published
+            expect = [b"%d" % i for i in range(n - DT_REPLAY + 1, n)] + [b"END"]
+            if lines != expect:
+                problems.append("dt: a new subscriber got %d lines %s..%s, want the last %d "
+                                "(%d..%d, END)" % (len(lines), lines[:1], lines[-1:], DT_REPLAY,
+                                                   n - DT_REPLAY + 1, n - 1))
+            else:
+                detail.append("dt: replays its last %d lines" % DT_REPLAY)
+        else:
+            problems.append("dt: the topic check did not finish")
+        if len(self.leftover) != 3:
+            problems.append("only %s were accounted before the SIGTERM" % sorted(self.leftover))
+        tap.report(K_RDATA, not problems, "\n".join(problems or detail))
+
     def load_for_shutdown(self):
         """Traffic for the SIGTERM to land in: parked writers and readers,
         tree, xattr and bridge churn. These clients fail when the mount goes
@@ -1131,6 +1606,9 @@ class Stress:
             self.spawn("openclose", self.mnt, 60, stderr=quiet)
             self.spawn("bridgechurn", self.mnt, self.tmp, 60, stderr=quiet)
             self.spawn("linewriter", self.t("in.fifo"), 60, 0.003, stderr=quiet)
+            # Writes waiting for their fdatasync on the syncer thread.
+            for _ in range(2):
+                self.spawn("dwriter", self.m("dshut"), 60, stderr=quiet)
             for _ in range(3):  # blocked readers
                 self.track(subprocess.Popen(["cat", self.m("iq")], stdout=quiet,
                                             stderr=quiet, stdin=quiet))
@@ -1138,8 +1616,10 @@ class Stress:
             pass  # a broken mount shows in the daemon checks
         time.sleep(1.5)
 
-    def stop_daemon(self, tap):
-        """SIGTERM; the daemon must exit 0 with no sanitizer report."""
+    def stop_daemon(self, tap, keys=None):
+        """SIGTERM; the daemon must exit 0 with no sanitizer report, no
+        error line in its log. keys: the three checks' names."""
+        k_exit, k_report, k_errors = keys or DAEMON_CHECKS
         status = None
         load = ""
         if self.daemon and self.daemon.poll() is None:
@@ -1159,7 +1639,7 @@ class Stress:
         with open(self.log, "r", errors="replace") as f:
             text = f.read()
         tail = "" if status == 0 else "\nthe end of its log:\n" + "\n".join(text.splitlines()[-40:])
-        tap.report("daemon: exits 0 on SIGTERM sent under load", status == 0,
+        tap.report(k_exit, status == 0,
                    "exit status %s%s%s" % ("none (killed after 60 s)" if status is None else status,
                                            load, tail))
         reports = re.findall(r"^(?:WARNING|ERROR): \w*Sanitizer.*$|runtime error:.*$", text, re.M)
@@ -1168,42 +1648,42 @@ class Stress:
             start = re.search(r"^=+\n(?:WARNING|ERROR): \w*Sanitizer", text, re.M)
             detail = "%d report(s); the daemon's log from the first:\n%s" % (
                 len(reports), text[start.start() if start else 0:][:20000])
-        tap.report("daemon: no sanitizer report in its log", not reports, detail)
+        tap.report(k_report, not reports, detail)
         # Refused settings log warnings on purpose; nothing here may log an
         # error (e.g. a read reply the kernel refused).
         errors = re.findall(r"^.*\[(?:error|critical)\].*$", text, re.M)
-        tap.report("daemon: no error line in its log", not errors, "\n".join(errors[:20]))
+        tap.report(k_errors, not errors, "\n".join(errors[:20]))
 
     def cleanup(self):
         with self.lock:
             self.stopping = True
-            procs = list(self.procs)
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-        # A killed client blocked in the mount dies once the daemon answers
-        # its interrupt: all should be gone at once.
-        t0 = time.monotonic()
-        for p in procs:
-            try:
-                p.wait(timeout=max(0.1, t0 + 10 - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                sys.stderr.write("cleanup: %s (pid %d) still alive 10 s after SIGKILL\n" % (
-                    " ".join(p.args), p.pid))
-        if time.monotonic() - t0 > 2:
-            sys.stderr.write("cleanup: the clients took %.1f s to die\n" % (time.monotonic() - t0))
+        self.kill_clients()
         if self.daemon and self.daemon.poll() is None:
             self.daemon.kill()
             self.daemon.wait()
-        subprocess.run(["fusermount3", "-u", "-z", self.mnt], stderr=subprocess.DEVNULL)
-        # Clients still running at the SIGTERM may have created files in
-        # the bare directory once the mount was gone.
-        if not os.path.ismount(self.mnt):
-            shutil.rmtree(self.mnt, ignore_errors=True)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        for mnt in self.mnts:
+            subprocess.run(["fusermount3", "-u", "-z", mnt], stderr=subprocess.DEVNULL)
+            # Clients still running at the SIGTERM may have created files in
+            # the bare directory once the mount was gone.
+            if not os.path.ismount(mnt):
+                shutil.rmtree(mnt, ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)  # with the state directory
 
 
-CHECKS = [
+DT_REPLAY = 20  # the durable topic's replay
+K_DQUEUE = "durable queues: fsync=always and batch, each message read at most once, the rest queued"
+K_DTOPIC = "durable topic: small retention, subscribers in order, late ones a gapless run"
+K_DTOGGLE = "durable toggle: on/off under traffic loses and duplicates nothing, journal dir follows"
+K_DCHURN = "durable churn: tree changes and unlinking live durable queues get only race errnos"
+K_RTREE = "restart: the tree is back (inodes, modes, settings, queued counts), one journal dir per durable channel"
+K_RDATA = "restart: durable queues hold exactly what was not read, in order; the topic replays its tail"
+DAEMON_CHECKS = ["daemon: exits 0 on SIGTERM sent under load",
+                 "daemon: no sanitizer report in its log",
+                 "daemon: no error line in its log"]
+RESTART_DAEMON_CHECKS = ["restart: the daemon exits 0 on SIGTERM",
+                         "restart: no sanitizer report in its log",
+                         "restart: no error line in its log"]
+RUN_CHECKS = [
     "queue: every message received exactly once across 4 readers",
     "topic: early subscribers got every line in order, late ones a gapless run",
     "pipe: bytes and byte sum read equal those written",
@@ -1215,10 +1695,9 @@ CHECKS = [
     "uds listen: clients -> file once each in order, file -> every client",
     "bridge churn: fifo/uds bridges set and removed under traffic never fail",
     "uds connect: each open a connection, every reply to its own request",
-    "daemon: exits 0 on SIGTERM sent under load",
-    "daemon: no sanitizer report in its log",
-    "daemon: no error line in its log",
+    K_DQUEUE, K_DTOPIC, K_DTOGGLE, K_DCHURN,
 ]
+CHECKS = RUN_CHECKS + DAEMON_CHECKS + [K_RTREE, K_RDATA] + RESTART_DAEMON_CHECKS
 
 
 def main():
@@ -1248,10 +1727,18 @@ def main():
             s.run(tap)
         except Exception as e:
             # Setup failed or a role died early: the checks not yet made fail.
-            for key in CHECKS[:-3]:
+            for key in RUN_CHECKS:
                 tap.report(key, False, "%s: %s" % (type(e).__name__, e))
         s.load_for_shutdown()
         s.stop_daemon(tap)
+        t1 = time.monotonic()
+        try:
+            s.restart(tap)
+            s.stop_daemon(tap, RESTART_DAEMON_CHECKS)
+        except Exception as e:
+            for key in [K_RTREE, K_RDATA] + RESTART_DAEMON_CHECKS:
+                tap.report(key, False, "%s: %s" % (type(e).__name__, e))
+        print("# restart phase %.1f s" % (time.monotonic() - t1), flush=True)
     finally:
         s.cleanup()
     ok = tap.finish("not reached")

@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "fakes.h"
 #include "journal.h"
@@ -305,6 +308,55 @@ TEST_F(JournalTest, FsyncAlwaysAcknowledgesAfterTheSyncer)
     auto again = reopen({{"kind", "queue"}});
     auto r = again->open(true, false);
     EXPECT_EQ(drain(*again, *r), "synced\n");
+}
+
+// A Syncable whose sync() waits until it is let go.
+class HeldSync final : public Syncable {
+public:
+    int sync() override
+    {
+        std::unique_lock lock(mu_);
+        entered_ = true;
+        cv_.notify_all();
+        cv_.wait(lock, [this] { return released_; });
+        return 0;
+    }
+    void waitEntered()
+    {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return entered_; });
+    }
+    void release()
+    {
+        std::lock_guard g(mu_);
+        released_ = true;
+        cv_.notify_all();
+    }
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool entered_ = false;
+    bool released_ = false;
+};
+
+TEST_F(JournalTest, DrainWaitsForTheAcknowledgementsTheSyncerThreadIsMaking)
+{
+    // The daemon drains before it ends its session: a write the syncer
+    // thread is acknowledging must be answered by the time drain() returns.
+    auto held = std::make_shared<HeldSync>();
+    auto res = std::make_shared<WriteResult>();
+    JournalSyncer::instance().afterSync(held, std::make_unique<FakeWriteWaiter>(res), 5);
+    held->waitEntered();  // the syncer thread has taken the ack
+    std::thread releaser([held] {
+        std::this_thread::sleep_for(100ms);
+        held->release();
+    });
+    JournalSyncer::instance().drain();
+    EXPECT_TRUE(res->done()) << "drain() returned while the syncer was still acknowledging";
+    releaser.join();
+    ASSERT_TRUE(res->waitDone());
+    EXPECT_EQ(res->get().acceptedBytes, 5u);
 }
 
 TEST_F(JournalTest, TurningDurableOnRecordsWhatIsQueuedAndOffDeletesTheLog)
