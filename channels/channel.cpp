@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "kind_policy.h"
+#include "memory_budget.h"
 
 namespace chanfs {
 
@@ -71,6 +72,8 @@ Channel::~Channel()
     // loop is the exactly-once guarantee if that ever changes.
     for (auto &p : parkedReads_) p.waiter->fail(EIO);
     for (auto &p : parkedWrites_) p.waiter->fail(EIO);
+    MemoryBudget &budget = MemoryBudget::global();
+    if (chargedBytes_ > 0 && budget.release(chargedBytes_)) budget.wakeWaiters();
 }
 
 void Channel::rename(std::string name)
@@ -173,9 +176,33 @@ void Channel::commit(Handle &h, FramedWrite &framed)
     policy_->append(*this, h, framed.messages);
 }
 
+void Channel::syncBudget()
+{
+    const uint64_t now = log_.bytes() + log_.messages() * kQueuedMessageOverheadBytes;
+    MemoryBudget &budget = MemoryBudget::global();
+    if (now > chargedBytes_)
+        budget.charge(now - chargedBytes_);  // put back by a failed reply: cannot refuse
+    else if (now < chargedBytes_ && budget.release(chargedBytes_ - now))
+        wakeBudget_ = true;
+    chargedBytes_ = now;
+}
+
+int Channel::checkBudgetSize(const FramedWrite &framed)
+{
+    const uint64_t limit = MemoryBudget::global().limit();
+    const uint64_t need =
+        framed.messageBytes + framed.messages.size() * kQueuedMessageOverheadBytes;
+    if (need <= limit) return 0;
+    spdlog::warn("channel {}: write of {} bytes of messages refused: more than max_memory "
+                 "({} bytes) could ever hold",
+                 name_, framed.messageBytes, limit);
+    return -EMSGSIZE;
+}
+
 // 1: committed, 0: must wait for room, <0: refused.
 int Channel::admit(Handle &h, FramedWrite &framed, bool nonblock)
 {
+    if (int rc = checkBudgetSize(framed); rc < 0) return rc;
     if (!fits(framed.messageBytes)) {
         switch (settings_.overflow) {
         case Overflow::Block:
@@ -188,6 +215,29 @@ int Channel::admit(Handle &h, FramedWrite &framed, bool nonblock)
             break;
         }
     }
+    // The daemon-wide memory budget: past it the channel is full as well.
+    // A topic nobody subscribes to and that replays nothing keeps nothing.
+    const bool keeps = !(settings_.kind == Kind::Topic && cursors_.empty() && settings_.replay == 0);
+    const uint64_t need =
+        keeps ? framed.messageBytes + framed.messages.size() * kQueuedMessageOverheadBytes : 0;
+    MemoryBudget &budget = MemoryBudget::global();
+    const bool mayWait = settings_.overflow == Overflow::Block && !nonblock;
+    while (need > 0 && !budget.tryCharge(need, mayWait ? id_ : 0)) {
+        switch (settings_.overflow) {
+        case Overflow::Block:
+            return nonblock ? -EAGAIN : 0;  // registered: a release elsewhere wakes us
+        case Overflow::Error:
+            return -ENOBUFS;
+        case Overflow::DropOldest:
+            // Only this channel's own messages are ours to drop; when none
+            // are left the memory is held by others and a drop-oldest
+            // writer, which never waits, is refused.
+            if (!policy_->dropOldest(*this)) return -ENOBUFS;
+            syncBudget();
+            break;
+        }
+    }
+    chargedBytes_ += need;
     commit(h, framed);
     return 1;
 }
@@ -340,6 +390,8 @@ void Channel::pump(Actions &acts, bool releaseHeld)
     bool noBatch = releaseHeld;
     while (again) {
         again = false;
+        // What readers took frees memory the writers below may need.
+        syncBudget();
         while (!parkedWrites_.empty()) {
             ParkedWrite &pw = parkedWrites_.front();
             if (pw.waiter->interrupted()) {
@@ -443,8 +495,11 @@ unsigned Channel::events(const Handle &h) const
         ev |= policy_->readable(*this, h);
         if (detached_ && !(ev & POLLIN)) ev |= POLLHUP;
     }
+    // Also no POLLOUT while the memory budget is full; the channel is then
+    // registered to be woken (and notify) when memory is freed.
     if (h.writes_ && parkedWrites_.empty() &&
-        (settings_.overflow != Overflow::Block || fits(1)))
+        (settings_.overflow != Overflow::Block ||
+         (fits(1) && MemoryBudget::global().fitsOrWait(1 + kQueuedMessageOverheadBytes, id_))))
         ev |= POLLOUT | POLLWRNORM;
     return ev;
 }
@@ -460,8 +515,11 @@ void Channel::collectPolls(Actions &acts)
 
 void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
 {
+    bool wakeBudget = false;
     for (;;) {
+        syncBudget();
         collectPolls(acts);
+        wakeBudget |= std::exchange(wakeBudget_, false);
         lock.unlock();
         std::vector<Delivery> failed;
         std::vector<iovec> iov;
@@ -483,13 +541,23 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
         for (auto &[waiter, err] : acts.writeErrors) waiter->fail(err);
         for (auto &n : acts.polls) n->notify();
         acts = Actions{};
-        if (failed.empty()) return;
+        if (failed.empty()) break;
         // The reader is gone (interrupted, killed): what it took goes back
         // where it was, and may now go to another reader.
         lock.lock();
         for (Delivery &d : failed) undo(d);
         pump(acts);
     }
+    // Memory this channel freed may let writers of other channels in.
+    if (wakeBudget) MemoryBudget::global().wakeWaiters();
+}
+
+void Channel::retryForMemory()
+{
+    Lock lock(mu_);
+    Actions acts;
+    pump(acts);
+    runActions(lock, acts);
 }
 
 unsigned Channel::poll(Handle &h, std::shared_ptr<PollNotifier> notifier)
