@@ -51,6 +51,12 @@ bool MemoryBudget::fitsLocked(uint64_t bytes) const
 void MemoryBudget::noteFullLocked()
 {
     if (fullLogged_ || limit_ == kUnlimited) return;
+    // One line per episode, and at most one every 10 s: a budget that a
+    // steady flood keeps at its edge must not fill the log.
+    const auto now = std::chrono::steady_clock::now();
+    if (lastFullLog_ != std::chrono::steady_clock::time_point{} && now - lastFullLog_ < std::chrono::seconds(10))
+        return;
+    lastFullLog_ = now;
     fullLogged_ = true;
     spdlog::warn("max_memory reached: {} of {} bytes buffered; writers wait or are refused as "
                  "their channels' overflow policies say until readers drain some",
@@ -59,11 +65,9 @@ void MemoryBudget::noteFullLocked()
 
 void MemoryBudget::noteReleasedLocked()
 {
-    // Logged again only once use fell well below the limit, so a budget
-    // that stays at its edge gives one line, not one per message.
-    if (fullLogged_ && used_ <= limit_ / 4 * 3) {
+    if (fullLogged_ && used_ <= limit_ / 2) {
         fullLogged_ = false;
-        spdlog::info("max_memory: {} of {} bytes buffered, below 3/4 again", used_, limit_);
+        spdlog::info("max_memory: {} of {} bytes buffered, below half again", used_, limit_);
     }
 }
 

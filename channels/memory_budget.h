@@ -13,6 +13,7 @@
 // and must be called with no channel mutex held.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -68,7 +69,8 @@ private:
     // Channels waiting for memory, by id, in the order they registered.
     std::unordered_set<uint64_t> waiting_;
     std::deque<uint64_t> order_;
-    bool fullLogged_ = false;
+    bool fullLogged_ = false;  // a "reached" line waits for its "below half"
+    std::chrono::steady_clock::time_point lastFullLog_{};
 };
 
 }  // namespace chanfs
