@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
 
 #include "filesystem.h"
+#include "node_ops.h"
 #include "ops.h"
 
 namespace chanfs::fs {
@@ -20,6 +22,22 @@ void retire(std::shared_ptr<Channel> ch, std::shared_ptr<Bridge> fifo)
 {
     fifo.reset();  // closes it and removes the FIFO it created
     if (ch) ch->detach();
+}
+
+// Bytes of the longest path below `n` ("/x/y" under a directory; 0 for a
+// channel or an empty directory): a move adds them to its new path.
+size_t longestBelow(Filesystem &fs, const Node &n)
+{
+    size_t longest = 0;
+    std::vector<std::pair<const Node *, size_t>> todo{{&n, 0}};
+    while (!todo.empty()) {
+        auto [cur, len] = todo.back();
+        todo.pop_back();
+        longest = std::max(longest, len);
+        for (const auto &[name, ino] : cur->children)
+            if (const Node *c = fs.inodes.get(ino)) todo.emplace_back(c, len + 1 + name.size());
+    }
+    return longest;
 }
 
 }  // namespace
@@ -106,6 +124,9 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
             err = ENOTDIR;
         } else if (dst && dst->isDir && !dst->children.empty()) {
             err = ENOTEMPTY;
+        } else if ((err = checkNewEntry(fs, *to, newname, src->isDir ? longestBelow(fs, *src) : 0,
+                                        false, "rename"))) {
+            // a name or a path inside the moved tree would be too long
         } else {
             if (dst) {
                 replaced = dst->channel;
