@@ -187,6 +187,12 @@ void Channel::syncBudget()
     chargedBytes_ = now;
 }
 
+bool Channel::heldOverBudget(const Handle &h, const FramedWrite &framed, size_t dataBytes) const
+{
+    const uint64_t held = framed.appendToHeld ? h.held_.size() + dataBytes : framed.heldAfter.size();
+    return held + kQueuedMessageOverheadBytes > MemoryBudget::global().limit();
+}
+
 int Channel::checkBudgetSize(const FramedWrite &framed)
 {
     const uint64_t limit = MemoryBudget::global().limit();
@@ -316,6 +322,16 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
             h.held_.clear();
         }
         acts.writeErrors.emplace_back(std::move(waiter), -framed.error);
+    } else if (framed.messages.empty() && heldOverBudget(h, framed, req.data.size())) {
+        // An unfinished message already too big for max_memory can never
+        // be queued: refused now, not when its last byte comes.
+        spdlog::warn("channel {}: write refused: the writer's unfinished {} message is over "
+                     "max_memory ({} bytes); it is dropped",
+                     name_, toString(settings_.framing), MemoryBudget::global().limit());
+        ++stats_.drops;
+        stats_.droppedBytes += h.held_.size();
+        h.held_.clear();
+        acts.writeErrors.emplace_back(std::move(waiter), EMSGSIZE);
     } else if (framed.messages.empty()) {
         applyHeld(h.held_, framed, req.data);
         acts.writes.emplace_back(std::move(waiter), req.data.size());

@@ -224,6 +224,9 @@ private:
     void syncBudget();
     // -EMSGSIZE if `framed` can never fit in the memory budget, else 0.
     int checkBudgetSize(const FramedWrite &framed);
+    // Whether the writer's unfinished message after `framed` is already
+    // more than the memory budget could ever hold.
+    bool heldOverBudget(const Handle &h, const FramedWrite &framed, size_t dataBytes) const;
     void commit(Handle &h, FramedWrite &framed);
     int admit(Handle &h, FramedWrite &framed, bool nonblock);
     bool tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &out);

@@ -203,6 +203,20 @@ TEST_F(Budget, AMessageThatCouldNeverFitIsRefusedWithEmsgsize)
     EXPECT_EQ(budget().used(), 0u);
 }
 
+TEST_F(Budget, AnUnfinishedLineThatOutgrowsTheBudgetIsRefusedAtOnceAndDropped)
+{
+    auto q = makeChannel({{"kind", "queue"}, {"framing", "lines"}, {"max_message", "64K"}});
+    auto w = q->open(false, true);
+    auto r = q->open(true, false);
+    writeOk(*q, *w, std::string(2000, 'p'));  // unfinished, and within the budget
+    const WriteOutcome out = writeNow(*q, *w, std::string(1000, 'p'));
+    EXPECT_EQ(out.error, EMSGSIZE);
+    EXPECT_EQ(q->stats().drops, 1u);
+    EXPECT_EQ(q->stats().droppedBytes, 2000u);
+    writeOk(*q, *w, "next\n");  // the writer starts afresh
+    EXPECT_EQ(readData(*q, *r), "next\n");
+}
+
 TEST_F(Budget, NoPolloutWhileTheBudgetIsFullAndANotifyWhenMemoryIsFreedElsewhere)
 {
     constexpr unsigned kOut = POLLOUT | POLLWRNORM;
