@@ -28,6 +28,11 @@ std::unique_ptr<KindPolicy> policyFor(Kind kind)
     return makePipePolicy();
 }
 
+// The last reference to a channel may go while fs/ holds its inode table
+// lock: the writers its memory lets in are answered from the timer thread
+// instead, so no reply is made under that lock. Inline if no timer runs.
+void wakeMemoryWaitersSoon();
+
 }  // namespace
 
 // Replies and wake-ups gathered under the lock, carried out after it.
@@ -72,8 +77,7 @@ Channel::~Channel()
     // loop is the exactly-once guarantee if that ever changes.
     for (auto &p : parkedReads_) p.waiter->fail(EIO);
     for (auto &p : parkedWrites_) p.waiter->fail(EIO);
-    MemoryBudget &budget = MemoryBudget::global();
-    if (chargedBytes_ > 0 && budget.release(chargedBytes_)) budget.wakeWaiters();
+    if (chargedBytes_ > 0 && MemoryBudget::global().release(chargedBytes_)) wakeMemoryWaitersSoon();
 }
 
 void Channel::rename(std::string name)
@@ -461,6 +465,18 @@ namespace {
 std::mutex gWakeSchedulerMu;  // after any channel's mutex (taken inside pump)
 Channel::WakeScheduler gWakeScheduler;
 std::atomic<int64_t> gBatchWindowMs{Channel::kBatchWindow.count()};
+
+void wakeMemoryWaitersSoon()
+{
+    {
+        std::lock_guard g(gWakeSchedulerMu);
+        if (gWakeScheduler &&
+            gWakeScheduler(std::chrono::milliseconds(0), [] { MemoryBudget::global().wakeWaiters(); }))
+            return;
+    }
+    MemoryBudget::global().wakeWaiters();
+}
+
 }  // namespace
 
 void Channel::setWakeScheduler(WakeScheduler scheduler, std::chrono::milliseconds window)

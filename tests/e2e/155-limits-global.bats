@@ -44,6 +44,18 @@ except OSError as e:
     cmp "$t/b.in" "$t/b.out"
 }
 
+@test "max_memory: removing the channel that holds the memory lets a waiting writer elsewhere in" {
+    mount_chanfs -o max_memory=1M,capacity=4M
+    head -c 900000 /dev/zero > "$MNT/a"
+    bg bash -c 'head -c 300000 /dev/zero > "$1"' _ "$MNT/b"
+    local writer=$BG_PID
+    wait_until 10 stat_is "$MNT/b" stats.blocked_writers 1
+    # Nobody reads a: its messages go with it.
+    rm "$MNT/a"
+    timeout_wait 10 "$writer"
+    [ "$(xattr "$MNT/b" stats.queued_bytes)" = 300000 ]
+}
+
 @test "max_memory: past it O_NONBLOCK gets EAGAIN, overflow=error and drop-oldest get ENOBUFS; what fits still goes in" {
     mount_chanfs -o max_memory=1M,capacity=4M
     # One write of 1000000 bytes (one or two requests, so messages): over
