@@ -29,6 +29,11 @@ except OSError as e:
     head -c 300000 /dev/urandom > "$t/b.in"
     cat "$t/a.in" > "$MNT/a"
     [ "$(xattr "$MNT/a" stats.queued_bytes)" = 900000 ]
+    [ "$(xattr "$MNT" stats.max_memory)" = 1048576 ]
+    # The data plus 128 bytes for each of the messages the writes made.
+    local used
+    used="$(xattr "$MNT" stats.memory_bytes)"
+    ((used > 900000 && used < 1048576))
     bg bash -c 'cat "$1" > "$2"' _ "$t/b.in" "$MNT/b"
     local writer=$BG_PID
     # b is far below its own 4M capacity: only the daemon-wide budget is full.
@@ -42,6 +47,7 @@ except OSError as e:
     timeout 10 cat "$MNT/b" > "$t/b.out"
     cmp "$t/a.in" "$t/a.out"
     cmp "$t/b.in" "$t/b.out"
+    [ "$(xattr "$MNT" stats.memory_bytes)" = 0 ]
 }
 
 @test "max_memory: removing the channel that holds the memory lets a waiting writer elsewhere in" {
@@ -123,6 +129,8 @@ except OSError as e:
     run "$CHANCTL_BIN" create "$MNT/g"
     [ "$status" -eq 1 ]
     grep -q "create c: refused, the mount already holds max_channels=5" "$CHANFS_LOG"
+    [ "$(xattr "$MNT" stats.entries)" = 5 ]
+    [ "$(xattr "$MNT" stats.max_channels)" = 5 ]
     grep -q "mkdir e: refused" "$CHANFS_LOG"
     # A rename is no new entry.
     mv "$MNT/a" "$MNT/d/a"
