@@ -4,7 +4,7 @@ channels at once.
 
 usage: flood.py DIR CHANNELS WRITERS BLOCKING CHUNK PASSES
 
-Makes DIR/c0 .. DIR/c<CHANNELS-1>, then forks WRITERS writer processes.
+Makes DIR/c0 .. DIR/c<CHANNELS-1> (if missing), then forks WRITERS writer processes.
 Writer i writes to channels i, i+WRITERS, ...: PASSES passes, one CHUNK-byte
 write(2) per channel per pass. The first BLOCKING writers use blocking
 writes and stop at the first one that does not return (it is parked in the
