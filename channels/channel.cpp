@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "kind_policy.h"
+#include "memory_budget.h"
 
 namespace chanfs {
 
@@ -26,6 +27,11 @@ std::unique_ptr<KindPolicy> policyFor(Kind kind)
     }
     return makePipePolicy();
 }
+
+// The last reference to a channel may go while fs/ holds its inode table
+// lock: the writers its memory lets in are answered from the timer thread
+// instead, so no reply is made under that lock. Inline if no timer runs.
+void wakeMemoryWaitersSoon();
 
 }  // namespace
 
@@ -71,6 +77,7 @@ Channel::~Channel()
     // loop is the exactly-once guarantee if that ever changes.
     for (auto &p : parkedReads_) p.waiter->fail(EIO);
     for (auto &p : parkedWrites_) p.waiter->fail(EIO);
+    if (chargedBytes_ > 0 && MemoryBudget::global().release(chargedBytes_)) wakeMemoryWaitersSoon();
 }
 
 void Channel::rename(std::string name)
@@ -174,9 +181,39 @@ void Channel::commit(Handle &h, FramedWrite &framed)
     policy_->append(*this, h, framed.messages);
 }
 
+void Channel::syncBudget()
+{
+    const uint64_t now = log_.bytes() + log_.messages() * kQueuedMessageOverheadBytes;
+    MemoryBudget &budget = MemoryBudget::global();
+    if (now > chargedBytes_)
+        budget.charge(now - chargedBytes_);  // put back by a failed reply: cannot refuse
+    else if (now < chargedBytes_ && budget.release(chargedBytes_ - now))
+        wakeBudget_ = true;
+    chargedBytes_ = now;
+}
+
+bool Channel::heldOverBudget(const Handle &h, const FramedWrite &framed, size_t dataBytes) const
+{
+    const uint64_t held = framed.appendToHeld ? h.held_.size() + dataBytes : framed.heldAfter.size();
+    return held + kQueuedMessageOverheadBytes > MemoryBudget::global().limit();
+}
+
+int Channel::checkBudgetSize(const FramedWrite &framed)
+{
+    const uint64_t limit = MemoryBudget::global().limit();
+    const uint64_t need =
+        framed.messageBytes + framed.messages.size() * kQueuedMessageOverheadBytes;
+    if (need <= limit) return 0;
+    spdlog::warn("channel {}: write of {} bytes of messages refused: more than max_memory "
+                 "({} bytes) could ever hold",
+                 name_, framed.messageBytes, limit);
+    return -EMSGSIZE;
+}
+
 // 1: committed, 0: must wait for room, <0: refused.
 int Channel::admit(Handle &h, FramedWrite &framed, bool nonblock)
 {
+    if (int rc = checkBudgetSize(framed); rc < 0) return rc;
     if (!fits(framed.messageBytes)) {
         switch (settings_.overflow) {
         case Overflow::Block:
@@ -189,6 +226,29 @@ int Channel::admit(Handle &h, FramedWrite &framed, bool nonblock)
             break;
         }
     }
+    // The daemon-wide memory budget: past it the channel is full as well.
+    // A topic nobody subscribes to and that replays nothing keeps nothing.
+    const bool keeps = !(settings_.kind == Kind::Topic && cursors_.empty() && settings_.replay == 0);
+    const uint64_t need =
+        keeps ? framed.messageBytes + framed.messages.size() * kQueuedMessageOverheadBytes : 0;
+    MemoryBudget &budget = MemoryBudget::global();
+    const bool mayWait = settings_.overflow == Overflow::Block && !nonblock;
+    while (need > 0 && !budget.tryCharge(need, mayWait ? id_ : 0)) {
+        switch (settings_.overflow) {
+        case Overflow::Block:
+            return nonblock ? -EAGAIN : 0;  // registered: a release elsewhere wakes us
+        case Overflow::Error:
+            return -ENOBUFS;
+        case Overflow::DropOldest:
+            // Only this channel's own messages are ours to drop; when none
+            // are left the memory is held by others and a drop-oldest
+            // writer, which never waits, is refused.
+            if (!policy_->dropOldest(*this)) return -ENOBUFS;
+            syncBudget();
+            break;
+        }
+    }
+    chargedBytes_ += need;
     commit(h, framed);
     return 1;
 }
@@ -272,6 +332,16 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
             h.held_.clear();
         }
         acts.writeErrors.emplace_back(std::move(waiter), -framed.error);
+    } else if (framed.messages.empty() && heldOverBudget(h, framed, req.data.size())) {
+        // An unfinished message already too big for max_memory can never
+        // be queued: refused now, not when its last byte comes.
+        spdlog::warn("channel {}: write refused: the writer's unfinished {} message is over "
+                     "max_memory ({} bytes); it is dropped",
+                     name_, toString(settings_.framing), MemoryBudget::global().limit());
+        ++stats_.drops;
+        stats_.droppedBytes += h.held_.size();
+        h.held_.clear();
+        acts.writeErrors.emplace_back(std::move(waiter), EMSGSIZE);
     } else if (framed.messages.empty()) {
         applyHeld(h.held_, framed, req.data);
         acts.writes.emplace_back(std::move(waiter), req.data.size());
@@ -346,6 +416,8 @@ void Channel::pump(Actions &acts, bool releaseHeld)
     bool noBatch = releaseHeld;
     while (again) {
         again = false;
+        // What readers took frees memory the writers below may need.
+        syncBudget();
         while (!parkedWrites_.empty()) {
             ParkedWrite &pw = parkedWrites_.front();
             if (pw.waiter->interrupted()) {
@@ -399,6 +471,18 @@ namespace {
 std::mutex gWakeSchedulerMu;  // after any channel's mutex (taken inside pump)
 Channel::WakeScheduler gWakeScheduler;
 std::atomic<int64_t> gBatchWindowMs{Channel::kBatchWindow.count()};
+
+void wakeMemoryWaitersSoon()
+{
+    {
+        std::lock_guard g(gWakeSchedulerMu);
+        if (gWakeScheduler &&
+            gWakeScheduler(std::chrono::milliseconds(0), [] { MemoryBudget::global().wakeWaiters(); }))
+            return;
+    }
+    MemoryBudget::global().wakeWaiters();
+}
+
 }  // namespace
 
 void Channel::setWakeScheduler(WakeScheduler scheduler, std::chrono::milliseconds window)
@@ -449,8 +533,11 @@ unsigned Channel::events(const Handle &h) const
         ev |= policy_->readable(*this, h);
         if (detached_ && !(ev & POLLIN)) ev |= POLLHUP;
     }
+    // Also no POLLOUT while the memory budget is full; the channel is then
+    // registered to be woken (and notify) when memory is freed.
     if (h.writes_ && parkedWrites_.empty() &&
-        (settings_.overflow != Overflow::Block || fits(1)))
+        (settings_.overflow != Overflow::Block ||
+         (fits(1) && MemoryBudget::global().fitsOrWait(1 + kQueuedMessageOverheadBytes, id_))))
         ev |= POLLOUT | POLLWRNORM;
     return ev;
 }
@@ -466,7 +553,9 @@ void Channel::collectPolls(Actions &acts)
 
 void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
 {
+    bool wakeBudget = false;
     for (;;) {
+        syncBudget();
         collectPolls(acts);
         // A durable channel acknowledges a write only once its messages are
         // in the journal (and, with fsync=always, on disk).
@@ -479,6 +568,7 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
             }
             syncFirst = journal->fsyncPolicy() == FsyncPolicy::Always;
         }
+        wakeBudget |= std::exchange(wakeBudget_, false);
         lock.unlock();
         std::vector<Delivery> failed;
         std::vector<iovec> iov;
@@ -512,13 +602,23 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
         for (auto &[waiter, err] : acts.writeErrors) waiter->fail(err);
         for (auto &n : acts.polls) n->notify();
         acts = Actions{};
-        if (failed.empty()) return;
+        if (failed.empty()) break;
         // The reader is gone (interrupted, killed): what it took goes back
         // where it was, and may now go to another reader.
         lock.lock();
         for (Delivery &d : failed) undo(d);
         pump(acts);
     }
+    // Memory this channel freed may let writers of other channels in.
+    if (wakeBudget) MemoryBudget::global().wakeWaiters();
+}
+
+void Channel::retryForMemory()
+{
+    Lock lock(mu_);
+    Actions acts;
+    pump(acts);
+    runActions(lock, acts);
 }
 
 unsigned Channel::poll(Handle &h, std::shared_ptr<PollNotifier> notifier)

@@ -7,7 +7,11 @@
 // released, so a reply may call back into the channel (a failed delivery
 // puts its data back). Lock order when a caller also holds its own lock
 // (e.g. fs/'s inode table): caller's lock first, then the channel's, and
-// never a reply while holding either.
+// never a reply while holding either. A channel's mutex comes before the
+// memory budget's (memory_budget.h); waking writers that wait for memory
+// takes other channels' mutexes, so it runs only with no channel mutex held,
+// and the last reference to a channel (its destructor wakes them too) must
+// not be dropped while holding one.
 #pragma once
 
 #include <sys/uio.h>
@@ -168,6 +172,13 @@ public:
     // Stops recording; returns the journal (to destroy() it, or nothing).
     std::shared_ptr<Journal> detachJournal();
     std::shared_ptr<Journal> journal() const;
+    // Memory was freed elsewhere (MemoryBudget::wakeWaiters): writers
+    // waiting for memory try again, pollers see POLLOUT. Call with no
+    // channel mutex held.
+    void retryForMemory();
+    // What a queued message costs in the memory budget besides its bytes:
+    // about what the allocator spends on its payload and log entry.
+    static constexpr uint64_t kQueuedMessageOverheadBytes = 128;
 
     // The channel lost its name: waiting readers get end-of-stream.
     void detach();
@@ -218,6 +229,14 @@ private:
     // held for fan-out batching (their window is over).
     void pump(Actions &acts, bool releaseHeld = false);
     bool fits(uint64_t bytes) const;
+    // Brings this channel's charge in the memory budget up to date with
+    // what it queues; notes whether writers elsewhere may now get in.
+    void syncBudget();
+    // -EMSGSIZE if `framed` can never fit in the memory budget, else 0.
+    int checkBudgetSize(const FramedWrite &framed);
+    // Whether the writer's unfinished message after `framed` is already
+    // more than the memory budget could ever hold.
+    bool heldOverBudget(const Handle &h, const FramedWrite &framed, size_t dataBytes) const;
     void commit(Handle &h, FramedWrite &framed);
     int admit(Handle &h, FramedWrite &framed, bool nonblock);
     bool tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &out);
@@ -259,6 +278,11 @@ private:
     bool scanAllParked_ = false;
     bool batchWakeArmed_ = false;
     uint64_t nextHandleId_ = 1;
+    // Bytes charged to the memory budget: log_.bytes() plus the per-message
+    // overhead, as of the last syncBudget(), plus admissions since.
+    uint64_t chargedBytes_ = 0;
+    // A release let memory waiters in: wake them once the lock is dropped.
+    bool wakeBudget_ = false;
 
     friend class KindPolicy;
     friend class ConsumingPolicy;

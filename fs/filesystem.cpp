@@ -2,12 +2,20 @@
 
 #include <mutex>
 
+#include <spdlog/spdlog.h>
+
+#include "memory_budget.h"
+
 #include <unistd.h>
 
 namespace chanfs::fs {
 
 Filesystem::Filesystem(const Options &o) : opts(o), inodes(getuid(), getgid(), 0755)
 {
+    const uint64_t maxMemory = o.maxMemoryBytes ? o.maxMemoryBytes : defaultMaxMemory();
+    MemoryBudget::global().setLimit(maxMemory);
+    spdlog::info("max_memory {} bytes{}, max_channels {}", maxMemory,
+                 o.maxMemoryBytes ? "" : " (a quarter of RAM)", o.maxChannels);
     // Fan-out batching wakes held topic readers from the bridge loop.
     Channel::setWakeScheduler([this](std::chrono::milliseconds delay, std::function<void()> task) {
         return loop.postAfter(delay, std::move(task));

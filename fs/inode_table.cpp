@@ -58,6 +58,7 @@ Node &InodeTable::add(Node &dir, const std::string &name, bool isDir, mode_t mod
     if (isDir) ++dir.subdirs;
     dir.mtime = dir.ctime = ref.ctime;
     nodes_.emplace(ref.ino, std::move(n));
+    ++named_;
     return ref;
 }
 
@@ -81,6 +82,7 @@ void InodeTable::removeName(Node &dir, const std::string &name)
     if (it == dir.children.end()) return;
     Node *n = get(it->second);
     dir.children.erase(it);
+    --named_;
     dir.mtime = dir.ctime = nowRealtime();
     if (!n) return;
     if (n->isDir) --dir.subdirs;

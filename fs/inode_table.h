@@ -78,6 +78,8 @@ public:
     {
         for (const auto &[ino, n] : nodes_) f(*n);
     }
+    // Named channels and directories, the root not counted (max_channels).
+    size_t namedEntries() const { return named_; }
     // Takes every bridge out of the tree (the daemon is stopping).
     std::vector<std::shared_ptr<Bridge>> takeAllBridges()
     {
@@ -96,6 +98,7 @@ private:
     std::shared_mutex mu_;
     std::unordered_map<fuse_ino_t, std::unique_ptr<Node>> nodes_;
     std::atomic<fuse_ino_t> nextIno_{FUSE_ROOT_ID + 1};
+    size_t named_ = 0;
 };
 
 timespec nowRealtime();

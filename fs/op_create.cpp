@@ -14,9 +14,29 @@
 
 namespace chanfs::fs {
 
-namespace {
-constexpr size_t kMaxNameBytes = 255;
-}  // namespace
+int checkNewEntry(Filesystem &fs, Node &dir, const std::string &name, size_t belowBytes,
+                  bool counts, const char *op)
+{
+    if (name.size() > kMaxNameBytes) {
+        spdlog::warn("{} {:.64}...: the name is {} bytes, over the {}-byte limit", op, name,
+                     name.size(), kMaxNameBytes);
+        return ENAMETOOLONG;
+    }
+    const std::string dirPath = fs.inodes.path(dir);
+    const size_t length = (dir.ino == FUSE_ROOT_ID ? 0 : dirPath.size()) + 1 + name.size() + belowBytes;
+    if (length > kMaxPathBytes) {
+        spdlog::warn("{} {}: a path inside the mount would be {} bytes, over the {}-byte limit",
+                     op, name, length, kMaxPathBytes);
+        return ENAMETOOLONG;
+    }
+    if (counts && fs.inodes.namedEntries() >= fs.opts.maxChannels) {
+        spdlog::warn("{} {}: refused, the mount already holds max_channels={} channels and "
+                     "directories",
+                     op, name, fs.opts.maxChannels);
+        return ENOSPC;
+    }
+    return 0;
+}
 
 Settings newChannelSettings(Filesystem &fs, Node &dir)
 {
@@ -26,14 +46,11 @@ Settings newChannelSettings(Filesystem &fs, Node &dir)
 Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mode, uid_t uid,
                       gid_t gid, const Settings &s, int *err, fuse_ino_t ino)
 {
-    if (name.size() > kMaxNameBytes) {
-        *err = ENAMETOOLONG;
-        return nullptr;
-    }
     if (fs.inodes.child(dir, name)) {
         *err = EEXIST;
         return nullptr;
     }
+    if ((*err = checkNewEntry(fs, dir, name, 0, true, "create"))) return nullptr;
     if (s.durable && !fs.state) {
         spdlog::warn("channel {}: durable channels need a state directory (chanfs STATE_DIR "
                      "MOUNTPOINT); not created", name);
@@ -60,14 +77,11 @@ Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t
 Node *makeDirNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mode, uid_t uid,
                   gid_t gid, int *err, fuse_ino_t ino)
 {
-    if (name.size() > kMaxNameBytes) {
-        *err = ENAMETOOLONG;
-        return nullptr;
-    }
     if (fs.inodes.child(dir, name)) {
         *err = EEXIST;
         return nullptr;
     }
+    if ((*err = checkNewEntry(fs, dir, name, 0, true, "mkdir"))) return nullptr;
     Node &n = fs.inodes.add(dir, name, true, mode, uid, gid, ino);
     if (fs.state) fs.state->save(fs, n);
     return &n;

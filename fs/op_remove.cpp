@@ -3,12 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
 
 #include "filesystem.h"
 #include "log.h"
+#include "node_ops.h"
 #include "ops.h"
 
 namespace chanfs::fs {
@@ -25,6 +27,22 @@ void retire(std::shared_ptr<Channel> ch, std::shared_ptr<Bridge> fifo)
     // writing the unnamed channel, in memory only.
     if (auto journal = ch->detachJournal()) journal->destroy();
     ch->detach();
+}
+
+// Bytes of the longest path below `n` ("/x/y" under a directory; 0 for a
+// channel or an empty directory): a move adds them to its new path.
+size_t longestBelow(Filesystem &fs, const Node &n)
+{
+    size_t longest = 0;
+    std::vector<std::pair<const Node *, size_t>> todo{{&n, 0}};
+    while (!todo.empty()) {
+        auto [cur, len] = todo.back();
+        todo.pop_back();
+        longest = std::max(longest, len);
+        for (const auto &[name, ino] : cur->children)
+            if (const Node *c = fs.inodes.get(ino)) todo.emplace_back(c, len + 1 + name.size());
+    }
+    return longest;
 }
 
 }  // namespace
@@ -118,6 +136,9 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
             err = ENOTDIR;
         } else if (dst && dst->isDir && !dst->children.empty()) {
             err = ENOTEMPTY;
+        } else if ((err = checkNewEntry(fs, *to, newname, src->isDir ? longestBelow(fs, *src) : 0,
+                                        false, "rename"))) {
+            // a name or a path inside the moved tree would be too long
         } else {
             if (dst) {
                 replaced = dst->channel;

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "filesystem.h"
+#include "memory_budget.h"
 #include "log.h"
 #include "node_ops.h"
 #include "ops.h"
@@ -104,6 +105,20 @@ int readValue(const Node &n, std::string_view key, std::string *out)
     auto v = formatSetting(n.channel->settings(), key);
     if (!v) return -ENODATA;
     *out = *v;
+    return 0;
+}
+
+// The mount root's own stats, readable by name (not listed, so tools that
+// read a directory's listed attributes as its settings are not confused):
+// the memory budget (-o max_memory) and the entry count (-o max_channels).
+int readMountStat(Filesystem &fs, std::string_view stat, std::string *out)
+{
+    const MemoryBudget &budget = MemoryBudget::global();
+    if (stat == "memory_bytes") *out = std::to_string(budget.used());
+    else if (stat == "max_memory") *out = std::to_string(budget.limit());
+    else if (stat == "entries") *out = std::to_string(fs.inodes.namedEntries());
+    else if (stat == "max_channels") *out = std::to_string(fs.opts.maxChannels);
+    else return -ENODATA;
     return 0;
 }
 
@@ -503,8 +518,10 @@ void opGetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) n
             fuse_reply_err(req, ENOENT);
             return;
         }
-        isStat = !n->isDir && key.substr(0, kStatsPrefix.size()) == kStatsPrefix;
-        rc = readValue(*n, key, &value);
+        isStat = key.substr(0, kStatsPrefix.size()) == kStatsPrefix &&
+                 (!n->isDir || ino == FUSE_ROOT_ID);
+        rc = isStat && n->isDir ? readMountStat(fs, key.substr(kStatsPrefix.size()), &value)
+                                : readValue(*n, key, &value);
     }
     if (rc < 0) {
         fuse_reply_err(req, -rc);

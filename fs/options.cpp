@@ -1,6 +1,7 @@
 #include "options.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -65,6 +66,15 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
                                                             : key;
         std::string why;
         if (applySetting(&o->defaults, name, value, &why) < 0) return bad(why);
+    } else if (key == "max_memory") {
+        uint64_t v = 0;
+        if (parseSize(value, &v) < 0) return bad("expected a byte count such as 512M or 2G");
+        if (v < kMinMaxMemoryBytes) return bad("at least 1M (one write request)");
+        o->maxMemoryBytes = v;
+    } else if (key == "max_channels") {
+        uint64_t n = 0;
+        if (parseCount(value, &n) < 0 || n < 1) return bad("expected a count of 1 or more");
+        o->maxChannels = n;
     } else if (key == "threads") {
         uint64_t n = 0;
         if (parseCount(value, &n) < 0 || n < 1 || n > 64) return bad("expected 1 to 64");
@@ -96,6 +106,14 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
 
 }  // namespace
 
+uint64_t defaultMaxMemory()
+{
+    const long pages = ::sysconf(_SC_PHYS_PAGES);
+    const long pageSize = ::sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || pageSize <= 0) return kGiB;
+    return static_cast<uint64_t>(pages) * static_cast<uint64_t>(pageSize) / 4;
+}
+
 std::string usage(const char *prog)
 {
     std::ostringstream s;
@@ -115,6 +133,11 @@ std::string usage(const char *prog)
       << "  -o capacity=SIZE       default channel capacity (default 1M)\n"
       << "  -o max_message=SIZE    default maximum message size\n"
       << "  -o overflow=POLICY     block (default), drop-oldest or error\n"
+      << "  -o max_memory=SIZE     bytes all channels may buffer together (default:\n"
+      << "                         a quarter of RAM); past it writes wait or fail\n"
+      << "                         as each channel's overflow policy says\n"
+      << "  -o max_channels=N      channels and directories in the mount (default\n"
+      << "                         1000000); one more is refused with ENOSPC\n"
       << "  -o threads=N           request threads (default 1)\n"
       << "  -o bridge_root=DIR     FIFO and socket bridge paths must be inside DIR\n"
       << "  -o config=FILE         create the tree FILE declares (default:\n"

@@ -24,12 +24,21 @@ struct Options {
     unsigned threads = 1;    // request threads; 1: single-threaded loop (fastest on 2 cores)
     bool defaultPermissions = true;
     PartialSettings defaults;          // -o default_kind= etc.
+    // -o max_memory=SIZE: all channels' queued messages together (see
+    // channels/memory_budget.h). Default: a quarter of physical memory.
+    uint64_t maxMemoryBytes = 0;
+    // -o max_channels=N: channels and directories in the tree together.
+    uint64_t maxChannels = 1000000;
     std::vector<std::string> fuseOptions;  // passed to libfuse as -o
     std::vector<std::string> ignoredOptions;  // fstab-only (defaults, _netdev, x-*...)
 };
 
 // 0 on success; otherwise *err holds a message for the user (exit code 2).
 int parseOptions(int argc, char **argv, Options *out, std::string *err);
+// A quarter of physical memory (the default max_memory); 1 GiB if unknown.
+uint64_t defaultMaxMemory();
+// The smallest max_memory accepted: one FUSE write request's worth.
+inline constexpr uint64_t kMinMaxMemoryBytes = kMiB;
 std::string usage(const char *prog);
 
 }  // namespace chanfs::fs

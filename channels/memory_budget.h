@@ -1,0 +1,76 @@
+// The daemon-wide memory budget (-o max_memory=): the bytes of message data
+// all channels together may hold. Each channel charges what it holds (see
+// Channel::syncBudget: queued messages, writers' unfinished messages,
+// readers' unread remainders) and releases it as it goes; a write that would
+// push the total past the limit finds its channel "full" and follows the
+// channel's overflow policy. A channel whose writer must wait for memory is
+// registered here, and whoever frees memory later wakes it (wakeWaiters()),
+// whichever channel that memory was in.
+//
+// Threading contract: thread-safe. Lock order: a channel's mutex, then mu_
+// (charge/release/register run under a channel's lock). mu_ is innermost:
+// nothing is called while it is held. wakeWaiters() takes channel mutexes
+// and must be called with no channel mutex held.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <unordered_set>
+
+namespace chanfs {
+
+class MemoryBudget {
+public:
+    static constexpr uint64_t kUnlimited = UINT64_MAX;
+
+    // The one budget every channel uses (unlimited until set).
+    static MemoryBudget &global();
+
+    // Changes the limit; memory already held stays charged. Wakes waiters
+    // if the limit went up. Call with no channel mutex held.
+    void setLimit(uint64_t bytes);
+    uint64_t limit() const;
+    uint64_t used() const;
+    // Channels registered as waiting for memory (for tests and stats).
+    size_t waitingChannels() const;
+
+    // Charges `bytes` if the total stays within the limit and returns true.
+    // Otherwise charges nothing, and if `waiterId` is not 0 registers that
+    // channel to be woken when memory is released (atomically with the
+    // check, so a release between the two cannot be missed).
+    bool tryCharge(uint64_t bytes, uint64_t waiterId);
+    // Charges without checking (memory a channel already holds and cannot
+    // refuse, such as a bigger remainder put back).
+    void charge(uint64_t bytes);
+    // Returns true if a channel is waiting for memory: the caller must then
+    // call wakeWaiters() once it holds no channel mutex.
+    bool release(uint64_t bytes);
+    // True if `bytes` more would fit now; otherwise registers `waiterId` (if
+    // not 0) like tryCharge (a writer polling for POLLOUT).
+    bool fitsOrWait(uint64_t bytes, uint64_t waiterId);
+
+    // Lets every registered channel retry its waiting writers. A channel
+    // that still cannot proceed registers again. Reentrant calls on one
+    // thread (a woken channel freeing memory itself) are folded into the
+    // outermost one.
+    void wakeWaiters();
+
+private:
+    bool fitsLocked(uint64_t bytes) const;
+    void noteFullLocked();
+    void noteReleasedLocked();
+    void addWaiterLocked(uint64_t id);
+
+    mutable std::mutex mu_;
+    uint64_t limit_ = kUnlimited;
+    uint64_t used_ = 0;
+    // Channels waiting for memory, by id, in the order they registered.
+    std::unordered_set<uint64_t> waiting_;
+    std::deque<uint64_t> order_;
+    bool fullLogged_ = false;  // a "reached" line waits for its "below half"
+    std::chrono::steady_clock::time_point lastFullLog_{};
+};
+
+}  // namespace chanfs
