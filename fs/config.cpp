@@ -363,6 +363,12 @@ bool parseConfig(const std::string &text, const std::string &file,
             line = std::atoi(msg.c_str() + at + 9);
             msg.resize(at);
         }
+        // Something left open at the end (an array, a table) is reported
+        // on the line after the last one: name the last line instead.
+        const int lastLine = std::max<int>(
+            1, static_cast<int>(std::count(text.begin(), text.end(), '\n') +
+                                (!text.empty() && text.back() != '\n')));
+        line = std::clamp(line, 0, lastLine);
         problems->push_back({line, "TOML syntax: " + msg});
         return false;
     }

@@ -145,6 +145,16 @@ TEST(Config, SyntaxErrorHasCpptomlsLine)
     EXPECT_EQ(onlyProblem("[channel.\"a\"]\nkind = queue\n").line, 2);
 }
 
+// Found by config_fuzz: cpptoml reports something left open at the end of
+// the file on the line after the last, a line no editor shows.
+TEST(Config, SyntaxErrorAtTheEndIsOnTheLastLine)
+{
+    EXPECT_EQ(onlyProblem("[mount]\nmode = \"0755\"\nx = ["),
+              (ConfigProblem{3, "TOML syntax: Unclosed array"}));
+    EXPECT_EQ(onlyProblem("x = [\n").line, 1);
+    EXPECT_EQ(onlyProblem("x = [\n\n").line, 2);
+}
+
 TEST(Config, DuplicateChannelIsRefusedWithTheSecondLine)
 {
     EXPECT_EQ(onlyProblem("[channel.\"a\"]\nkind = \"queue\"\n\n[channel.\"a\"]\nkind = \"topic\"\n"),
