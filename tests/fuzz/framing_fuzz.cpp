@@ -7,7 +7,7 @@
 //     invariants (lines end in '\n', lp32 headers match lengths, EMSGSIZE
 //     only for a message really over max_message).
 //  2. A real Channel (pipe/queue/topic x every framing, a fuzzer-chosen
-//     capacity) fed whole messages in fuzzer-sized write chunks, read back
+//     capacity, overflow block or error) fed whole messages in fuzzer-sized write chunks, read back
 //     with fuzzer-sized short reads by one or two readers, all interleaved
 //     in a fuzzer-chosen order. Every read must return exactly what the
 //     README says (the bytes next in the stream; as many whole messages as
@@ -259,14 +259,16 @@ public:
         framing_ = static_cast<Framing>(in.ConsumeIntegralInRange<int>(0, 3));
         const uint16_t c = in.ConsumeIntegral<uint16_t>();
         capacity_ = c == 0xffff ? kDefaultCapacityBytes : (c % 600) + 1;
+        overflowError_ = in.ConsumeBool();
         Settings s;
         std::string why;
         const std::string cap = std::to_string(capacity_);
         FUZZ_CHECK(applySetting(&s, "kind", toString(kind_), &why) == 0, why);
         FUZZ_CHECK(applySetting(&s, "framing", toString(framing_), &why) == 0, why);
         FUZZ_CHECK(applySetting(&s, "capacity", cap, &why) == 0, why);
+        FUZZ_CHECK(applySetting(&s, "overflow", overflowError_ ? "error" : "block", &why) == 0, why);
         what_ = std::string(toString(kind_)) + "/" + std::string(toString(framing_)) +
-                " capacity " + cap;
+                " capacity " + cap + (overflowError_ ? " overflow=error" : "");
 
         // The messages, whole (max_message stays at its default, far above
         // what a fuzz input holds), and the stream of bytes they make.
@@ -471,18 +473,20 @@ private:
         const std::string at = what_ + ": write of " + std::to_string(size) + " bytes completing " +
                                std::to_string(completes) + " with " +
                                std::to_string(backlogBefore) + " unread";
-        // Overflow `block`: a write that completes messages waits (or gets
-        // EAGAIN) exactly when they do not fit beside an unread backlog.
+        // A write that completes messages waits (or gets EAGAIN; with
+        // overflow=error, ENOBUFS) exactly when they do not fit beside an
+        // unread backlog.
         const bool mustWait = completes > 0 && backlogBefore > 0 &&
                               backlogBefore + completes > capacity_;
         if (box->completions == 0) {
-            FUZZ_CHECK(blocking && mustWait, at + ": parked, though it fits");
+            FUZZ_CHECK(blocking && mustWait && !overflowError_, at + ": parked, though it fits");
             parked_ = true;
             return;
         }
         FUZZ_CHECK(box->completions == 1, at);
         if (box->error) {
-            FUZZ_CHECK(box->error == EAGAIN && !blocking && mustWait,
+            const int expected = overflowError_ ? ENOBUFS : EAGAIN;
+            FUZZ_CHECK(box->error == expected && (!blocking || overflowError_) && mustWait,
                        at + ": failed with " + std::to_string(box->error));
             stalled_ = true;
             writeBox_.reset();
@@ -524,6 +528,7 @@ private:
     Kind kind_{};
     Framing framing_{};
     uint64_t capacity_ = 0;
+    bool overflowError_ = false;  // overflow=error instead of block
     std::string what_;
     std::string stream_;
     std::set<uint64_t> messageEnds_;   // stream offsets where a message ends

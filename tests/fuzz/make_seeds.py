@@ -54,11 +54,12 @@ def frame_write(framing, max_message_code, chunks):
     return s.data()
 
 
-def channel_run(kind, framing, capacity_code, bodies, ops, cut=0, readers=1):
-    """Mode 2 of framing_fuzz: `bodies` become messages; `ops` are
+def channel_run(kind, framing, capacity_code, bodies, ops, cut=0, readers=1, error=False):
+    """Mode 2 of framing_fuzz (overflow=error if `error`, else block):
+    `bodies` become messages; `ops` are
     ("w", size), ("wb", size) (blocking) or ("r", reader, size)."""
     s = Seed().bool(False).int(KINDS[kind], 0, 2).int(FRAMINGS[framing], 0, 3)
-    s.int(capacity_code, 0, 0xFFFF).int(len(bodies), 0, 24)
+    s.int(capacity_code, 0, 0xFFFF).bool(error).int(len(bodies), 0, 24)
     for b in bodies:
         s.int(len(b), 1 if framing == "messages" else 0, 80).bytes(b)
     if framing != "messages" and bodies:
@@ -67,7 +68,7 @@ def channel_run(kind, framing, capacity_code, bodies, ops, cut=0, readers=1):
         s.int(readers, 1, 2)
     for op in ops:
         if op[0] in ("w", "wb"):
-            s.int(0x80 if op[0] == "wb" else 0, 0, 255).int(op[1], 1, 100)
+            s.int(0x81 if op[0] == "wb" else 0, 0, 255).int(op[1], 1, 100)  # %3 == 0: a write
         else:
             s.int(1 + 3 * op[1], 0, 255).int(op[2], 1, 120)
     return s.data()
@@ -103,6 +104,9 @@ def main():
     write("framing_fuzz", "pipe-bytes-full", channel_run(
         "pipe", "bytes", 9, [b"0123456789", b"abcdef"],
         [("w", 10), ("w", 6), ("r", 0, 4), ("wb", 6), ("r", 0, 30)]))
+    write("framing_fuzz", "queue-lines-overflow-error", channel_run(
+        "queue", "lines", 10, [b"12345", b"abcdef", b"z"],
+        [("w", 6), ("wb", 7), ("r", 0, 3), ("wb", 7), ("r", 0, 50), ("w", 2)], error=True))
     write("framing_fuzz", "queue-messages", channel_run(
         "queue", "messages", 15, [b"m1", b"message two", b"x" * 30],
         [("w", 1), ("w", 1), ("r", 0, 1), ("r", 0, 20), ("w", 1), ("r", 0, 7)]))
