@@ -179,6 +179,8 @@ uds = "listen-seqpacket:/run/plain.sock"
         "syntax": b'[mount]\nkind = "queue"\n[dir."a"\n',
         "conflicts": b'[channel."a"]\n[dir."a/b"]\n[dir."a"]\n[channel."../x"]\nuds = "connect:rel"\n',
         "inline": b'[channel]\n"x/y" = { kind = "queue", replay = 2 }\n[dir."d"]\nmode = "0700"\n',
+        "deep": b'[mount]\n# [[[ "\nx = ' + b"[" * 70 + b"'[' ]" + b"]" * 70 + b'\n',
+        "strings": b'[channel."a"]\nfifo = """in:/[\\"\n"""\n[channel.\'b\']\nuds = \'\'\'connect:/{\'\'\'\n',
     }
     for name, text in configs.items():
         write("config_fuzz", name, text)
