@@ -70,7 +70,7 @@ for f in "${fuzzers[@]}"; do
     name="${f##*/}"
     work="build-fuzz/fuzz-work/$name"
     mkdir -p "$work/corpus" "$work/crashes"
-    cp tests/fuzz/"$name"/* "$work/corpus/"
+    if [[ -d "tests/fuzz/$name" ]]; then cp -r "tests/fuzz/$name/." "$work/corpus/"; fi
     ( rc=0
       "build-fuzz/$f" -max_total_time=60 -timeout=10 -rss_limit_mb=2048 \
           -artifact_prefix="$work/crashes/" "$work/corpus" >"$work/log" 2>&1 || rc=$?
