@@ -37,7 +37,20 @@ public:
     // The xattr value it was made from, e.g. "in:/run/legacy.fifo".
     virtual std::string describe() const = 0;
     virtual BridgeStats stats() const = 0;
+    // The channel's owner, group or mode changed: the file the bridge made
+    // (FIFO, socket) follows, so a channel made private makes its bridge
+    // private too. A FIFO the bridge adopted is not its to change. 0 or
+    // -errno (-ESTALE: another file is at the path now).
+    virtual int followChannel(mode_t /*mode*/, uid_t /*uid*/, gid_t /*gid*/) { return 0; }
 };
+
+// Gives the file at `path` the permission bits `mode` and the owner
+// `uid`:`gid`, if it is still the file with that device and inode (a file
+// someone put in its place, symlinks included, is left alone: -ESTALE).
+// Runs with the calling thread's identity: the daemon's, which may give a
+// file away, so the inode check is what keeps it to files a bridge made.
+// 0 or -errno.
+int giveFileTo(const std::string &path, dev_t dev, ino_t ino, mode_t mode, uid_t uid, gid_t gid);
 
 // Removes `path` if it is still the file a bridge made there (same device
 // and inode, so never a file someone put in its place), as the user who

@@ -26,6 +26,16 @@ void MessageLog::pushBack(Entry e)
     if (!e.isMark()) streamEnd_ += e.length;
     account(e, +1);
     entries_.push_back(std::move(e));
+    if (observer_) observer_->appended(entries_.back());
+}
+
+void MessageLog::restoreBack(Entry e)
+{
+    nextSeq_ = std::max(nextSeq_, e.seq + 1);
+    e.streamPos = streamEnd_;
+    if (!e.isMark()) streamEnd_ += e.length;
+    account(e, +1);
+    entries_.push_back(std::move(e));
 }
 
 void MessageLog::pushFront(Entry e)

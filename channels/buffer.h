@@ -3,6 +3,7 @@
 // Not thread-safe: a MessageLog is guarded by its channel's mutex.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -30,6 +31,14 @@ struct Entry {
     const char *data() const { return payload->data() + offset; }
 };
 
+// Told of every entry appended to a log (a durable channel's journal).
+// Called with the owning channel's mutex held.
+class LogObserver {
+public:
+    virtual ~LogObserver() = default;
+    virtual void appended(const Entry &e) = 0;
+};
+
 // The ordered entries of a channel with running totals. Topic logs only grow
 // at the back and shrink at the front, so their sequence numbers stay
 // contiguous and a sequence number finds its entry in O(1).
@@ -43,6 +52,13 @@ public:
 
     // Appends, giving the entry the next sequence number and stream position.
     void pushBack(Entry e);
+    // Appends an entry read back from a durable log, keeping its seq (which
+    // must be above every seq in the log). The observer is not told.
+    void restoreBack(Entry e);
+    // The next appended entry gets at least this seq (a durable log's
+    // numbering continues after a restart).
+    void reserveSeq(uint64_t next) { nextSeq_ = std::max(nextSeq_, next); }
+    void setObserver(LogObserver *o) { observer_ = o; }
     // Puts an entry back at the head (a failed delivery), keeping its seq.
     void pushFront(Entry e);
     Entry popFront();
@@ -75,6 +91,7 @@ private:
     uint64_t messages_ = 0;
     uint64_t nextSeq_ = 1;
     uint64_t streamEnd_ = 0;
+    LogObserver *observer_ = nullptr;
 };
 
 }  // namespace chanfs

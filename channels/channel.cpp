@@ -149,6 +149,7 @@ void Channel::release(Handle &h)
                      "dropped", name_, bytes);
         ++stats_.drops;
         stats_.droppedBytes += bytes;
+        for (const Entry &e : h.pending_) noteGone(e);
     }
     h.pending_.clear();
     policy_->onRelease(*this, h);
@@ -249,6 +250,11 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
     if (broken_) {
         lock.unlock();
         waiter->fail(EPIPE);
+        return;
+    }
+    if (journal_ && journal_->failure()) {
+        lock.unlock();
+        waiter->fail(EIO);
         return;
     }
     Actions acts;
@@ -462,12 +468,25 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
 {
     for (;;) {
         collectPolls(acts);
+        // A durable channel acknowledges a write only once its messages are
+        // in the journal (and, with fsync=always, on disk).
+        std::shared_ptr<Journal> journal = journal_;
+        bool syncFirst = false;
+        if (journal) {
+            if (journal->flush() < 0) {
+                for (auto &[waiter, n] : acts.writes) acts.writeErrors.emplace_back(std::move(waiter), EIO);
+                acts.writes.clear();
+            }
+            syncFirst = journal->fsyncPolicy() == FsyncPolicy::Always;
+        }
         lock.unlock();
         std::vector<Delivery> failed;
         std::vector<iovec> iov;
+        std::vector<uint64_t> consumed;
         auto answerWrites = [&] {
             for (auto &[waiter, n] : acts.writes) {
-                if (waiter->done(n) < 0)
+                if (syncFirst) JournalSyncer::instance().afterSync(journal, std::move(waiter), n);
+                else if (waiter->done(n) < 0)
                     spdlog::debug("channel {}: writer gone after its write was queued", id_);
             }
         };
@@ -476,7 +495,17 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
             iov.clear();
             for (const Entry &e : d.slices)
                 iov.push_back(iovec{const_cast<char *>(e.data()), e.length});
-            if (waiter->deliver(iov) < 0) failed.push_back(std::move(d));
+            if (waiter->deliver(iov) < 0) {
+                failed.push_back(std::move(d));
+            } else if (journal) {
+                for (const Entry &e : d.slices)
+                    if (!e.isMark() && e.offset + e.length == e.payload->size()) consumed.push_back(e.seq);
+                if (d.endOfStream) consumed.push_back(d.mark.seq);
+            }
+        }
+        if (!consumed.empty()) {
+            journal->gone(consumed);
+            journal->flush();
         }
         if (!writesFirst) answerWrites();
         for (auto &[waiter, err] : acts.readErrors) waiter->fail(err);
@@ -523,7 +552,12 @@ int Channel::changeSetting(std::string_view name, std::string_view value, std::s
         if (why) *why = "kind and framing cannot change while the channel is open";
         return -EBUSY;
     }
+    if ((kindChanged || next.framing != settings_.framing) && journal_ && !log_.empty()) {
+        if (why) *why = "kind and framing of a durable channel cannot change while it holds messages";
+        return -EBUSY;
+    }
     settings_ = next;
+    if (journal_) journal_->configure(next);
     if (kindChanged) setPolicy(next.kind);
     policy_->trim(*this);
     Actions acts;
@@ -551,6 +585,49 @@ bool Channel::hasOpenHandles() const
 {
     std::lock_guard g(mu_);
     return !handles_.empty();
+}
+
+void Channel::noteGone(const Entry &e)
+{
+    if (journal_ && e.seq) {
+        const uint64_t seq = e.seq;
+        journal_->gone(std::span<const uint64_t>(&seq, 1));
+    }
+}
+
+void Channel::restore(RecoveredLog &rec)
+{
+    Lock lock(mu_);
+    for (Entry &e : rec.entries) log_.restoreBack(std::move(e));
+    rec.entries.clear();
+    log_.reserveSeq(rec.nextSeq);
+}
+
+int Channel::attachJournal(std::shared_ptr<Journal> journal, bool recordQueued)
+{
+    Lock lock(mu_);
+    if (journal_) log_.setObserver(nullptr);
+    journal_ = std::move(journal);
+    if (!journal_) return 0;
+    journal_->configure(settings_);
+    log_.setObserver(journal_.get());
+    // What the channel held before durable was turned on goes in first.
+    if (recordQueued)
+        for (const Entry &e : log_) journal_->appended(e);
+    return journal_->flush();
+}
+
+std::shared_ptr<Journal> Channel::detachJournal()
+{
+    Lock lock(mu_);
+    log_.setObserver(nullptr);
+    return std::move(journal_);
+}
+
+std::shared_ptr<Journal> Channel::journal() const
+{
+    Lock lock(mu_);
+    return journal_;
 }
 
 void Channel::detach()

@@ -32,6 +32,7 @@
 
 #include "buffer.h"
 #include "framing.h"
+#include "journal.h"
 #include "settings.h"
 #include "waiters.h"
 
@@ -158,6 +159,16 @@ public:
     uint64_t queuedBytes() const;
     bool hasOpenHandles() const;
 
+    // Durable channels (journal.h). restore() fills an empty channel with
+    // what its journal held, before any handle opens; attachJournal()
+    // then records every later change (and first writes what the channel
+    // holds now if `recordQueued`: durable was just turned on). 0 or -errno.
+    void restore(RecoveredLog &rec);
+    int attachJournal(std::shared_ptr<Journal> journal, bool recordQueued);
+    // Stops recording; returns the journal (to destroy() it, or nothing).
+    std::shared_ptr<Journal> detachJournal();
+    std::shared_ptr<Journal> journal() const;
+
     // The channel lost its name: waiting readers get end-of-stream.
     void detach();
     // The daemon is stopping: waiting readers get end-of-stream, waiting
@@ -218,6 +229,9 @@ private:
     // on sooner, and readers woken a moment later find more to take.
     void runActions(Lock &lock, Actions &acts, bool writesFirst = false);
     void setPolicy(Kind kind);
+    // A queued entry was dropped or consumed outside a delivery: the
+    // journal (if any) records it.
+    void noteGone(const Entry &e);
     // Fan-out batching: on for a topic with kBatchMinReaders reader handles
     // or more while a timer is installed; whether a read of `h` waits.
     bool batching() const;
@@ -231,6 +245,7 @@ private:
     std::string name_;
     Settings settings_;
     MessageLog log_;
+    std::shared_ptr<Journal> journal_;  // durable channels
     std::unique_ptr<KindPolicy> policy_;
     std::unordered_set<Handle *> handles_;
     std::unordered_set<Handle *> polled_;

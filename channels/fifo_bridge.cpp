@@ -407,6 +407,11 @@ public:
         st.lastError = impl_->core.lastError;
         return st;
     }
+    int followChannel(mode_t mode, uid_t uid, gid_t gid) override
+    {
+        if (!created_) return 0;
+        return giveFileTo(impl_->core.spec.path, dev_, ino_, mode, uid, gid);
+    }
 
 private:
     std::shared_ptr<Impl> impl_;
@@ -475,11 +480,6 @@ int makeFifoBridge(EventLoop &loop, std::shared_ptr<Channel> ch, const FifoBridg
                 return -err;
             }
             created = true;
-            // Owned and moded like the channel, whatever the umask.
-            if (::chmod(path, spec.mode & 07777) < 0 ||
-                ::lchown(path, spec.ownerUid, spec.ownerGid) < 0)
-                spdlog::debug("fifo bridge: {}: cannot set owner/mode: {}", spec.path,
-                              std::strerror(errno));
             if (::lstat(path, &st) < 0) {
                 *why = "the new FIFO vanished";
                 return -errno;
@@ -502,6 +502,19 @@ int makeFifoBridge(EventLoop &loop, std::shared_ptr<Channel> ch, const FifoBridg
             if (created) ::unlink(path);
             *why = "cannot write to the FIFO " + spec.path;
             return -err;
+        }
+    }
+    // Owned and moded like the channel, whatever the umask and even where
+    // the caller could not give it the channel's group: with the daemon's
+    // identity, on the inode just made. mkfifo gave it at most the
+    // channel's mode meanwhile.
+    if (created) {
+        if (int rc = giveFileTo(spec.path, st.st_dev, st.st_ino, spec.mode, spec.ownerUid,
+                                spec.ownerGid);
+            rc < 0) {
+            removeMadeFile(spec.path, st.st_dev, st.st_ino, spec.as);
+            *why = "cannot give the FIFO " + spec.path + " the channel's owner and mode";
+            return rc;
         }
     }
     try {

@@ -94,7 +94,7 @@ private:
             const bool emptyUnseen = c.stats_.readers == 0 && emptySessions_.count(session);
             if (!consumerGone && !emptyUnseen) break;
             emptySessions_.erase(session);
-            log.popFront();
+            c.noteGone(log.popFront());
         }
     }
 

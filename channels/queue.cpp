@@ -148,6 +148,7 @@ bool ConsumingPolicy::dropOldest(Channel &c)
     for (size_t i = 0; i < log.size(); ++i) {
         if (log.at(i).isMark()) continue;
         Entry e = log.eraseAt(i);
+        c.noteGone(e);
         ++c.stats_.drops;
         c.stats_.droppedBytes += e.length;
         return true;

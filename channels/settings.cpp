@@ -8,7 +8,8 @@ namespace chanfs {
 
 bool PartialSettings::empty() const
 {
-    return !kind && !framing && !capacityBytes && !maxMessageBytes && !overflow && !replay;
+    return !kind && !framing && !capacityBytes && !maxMessageBytes && !overflow && !replay &&
+           !durable && !fsync && !retentionBytes && !retentionMessages;
 }
 
 void PartialSettings::overlay(const PartialSettings &over)
@@ -19,6 +20,10 @@ void PartialSettings::overlay(const PartialSettings &over)
     if (over.maxMessageBytes) maxMessageBytes = over.maxMessageBytes;
     if (over.overflow) overflow = over.overflow;
     if (over.replay) replay = over.replay;
+    if (over.durable) durable = over.durable;
+    if (over.fsync) fsync = over.fsync;
+    if (over.retentionBytes) retentionBytes = over.retentionBytes;
+    if (over.retentionMessages) retentionMessages = over.retentionMessages;
 }
 
 Framing defaultFraming(Kind kind)
@@ -51,6 +56,10 @@ Settings resolveSettings(const PartialSettings &mountDefaults,
         s.maxMessageBytes = kMaxMessagesFramingBytes;
     s.overflow = merged.overflow.value_or(Overflow::Block);
     s.replay = merged.replay.value_or(0);
+    s.durable = merged.durable.value_or(false);
+    s.fsync = merged.fsync.value_or(FsyncPolicy::Batch);
+    s.retentionBytes = merged.retentionBytes.value_or(kDefaultRetentionBytes);
+    s.retentionMessages = merged.retentionMessages.value_or(0);
     return s;
 }
 
@@ -101,6 +110,15 @@ int parseOverflow(std::string_view t, Overflow *out)
     if (t == "block") *out = Overflow::Block;
     else if (t == "drop-oldest") *out = Overflow::DropOldest;
     else if (t == "error") *out = Overflow::Error;
+    else return -EINVAL;
+    return 0;
+}
+
+int parseFsync(std::string_view t, FsyncPolicy *out)
+{
+    if (t == "always") *out = FsyncPolicy::Always;
+    else if (t == "batch") *out = FsyncPolicy::Batch;
+    else if (t == "never") *out = FsyncPolicy::Never;
     else return -EINVAL;
     return 0;
 }
@@ -165,6 +183,16 @@ std::string_view toString(Overflow o)
     return "?";
 }
 
+std::string_view toString(FsyncPolicy f)
+{
+    switch (f) {
+    case FsyncPolicy::Always: return "always";
+    case FsyncPolicy::Batch: return "batch";
+    case FsyncPolicy::Never: return "never";
+    }
+    return "?";
+}
+
 namespace {
 
 // One parse step shared by the full and the partial forms: the parsed value
@@ -176,6 +204,10 @@ struct Parsed {
     std::optional<uint64_t> maxMessage;
     std::optional<Overflow> overflow;
     std::optional<uint64_t> replay;
+    std::optional<bool> durable;
+    std::optional<FsyncPolicy> fsync;
+    std::optional<uint64_t> retentionBytes;
+    std::optional<uint64_t> retentionMessages;
 };
 
 int parseOne(std::string_view name, std::string_view value, Parsed *p, std::string *why)
@@ -207,6 +239,22 @@ int parseOne(std::string_view name, std::string_view value, Parsed *p, std::stri
         uint64_t v;
         if (parseCount(value, &v) < 0 || v > kMaxReplay) return bad("a count from 0 to 1000000");
         p->replay = v;
+    } else if (name == "durable") {
+        if (value == "1") p->durable = true;
+        else if (value == "0") p->durable = false;
+        else return bad("0 or 1");
+    } else if (name == "fsync") {
+        FsyncPolicy f;
+        if (parseFsync(value, &f) < 0) return bad("always, batch or never");
+        p->fsync = f;
+    } else if (name == "retention_bytes") {
+        uint64_t v;
+        if (parseSize(value, &v) < 0) return bad("a byte count such as 64M (0: no limit)");
+        p->retentionBytes = v;
+    } else if (name == "retention_messages") {
+        uint64_t v;
+        if (parseCount(value, &v) < 0) return bad("a count (0: no limit)");
+        p->retentionMessages = v;
     } else {
         if (why) *why = "unknown setting";
         return -ENODATA;
@@ -238,6 +286,10 @@ int applySetting(Settings *s, std::string_view name, std::string_view value, std
     }
     if (p.overflow) next.overflow = *p.overflow;
     if (p.replay) next.replay = *p.replay;
+    if (p.durable) next.durable = *p.durable;
+    if (p.fsync) next.fsync = *p.fsync;
+    if (p.retentionBytes) next.retentionBytes = *p.retentionBytes;
+    if (p.retentionMessages) next.retentionMessages = *p.retentionMessages;
     if (int rc = validate(next, why); rc < 0) return rc;
     *s = next;
     return 0;
@@ -250,7 +302,8 @@ int applySetting(PartialSettings *s, std::string_view name, std::string_view val
     if (int rc = parseOne(name, value, &p, why); rc < 0) return rc;
     PartialSettings next = *s;
     next.overlay(PartialSettings{p.kind, p.framing, p.capacity, p.maxMessage, p.overflow,
-                                 p.replay});
+                                 p.replay, p.durable, p.fsync, p.retentionBytes,
+                                 p.retentionMessages});
     const bool messages = next.framing == Framing::Messages;
     if (messages && next.maxMessageBytes && *next.maxMessageBytes > kMaxMessagesFramingBytes) {
         if (why) *why = "max_message above 1044480 with messages framing";
@@ -268,6 +321,10 @@ std::optional<std::string> formatSetting(const Settings &s, std::string_view nam
     if (name == "max_message") return std::to_string(s.maxMessageBytes);
     if (name == "overflow") return std::string(toString(s.overflow));
     if (name == "replay") return std::to_string(s.replay);
+    if (name == "durable") return std::string(s.durable ? "1" : "0");
+    if (name == "fsync") return std::string(toString(s.fsync));
+    if (name == "retention_bytes") return std::to_string(s.retentionBytes);
+    if (name == "retention_messages") return std::to_string(s.retentionMessages);
     return std::nullopt;
 }
 
@@ -279,6 +336,11 @@ std::optional<std::string> formatSetting(const PartialSettings &s, std::string_v
     if (name == "max_message" && s.maxMessageBytes) return std::to_string(*s.maxMessageBytes);
     if (name == "overflow" && s.overflow) return std::string(toString(*s.overflow));
     if (name == "replay" && s.replay) return std::to_string(*s.replay);
+    if (name == "durable" && s.durable) return std::string(*s.durable ? "1" : "0");
+    if (name == "fsync" && s.fsync) return std::string(toString(*s.fsync));
+    if (name == "retention_bytes" && s.retentionBytes) return std::to_string(*s.retentionBytes);
+    if (name == "retention_messages" && s.retentionMessages)
+        return std::to_string(*s.retentionMessages);
     return std::nullopt;
 }
 
@@ -290,6 +352,10 @@ int clearSetting(PartialSettings *s, std::string_view name)
     else if (name == "max_message") s->maxMessageBytes.reset();
     else if (name == "overflow") s->overflow.reset();
     else if (name == "replay") s->replay.reset();
+    else if (name == "durable") s->durable.reset();
+    else if (name == "fsync") s->fsync.reset();
+    else if (name == "retention_bytes") s->retentionBytes.reset();
+    else if (name == "retention_messages") s->retentionMessages.reset();
     else return -ENODATA;
     return 0;
 }

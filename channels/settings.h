@@ -14,6 +14,10 @@ namespace chanfs {
 enum class Kind { Pipe, Queue, Topic };
 enum class Framing { Bytes, Lines, Messages, Lp32 };
 enum class Overflow { Block, DropOldest, Error };
+// When a durable channel's log is flushed to disk (fdatasync): before each
+// write is acknowledged, at most kBatchSyncInterval after it, or never (the
+// kernel writes it back; it still survives the daemon being killed).
+enum class FsyncPolicy { Always, Batch, Never };
 
 inline constexpr uint64_t kKiB = 1024;
 inline constexpr uint64_t kMiB = 1024 * kKiB;
@@ -29,6 +33,7 @@ inline constexpr uint64_t kDefaultCapacityBytes = kMiB;
 inline constexpr uint64_t kMaxCapacityBytes = 16 * kGiB;
 inline constexpr uint64_t kMaxMessageLimitBytes = 64 * kMiB;
 inline constexpr uint64_t kMaxReplay = 1000000;
+inline constexpr uint64_t kDefaultRetentionBytes = 64 * kMiB;
 
 struct Settings {
     Kind kind = Kind::Pipe;
@@ -37,6 +42,12 @@ struct Settings {
     uint64_t maxMessageBytes = kMiB;
     Overflow overflow = Overflow::Block;
     uint64_t replay = 0;
+    // Durable channels keep their messages in a log under the state
+    // directory (journal.h); retention applies to topics.
+    bool durable = false;
+    FsyncPolicy fsync = FsyncPolicy::Batch;
+    uint64_t retentionBytes = kDefaultRetentionBytes;  // 0: unlimited
+    uint64_t retentionMessages = 0;                    // 0: unlimited
     // Framing and max_message follow the kind (and framing) unless set.
     bool framingExplicit = false;
     bool maxMessageExplicit = false;
@@ -52,6 +63,10 @@ struct PartialSettings {
     std::optional<uint64_t> maxMessageBytes;
     std::optional<Overflow> overflow;
     std::optional<uint64_t> replay;
+    std::optional<bool> durable;
+    std::optional<FsyncPolicy> fsync;
+    std::optional<uint64_t> retentionBytes;
+    std::optional<uint64_t> retentionMessages;
 
     bool empty() const;
     // Fields set in `over` replace ours.
@@ -72,6 +87,7 @@ int validate(const Settings &s, std::string *why);
 int parseKind(std::string_view text, Kind *out);
 int parseFraming(std::string_view text, Framing *out);
 int parseOverflow(std::string_view text, Overflow *out);
+int parseFsync(std::string_view text, FsyncPolicy *out);
 // A byte count: decimal digits with an optional K, M or G suffix (binary).
 int parseSize(std::string_view text, uint64_t *out);
 int parseCount(std::string_view text, uint64_t *out);
@@ -79,10 +95,12 @@ int parseCount(std::string_view text, uint64_t *out);
 std::string_view toString(Kind kind);
 std::string_view toString(Framing framing);
 std::string_view toString(Overflow overflow);
+std::string_view toString(FsyncPolicy fsync);
 
 // The settings keys, short names as in `user.chanfs.<name>`.
 inline constexpr std::string_view kSettingNames[] = {
-    "kind", "framing", "capacity", "max_message", "overflow", "replay"};
+    "kind",    "framing", "capacity",        "max_message",       "overflow",
+    "replay",  "durable", "fsync",           "retention_bytes",   "retention_messages"};
 
 // Applies one named setting to `s` (and marks framing/max_message explicit).
 // Returns 0, -EINVAL for a bad value, -ENOATTR-like -ENODATA for an unknown

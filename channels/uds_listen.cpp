@@ -420,6 +420,10 @@ public:
         st.lastError = l_->lastError;
         return st;
     }
+    int followChannel(mode_t mode, uid_t uid, gid_t gid) override
+    {
+        return giveFileTo(l_->spec.path, dev_, ino_, mode, uid, gid);
+    }
     std::shared_ptr<UdsConnection> openFile(bool reads, bool writes) override
     {
         return std::make_shared<SplitFile>(l_->fromClients, l_->channel, reads, writes);
@@ -485,15 +489,29 @@ int UdsListenBridge::make(EventLoop &loop, std::shared_ptr<Channel> channel,
             *why = err == EADDRINUSE ? spec.path + " already exists" : "cannot bind " + spec.path;
             return -err;
         }
-        if (::chmod(spec.path.c_str(), spec.mode & 07777) < 0 ||
-            ::lchown(spec.path.c_str(), spec.ownerUid, spec.ownerGid) < 0)
-            spdlog::debug("uds listen {}: cannot set owner/mode: {}", spec.path, std::strerror(errno));
-        if (::lstat(spec.path.c_str(), &st) < 0 || ::listen(fd.get(), kBacklog) < 0) {
+        if (::lstat(spec.path.c_str(), &st) < 0) {
             const int err = errno;
             ::unlink(spec.path.c_str());
-            *why = "cannot listen on " + spec.path;
+            *why = "cannot look at the new socket " + spec.path;
             return -err;
         }
+    }
+    // The channel's owner and mode before listen(): until then a connect()
+    // is refused, so nobody gets in through the mode bind() gave it. With
+    // the daemon's identity, on the inode just bound, so the channel's group
+    // works even where the caller could not give the file to it.
+    if (int rc = giveFileTo(spec.path, st.st_dev, st.st_ino, spec.mode, spec.ownerUid,
+                            spec.ownerGid);
+        rc < 0) {
+        removeMadeFile(spec.path, st.st_dev, st.st_ino, spec.as);
+        *why = "cannot give the socket " + spec.path + " the channel's owner and mode";
+        return rc;
+    }
+    if (::listen(fd.get(), kBacklog) < 0) {
+        const int err = errno;
+        removeMadeFile(spec.path, st.st_dev, st.st_ino, spec.as);
+        *why = "cannot listen on " + spec.path;
+        return -err;
     }
     l->fd = std::move(fd);
     loop.sync([l] { l->start(); });

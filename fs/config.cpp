@@ -217,10 +217,11 @@ std::string badPath(const std::string &path)
 
 // A setting's value as the text its xattr would carry: strings as they
 // are, non-negative integers in decimal. nullopt for anything else.
-std::optional<std::string> settingText(const cpptoml::base &v)
+std::optional<std::string> settingText(const cpptoml::base &v, std::string_view key)
 {
     if (auto s = v.as<std::string>()) return s->get();
     if (auto i = v.as<int64_t>(); i && i->get() >= 0) return std::to_string(i->get());
+    if (auto b = v.as<bool>(); b && key == "durable") return std::string(b->get() ? "1" : "0");
     return std::nullopt;
 }
 
@@ -229,6 +230,7 @@ std::string shown(const cpptoml::base &v)
 {
     if (auto s = v.as<std::string>()) return tomlString(s->get());
     if (auto i = v.as<int64_t>()) return std::to_string(i->get());
+    if (auto b = v.as<bool>()) return b->get() ? "true" : "false";
     if (v.is_table()) return "a table";
     if (v.is_array() || v.is_table_array()) return "an array";
     return "a value of another type";
@@ -268,7 +270,7 @@ struct Checker {
             const bool isSetting = std::find(std::begin(kSettingNames), std::end(kSettingNames),
                                              key) != std::end(kSettingNames);
             if (isSetting) {
-                if (auto text = settingText(*value)) settings[key] = *text;
+                if (auto text = settingText(*value, key)) settings[key] = *text;
                 else add(line, what + ": expected a string or a non-negative integer");
             } else if (key == "mode") {
                 auto s = value->as<std::string>();

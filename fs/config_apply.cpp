@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "node_ops.h"
+#include "state_store.h"
 
 namespace chanfs::fs {
 
@@ -101,6 +102,24 @@ int applyConfig(Filesystem &fs, const Config &cfg, std::string *err)
                         }
                     }
                 }
+            } else if (Node *had = fs.inodes.child(*dir, name); had && !had->isDir) {
+                // Restored from the state directory: the file's settings,
+                // owner and mode apply on top of what it had.
+                n = had;
+                setOwnerAndMode(*n, c);
+                for (const auto &[key, value] : c.settings) {
+                    std::string why;
+                    if (n->channel->changeSetting(key, value, &why) < 0) {
+                        *err = failure(cfg, c.lineOf(key), c.table() + " " + key + ": " + why);
+                        return -EINVAL;
+                    }
+                }
+                std::string why;
+                if (int rc = matchDurability(fs, *n, &why); rc < 0) {
+                    *err = failure(cfg, c.line, c.table() + ": " + why);
+                    return rc;
+                }
+                if (!c.fifo.empty() || !c.uds.empty()) bridged.push_back({n->ino, &c});
             } else {
                 Settings s;
                 std::string why, badKey;

@@ -31,6 +31,9 @@ void Filesystem::closeAll()
         of->close();
     }
     dirs.takeAll();
+    // Writes waiting for an fsync are answered before the session ends.
+    JournalSyncer::instance().drain();
+    if (state) state->sync();
 }
 
 void Filesystem::releaseEarly(uint64_t fh)

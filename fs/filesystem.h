@@ -11,6 +11,7 @@
 #include "fuse_api.h"
 #include "inode_table.h"
 #include "options.h"
+#include "state_store.h"
 #include "uds_connect.h"
 
 namespace chanfs::fs {
@@ -117,6 +118,8 @@ struct Filesystem {
     EventLoop loop;
     FhTable<OpenFile> files;
     FhTable<DirListing> dirs;
+    // The state directory's store; null without one (SOURCE not a path).
+    std::shared_ptr<StateStore> state;
 };
 
 inline Filesystem &fsOf(fuse_req_t req)

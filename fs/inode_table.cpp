@@ -37,10 +37,15 @@ Node *InodeTable::child(const Node &dir, const std::string &name)
 }
 
 Node &InodeTable::add(Node &dir, const std::string &name, bool isDir, mode_t mode, uid_t uid,
-                      gid_t gid)
+                      gid_t gid, fuse_ino_t ino)
 {
     auto n = std::make_unique<Node>();
-    n->ino = nextIno_.fetch_add(1);
+    if (ino == 0) {
+        n->ino = nextIno_.fetch_add(1);
+    } else {
+        n->ino = ino;
+        if (nextIno_.load() <= ino) nextIno_.store(ino + 1);
+    }
     n->isDir = isDir;
     n->mode = (isDir ? S_IFDIR : S_IFREG) | (mode & 07777);
     n->uid = uid;

@@ -60,7 +60,9 @@ public:
     // All of these need mutex() held.
     Node *get(fuse_ino_t ino);
     Node *child(const Node &dir, const std::string &name);
-    Node &add(Node &dir, const std::string &name, bool isDir, mode_t mode, uid_t uid, gid_t gid);
+    // ino 0: the next free number; else that one (restoring a saved tree).
+    Node &add(Node &dir, const std::string &name, bool isDir, mode_t mode, uid_t uid, gid_t gid,
+              fuse_ino_t ino = 0);
     // A nameless node the kernel holds until it forgets it (see opMknod).
     Node &addDetached(mode_t mode, uid_t uid, gid_t gid);
     // Removes the name; the node lives on while the kernel still knows it.
@@ -71,6 +73,11 @@ public:
     // Directory defaults from the root down to `dir`, for resolveSettings().
     std::vector<const PartialSettings *> defaultsChain(Node &dir);
     size_t size() const { return nodes_.size(); }
+    template <typename F>
+    void forEach(F &&f) const
+    {
+        for (const auto &[ino, n] : nodes_) f(*n);
+    }
     // Takes every bridge out of the tree (the daemon is stopping).
     std::vector<std::shared_ptr<Bridge>> takeAllBridges()
     {

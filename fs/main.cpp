@@ -120,12 +120,27 @@ int main(int argc, char **argv)
         return 1;
     }
     Filesystem fs(opts);
+    // A state directory brings back the tree the last run left (config.h's
+    // file then applies on top of it).
+    if (opts.source.find('/') != std::string::npos) {
+        if (StateStore::open(opts.source, &fs.state, &err) < 0 || fs.state->restore(fs, &err) < 0) {
+            std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
+            fs.closeAll();
+            return 1;
+        }
+    }
     if (config) {
         if (applyConfig(fs, *config, &err) < 0) {
             std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
             fs.closeAll();
             return 1;
         }
+    }
+    if (fs.state && fs.state->compact(fs) < 0) {
+        std::fprintf(stderr, "chanfs: cannot write the state directory %s\nchanfs: nothing mounted\n",
+                     opts.source.c_str());
+        fs.closeAll();
+        return 1;
     }
     std::unique_ptr<Session> session = Session::start(opts, fs, &err);
     if (!session) {

@@ -18,11 +18,15 @@ Settings newChannelSettings(Filesystem &fs, Node &dir);
 
 // Makes a channel (or directory) `name` in `dir` with exactly these
 // permission bits and owner. Needs the table lock held exclusively.
-// nullptr with *err (ENAMETOOLONG, EEXIST) on failure.
+// nullptr with *err (ENAMETOOLONG, EEXIST, EINVAL: durable without a state
+// directory, EIO: its journal cannot be made) on failure. The new node is
+// recorded in the state directory; a durable channel gets a fresh journal.
+// `ino` is 0 but when restoring a saved tree (state_store.h), which then
+// refills durable channels itself.
 Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mode, uid_t uid,
-                      gid_t gid, const Settings &settings, int *err);
+                      gid_t gid, const Settings &settings, int *err, fuse_ino_t ino = 0);
 Node *makeDirNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mode, uid_t uid,
-                  gid_t gid, int *err);
+                  gid_t gid, int *err, fuse_ino_t ino = 0);
 
 // Sets, replaces or (`remove`) removes the FIFO bridge (user.chanfs.fifo)
 // or the uds bridge (user.chanfs.uds) of channel `ino` on behalf of

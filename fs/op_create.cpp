@@ -9,6 +9,7 @@
 #include "filesystem.h"
 #include "node_ops.h"
 #include "ops.h"
+#include "state_store.h"
 #include "stream_io.h"
 
 namespace chanfs::fs {
@@ -23,7 +24,7 @@ Settings newChannelSettings(Filesystem &fs, Node &dir)
 }
 
 Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mode, uid_t uid,
-                      gid_t gid, const Settings &s, int *err)
+                      gid_t gid, const Settings &s, int *err, fuse_ino_t ino)
 {
     if (name.size() > kMaxNameBytes) {
         *err = ENAMETOOLONG;
@@ -33,15 +34,31 @@ Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t
         *err = EEXIST;
         return nullptr;
     }
-    Node &n = fs.inodes.add(dir, name, false, mode, uid, gid);
+    if (s.durable && !fs.state) {
+        spdlog::warn("channel {}: durable channels need a state directory (chanfs STATE_DIR "
+                     "MOUNTPOINT); not created", name);
+        *err = EINVAL;
+        return nullptr;
+    }
+    Node &n = fs.inodes.add(dir, name, false, mode, uid, gid, ino);
     n.channel = Channel::create(s, fs.inodes.path(n));
+    if (ino == 0 && s.durable) {
+        std::string why;
+        if (int rc = matchDurability(fs, n, &why); rc < 0) {
+            spdlog::error("channel {}: not created: {}", fs.inodes.path(n), why);
+            fs.inodes.removeName(dir, name);
+            *err = -rc;
+            return nullptr;
+        }
+    }
+    if (fs.state) fs.state->save(fs, n);
     spdlog::info("channel {} created: kind {}, framing {}, capacity {}", fs.inodes.path(n),
                  toString(s.kind), toString(s.framing), s.capacityBytes);
     return &n;
 }
 
 Node *makeDirNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mode, uid_t uid,
-                  gid_t gid, int *err)
+                  gid_t gid, int *err, fuse_ino_t ino)
 {
     if (name.size() > kMaxNameBytes) {
         *err = ENAMETOOLONG;
@@ -51,7 +68,9 @@ Node *makeDirNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mod
         *err = EEXIST;
         return nullptr;
     }
-    return &fs.inodes.add(dir, name, true, mode, uid, gid);
+    Node &n = fs.inodes.add(dir, name, true, mode, uid, gid, ino);
+    if (fs.state) fs.state->save(fs, n);
+    return &n;
 }
 
 namespace {

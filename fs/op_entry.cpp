@@ -2,10 +2,12 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <shared_mutex>
 
 #include "filesystem.h"
+#include "log.h"
 #include "ops.h"
 
 namespace chanfs::fs {
@@ -81,12 +83,26 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
     Filesystem &fs = fsOf(req);
     struct stat st {};
     double timeout = 0;
+    // Bridge files that follow a new owner or mode, and what they get.
+    std::shared_ptr<Bridge> followers[2];
+    std::string path;
     {
         std::unique_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
         if (!n) {
             lock.unlock();
             fuse_reply_err(req, ENOENT);
+            return;
+        }
+        if ((toSet & FUSE_SET_ATTR_SIZE) && attr->st_size != 0 && !n->isDir) {
+            // Truncating to 0 (`> chan`, O_TRUNC) is accepted and changes
+            // nothing; any other size would promise a file it is not.
+            const std::string path = fs.inodes.path(*n);
+            lock.unlock();
+            spdlog::warn("truncate {} to {} bytes refused: a channel's size is what is queued; "
+                         "only truncating to 0 is accepted (and changes nothing)",
+                         printable(path), static_cast<long long>(attr->st_size));
+            fuse_reply_err(req, EINVAL);
             return;
         }
         const timespec now = nowRealtime();
@@ -99,9 +115,24 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
         else if (toSet & FUSE_SET_ATTR_ATIME) n->atime = attr->st_atim;
         if (toSet & FUSE_SET_ATTR_MTIME_NOW) n->mtime = now;
         else if (toSet & FUSE_SET_ATTR_MTIME) n->mtime = attr->st_mtim;
-        if (toSet & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) n->ctime = now;
+        if (toSet & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+            n->ctime = now;
+            if (fs.state) fs.state->save(fs, *n);
+            followers[0] = n->fifo;
+            followers[1] = n->udsListen;
+            if (followers[0] || followers[1]) path = fs.inodes.path(*n);
+        }
         fillStat(*n, &st);
         timeout = n->isDir ? 1.0 : 0.0;
+    }
+    // Outside the table lock: these are system calls on other filesystems.
+    // Done before the reply, so when chmod returns the bridge file is as
+    // private as the channel.
+    for (const auto &b : followers) {
+        if (!b) continue;
+        if (int rc = b->followChannel(st.st_mode & 07777, st.st_uid, st.st_gid); rc < 0)
+            spdlog::warn("channel {}: bridge {} did not follow its new owner and mode: {}",
+                         printable(path), printable(b->describe()), std::strerror(-rc));
     }
     fuse_reply_attr(req, &st, timeout);
 }

@@ -8,6 +8,7 @@
 #include <shared_mutex>
 
 #include "filesystem.h"
+#include "log.h"
 #include "ops.h"
 
 namespace chanfs::fs {
@@ -19,7 +20,11 @@ namespace {
 void retire(std::shared_ptr<Channel> ch, std::shared_ptr<Bridge> fifo)
 {
     fifo.reset();  // closes it and removes the FIFO it created
-    if (ch) ch->detach();
+    if (!ch) return;
+    // Its messages go with its name; handles still open keep reading and
+    // writing the unnamed channel, in memory only.
+    if (auto journal = ch->detachJournal()) journal->destroy();
+    ch->detach();
 }
 
 }  // namespace
@@ -44,6 +49,7 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
             goneUds = std::move(n->uds);
             goneListen = std::move(n->udsListen);
             spdlog::info("channel {} removed", fs.inodes.path(*n));
+            if (fs.state) fs.state->drop(n->ino);
             fs.inodes.removeName(*dir, name);
         }
     }
@@ -64,7 +70,10 @@ void opRmdir(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
         if (!n) err = ENOENT;
         else if (!n->isDir) err = ENOTDIR;
         else if (!n->children.empty()) err = ENOTEMPTY;
-        else fs.inodes.removeName(*dir, name);
+        else {
+            if (fs.state) fs.state->drop(n->ino);
+            fs.inodes.removeName(*dir, name);
+        }
     }
     fuse_reply_err(req, err);
 }
@@ -75,6 +84,9 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
     Filesystem &fs = fsOf(req);
     if (flags & ~RENAME_NOREPLACE) {
         // RENAME_EXCHANGE and RENAME_WHITEOUT have no use for channels.
+        spdlog::warn("rename {} -> {} refused: flags {:#x} (RENAME_EXCHANGE, RENAME_WHITEOUT) "
+                     "are not supported, only RENAME_NOREPLACE", printable(name),
+                     printable(newname), flags);
         fuse_reply_err(req, EINVAL);
         return;
     }
@@ -112,9 +124,11 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
                 replacedFifo = std::move(dst->fifo);
                 replacedUds = std::move(dst->uds);
                 replacedListen = std::move(dst->udsListen);
+                if (fs.state) fs.state->drop(dst->ino);
                 fs.inodes.removeName(*to, newname);
             }
             fs.inodes.move(*from, name, *to, newname);
+            if (fs.state) fs.state->save(fs, *src);
         }
     }
     replacedUds.reset();

@@ -2,6 +2,7 @@
 // stats as `user.chanfs.*`, directory defaults.
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <climits>
 #include <cstdlib>
@@ -335,6 +336,14 @@ int setUdsBridge(Filesystem &fs, fuse_ino_t ino, const std::string &val, bool re
 
 namespace {
 
+// Records node `ino` in the state directory (if there is one).
+void saveNode(Filesystem &fs, fuse_ino_t ino)
+{
+    if (!fs.state) return;
+    std::shared_lock lock(fs.inodes.mutex());
+    if (Node *n = fs.inodes.get(ino)) fs.state->save(fs, *n);
+}
+
 // setxattr/removexattr of a bridge key: does it as the caller and replies.
 void setBridge(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, std::string_view key,
                const std::string &val, bool remove)
@@ -344,22 +353,74 @@ void setBridge(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, std::string_view 
     std::string path, why;
     const int rc = key == kFifoKey ? setFifoBridge(fs, ino, val, remove, uid, as, &path, &why)
                                    : setUdsBridge(fs, ino, val, remove, uid, as, &path, &why);
+    if (rc == 0) saveNode(fs, ino);
     replyBridge(req, key, val, path, rc, why, remove);
 }
 
 }  // namespace
 
+namespace {
+
+// Whether `key` exists on `n`, for XATTR_CREATE/XATTR_REPLACE: a channel
+// always has every setting; a directory has the ones set on it; a bridge
+// key exists while the bridge does. Needs the table lock.
+bool hasKey(const Node &n, std::string_view key)
+{
+    if (key == kFifoKey) return n.fifo != nullptr;
+    if (key == kUdsKey) return n.uds || n.udsListen;
+    if (n.isDir) return formatSetting(n.defaults, key).has_value();
+    return n.channel && formatSetting(n.channel->settings(), key).has_value();
+}
+
+// XATTR_CREATE of an existing key is EEXIST, XATTR_REPLACE of a missing
+// one ENODATA, as on any filesystem. 0 or -errno with `why`.
+int checkCreateReplace(Filesystem &fs, fuse_ino_t ino, std::string_view key, int flags,
+                       std::string *why)
+{
+    if (!(flags & (XATTR_CREATE | XATTR_REPLACE))) return 0;
+    std::shared_lock lock(fs.inodes.mutex());
+    const Node *n = fs.inodes.get(ino);
+    if (!n) return -ENOENT;
+    const bool exists = hasKey(*n, key);
+    if ((flags & XATTR_CREATE) && exists) {
+        *why = "XATTR_CREATE, but it is already set";
+        return -EEXIST;
+    }
+    if ((flags & XATTR_REPLACE) && !exists) {
+        *why = "XATTR_REPLACE, but it is not set";
+        return -ENODATA;
+    }
+    return 0;
+}
+
+std::string pathOf(Filesystem &fs, fuse_ino_t ino)
+{
+    std::shared_lock lock(fs.inodes.mutex());
+    Node *n = fs.inodes.get(ino);
+    return n ? fs.inodes.path(*n) : "inode " + std::to_string(ino);
+}
+
+}  // namespace
+
 void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
-                int) noexcept
+                int flags) noexcept
 {
     Filesystem &fs = fsOf(req);
     const std::string_view full(name);
     if (full.substr(0, kPrefix.size()) != kPrefix) {
+        spdlog::warn("setxattr {} on {} refused (not supported): only user.chanfs.* attributes "
+                     "exist here", printable(full), printable(pathOf(fs, ino)));
         fuse_reply_err(req, ENOTSUP);
         return;
     }
     const std::string key(full.substr(kPrefix.size()));
     const std::string val(value, size);
+    if (std::string why; int rc = checkCreateReplace(fs, ino, key, flags, &why)) {
+        spdlog::warn("setxattr {}{}='{}' on {} refused ({}): {}", kPrefix, printable(key),
+                     printable(val), printable(pathOf(fs, ino)), std::strerror(-rc), why);
+        fuse_reply_err(req, -rc);
+        return;
+    }
     if (key == kFifoKey || key == kUdsKey) {
         setBridge(req, fs, ino, key, val, false);
         return;
@@ -384,13 +445,31 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
         } else if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix) {
             rc = -EPERM;
             why = "stats are read-only";
+        } else if (key == "durable" && val == "1" && !fs.state) {
+            rc = -EINVAL;
+            why = "durable channels need a state directory: mount as chanfs STATE_DIR MOUNTPOINT";
         } else if (n->isDir) {
             rc = applySetting(&n->defaults, key, val, &why);
+            if (rc == 0 && fs.state) fs.state->save(fs, *n);
         } else {
             ch = n->channel;
         }
     }
     if (ch) rc = ch->changeSetting(key, val, &why);
+    if (ch && rc == 0) {
+        // Durable turned on or off: the journal follows. The channel's other
+        // settings are recorded either way.
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *n = fs.inodes.get(ino);
+        if (n && n->channel == ch) {
+            rc = matchDurability(fs, *n, &why);
+            if (rc < 0) {
+                std::string ignored;
+                ch->changeSetting("durable", "0", &ignored);
+            }
+            if (fs.state) fs.state->save(fs, *n);
+        }
+    }
     if (rc == -ENODATA) rc = -EINVAL;  // an unknown chanfs key is a bad setting
     if (rc < 0) {
         spdlog::warn("setxattr {}{}='{}' on {} refused ({}): {}", kPrefix, printable(key),
@@ -480,16 +559,37 @@ void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept
         return;
     }
     int rc = 0;
+    std::string why;
+    std::string path;
     {
         std::unique_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
         const fuse_ctx *ctx = fuse_req_ctx(req);
-        if (!n) rc = -ENOENT;
-        else if (ctx->uid != 0 && ctx->uid != n->uid) rc = -EPERM;
-        else if (!n->isDir) rc = -EPERM;  // a channel always has every setting
-        else if (!formatSetting(n->defaults, key)) rc = -ENODATA;
-        else rc = clearSetting(&n->defaults, key);
+        if (n) path = fs.inodes.path(*n);
+        if (!n) {
+            rc = -ENOENT;
+        } else if (ctx->uid != 0 && ctx->uid != n->uid) {
+            rc = -EPERM;
+            why = "only the owner or root may change settings";
+        } else if (!n->isDir && key.substr(0, kStatsPrefix.size()) == kStatsPrefix) {
+            rc = -EPERM;
+            why = "stats are read-only";
+        } else if (!hasKey(*n, key)) {
+            rc = -ENODATA;
+            why = "it is not set";
+        } else if (!n->isDir) {
+            rc = -EPERM;
+            why = "a channel always has every setting; set it to another value instead";
+        } else {
+            rc = clearSetting(&n->defaults, key);
+            if (rc == 0 && fs.state) fs.state->save(fs, *n);
+        }
     }
+    if (rc < 0 && rc != -ENOENT)
+        spdlog::warn("removexattr {}{} on {} refused ({}): {}", kPrefix, printable(key),
+                     printable(path), std::strerror(-rc), why);
+    else if (rc == 0)
+        spdlog::info("{}: default {} removed", printable(path), printable(key));
     fuse_reply_err(req, -rc);
 }
 

@@ -120,7 +120,7 @@ s.connect(sys.argv[1]); s.sendall(b"hello api\n"); s.close()' "$WORK/api.sock"
     [ ! -e "$WORK/resize.fifo" ] && [ ! -e "$WORK/legacy.fifo" ] && [ ! -e "$WORK/api.sock" ]
 }
 
-@test "-o config=FILE is read instead of STATE_DIR/chanfs.toml; no file, no tree" {
+@test "-o config=FILE is read instead of STATE_DIR/chanfs.toml; no file, only the saved tree" {
     printf '[channel."from-state"]\n' >"$STATE/chanfs.toml"
     printf '[channel."from-option"]\nkind = "queue"\n' >"$WORK/other.toml"
     CHANFS_SOURCE="$STATE" mount_chanfs -o config="$WORK/other.toml"
@@ -128,9 +128,15 @@ s.connect(sys.argv[1]); s.sendall(b"hello api\n"); s.close()' "$WORK/api.sock"
     [ "$(xattr "$MNT/from-option" kind)" = queue ]
     stop_chanfs
 
-    # A state directory without the file: an empty mount.
+    # A state directory without the file: the tree the last run left (it
+    # lives in STATE/state/tree.log), and nothing else.
     rm "$STATE/chanfs.toml"
     CHANFS_SOURCE="$STATE" mount_chanfs
+    [ "$(ls "$MNT")" = from-option ]
+    [ "$(xattr "$MNT/from-option" kind)" = queue ]
+    # Without a state directory nothing is saved or restored.
+    stop_chanfs
+    mount_chanfs
     [ -z "$(ls "$MNT")" ]
 }
 

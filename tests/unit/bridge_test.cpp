@@ -593,6 +593,88 @@ TEST_F(FifoBridgeTest, AnExistingNonFifoIsRefusedAndLeftAlone)
     }
 }
 
+TEST_F(FifoBridgeTest, AFifoGetsTheChannelsGroupEvenOneItsSetterIsNotIn)
+{
+    // Root gave nobody's channel to group 4242; nobody (not a member) sets
+    // the bridge. As nobody the chown to 4242 would fail.
+    ASSERT_EQ(::chmod(dir_.c_str(), 0777), 0);
+    auto s = spec(FifoDirection::In, "grp.fifo", 0660);
+    s.ownerUid = kNobody;
+    s.ownerGid = 4242;
+    s.as = Credentials{kNobody, kNogroup, {kNogroup}};
+    std::unique_ptr<Bridge> b;
+    ASSERT_EQ(make(queueChannel(), s, &b), 0) << lastWhy_;
+    struct stat st {};
+    ASSERT_EQ(::lstat(s.path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, kNobody);
+    EXPECT_EQ(st.st_gid, 4242u);
+    EXPECT_EQ(st.st_mode & 07777, 0660u);
+}
+
+TEST_F(FifoBridgeTest, AFifoItMadeFollowsTheChannelAnAdoptedOneDoesNot)
+{
+    const auto made = spec(FifoDirection::In, "made.fifo", 0640);
+    const auto adopted = spec(FifoDirection::Out, "adopted.fifo", 0640);
+    ASSERT_EQ(::mkfifo(adopted.path.c_str(), 0600), 0);
+    ASSERT_EQ(::chmod(adopted.path.c_str(), 0600), 0);
+    std::unique_ptr<Bridge> m, a;
+    ASSERT_EQ(make(queueChannel(), made, &m), 0) << lastWhy_;
+    ASSERT_EQ(make(queueChannel(), adopted, &a), 0) << lastWhy_;
+    EXPECT_EQ(m->followChannel(0600, kNobody, kNogroup), 0);
+    EXPECT_EQ(a->followChannel(0666, kNobody, kNogroup), 0);
+    struct stat st {};
+    ASSERT_EQ(::lstat(made.path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    EXPECT_EQ(st.st_uid, kNobody);
+    EXPECT_EQ(st.st_gid, kNogroup);
+    ASSERT_EQ(::lstat(adopted.path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u) << "an adopted FIFO is not chanfs's to change";
+    EXPECT_EQ(st.st_uid, 0u);
+}
+
+// ---- giveFileTo ------------------------------------------------------------------
+
+using GiveFileToTest = TempDir;
+
+TEST_F(GiveFileToTest, GivesTheFileItsOwnerGroupAndExactMode)
+{
+    const std::string p = path("f.fifo");
+    ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
+    struct stat st {};
+    ASSERT_EQ(::lstat(p.c_str(), &st), 0);
+    ASSERT_EQ(giveFileTo(p, st.st_dev, st.st_ino, 02640, kNobody, 4242), 0);
+    struct stat now {};
+    ASSERT_EQ(::lstat(p.c_str(), &now), 0);
+    EXPECT_EQ(now.st_uid, kNobody);
+    EXPECT_EQ(now.st_gid, 4242u);
+    EXPECT_EQ(now.st_mode & 07777, 02640u) << "set-gid survives: chown comes first";
+}
+
+TEST_F(GiveFileToTest, LeavesAFileOrSymlinkPutInItsPlaceAlone)
+{
+    const std::string p = path("f.fifo");
+    ASSERT_EQ(::mkfifo(p.c_str(), 0600), 0);
+    struct stat made {};
+    ASSERT_EQ(::lstat(p.c_str(), &made), 0);
+    // Someone moves the FIFO away and puts their own file there...
+    ASSERT_EQ(::rename(p.c_str(), path("moved").c_str()), 0);
+    ASSERT_EQ(createFile(p), 0);
+    EXPECT_EQ(giveFileTo(p, made.st_dev, made.st_ino, 0666, kNobody, kNogroup), -ESTALE);
+    struct stat st {};
+    ASSERT_EQ(::lstat(p.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 0u);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    // ...or a symlink to the FIFO itself: not followed either.
+    ASSERT_EQ(::unlink(p.c_str()), 0);
+    ASSERT_EQ(::symlink(path("moved").c_str(), p.c_str()), 0);
+    EXPECT_EQ(giveFileTo(p, made.st_dev, made.st_ino, 0666, kNobody, kNogroup), -ESTALE);
+    ASSERT_EQ(::lstat(path("moved").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u);
+    EXPECT_EQ(st.st_uid, 0u);
+    // A path with nothing there.
+    EXPECT_EQ(giveFileTo(path("none"), made.st_dev, made.st_ino, 0666, 0, 0), -ENOENT);
+}
+
 TEST_F(FifoBridgeTest, AMissingParentDirIsEnoent)
 {
     for (auto d : {FifoDirection::In, FifoDirection::Out}) {

@@ -212,7 +212,7 @@ TEST(Config, BadValues)
     EXPECT_EQ(onlyProblem("[mount]\ncapacity = 0\n"),
               (ConfigProblem{2, "[mount] capacity = 0: expected 1 to 16G bytes"}));
     EXPECT_EQ(onlyProblem("[channel.\"a\"]\nreplay = true\n"),
-              (ConfigProblem{2, "[channel.\"a\"] replay = a value of another type: expected a "
+              (ConfigProblem{2, "[channel.\"a\"] replay = true: expected a "
                                 "string or a non-negative integer"}));
     EXPECT_EQ(onlyProblem("[channel.\"a\"]\nmode = 644\n"),
               (ConfigProblem{2, "[channel.\"a\"] mode = 644: expected permission bits as an "

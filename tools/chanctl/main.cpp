@@ -2,6 +2,7 @@
 // extended attributes. Everything it does can be done with touch, setfattr
 // and getfattr; chanctl adds the right order, readable errors and JSON.
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -35,6 +36,11 @@ constexpr std::string_view kSettingsHelp =
     "  --max-message SIZE   largest message in bytes; same format\n"
     "  --overflow POLICY    block, drop-oldest or error\n"
     "  --replay N           past messages a new topic subscriber receives\n"
+    "  --durable            keep the messages in a log under the state directory\n"
+    "                       (they survive the daemon); durable=0 turns it off\n"
+    "  --fsync POLICY       durable: always, batch (default) or never\n"
+    "  --retention-bytes SIZE     durable topic: bytes of history kept on disk\n"
+    "  --retention-messages N     durable topic: messages of history kept on disk\n"
     "  --fifo-in PATH       bridge: what programs write into the real FIFO PATH\n"
     "                       flows into the channel (created if missing)\n"
     "  --fifo-out PATH      bridge: the channel's messages are written into the\n"
@@ -59,6 +65,8 @@ struct Command {
 const std::vector<OptionSpec> kSettingOptions = {
     {"kind", '\0', true},     {"framing", '\0', true},  {"capacity", '\0', true},
     {"max-message", '\0', true}, {"overflow", '\0', true}, {"replay", '\0', true},
+    {"durable", '\0', false},    {"fsync", '\0', true},    {"retention-bytes", '\0', true},
+    {"retention-messages", '\0', true},
     {"fifo-in", '\0', true},     {"fifo-out", '\0', true},  {"uds-connect", '\0', true},
     {"uds-listen", '\0', true},  {"uds-listen-seqpacket", '\0', true},
 };
@@ -87,7 +95,12 @@ void collect_settings(const ParsedArgs& args, SettingsRequest& settings) {
                 settings.put("fifo", (name == "fifo-in" ? "in:" : "out:") + absolute_path(value));
                 continue;
             }
-            std::string key = name == "max-message" ? "max_message" : name;
+            if (name == "durable") {
+                settings.put("durable", "1");
+                continue;
+            }
+            std::string key = name;
+            std::replace(key.begin(), key.end(), '-', '_');  // max-message, retention-bytes...
             settings.put(std::move(key), value);
         }
     }
@@ -202,7 +215,8 @@ const std::vector<Command>& commands() {
          "Changes settings of the channel PATH or, if PATH is a directory, the\n"
          "defaults for channels later created in it. Settings are given as options\n"
          "or as KEY=VALUE, where KEY is kind, framing, capacity, max_message,\n"
-         "overflow, replay, fifo (in:PATH or out:PATH) or uds (connect:PATH,\n"
+         "overflow, replay, fsync, retention_bytes, retention_messages, durable,\n"
+         "fifo (in:PATH or out:PATH) or uds (connect:PATH,\n"
          "listen:PATH or listen-seqpacket:PATH),\n"
          "or a full attribute name user.chanfs.NAME. Stops at the first refused\n"
          "setting and says which were applied.\n"

@@ -3,7 +3,7 @@
 # missing, builds, and runs every test suite:
 #   build/       unit + e2e + interop
 #   build-asan/  unit + e2e under AddressSanitizer + UBSan (e2e on 2 request threads)
-#   build-tsan/  unit under ThreadSanitizer
+#   build-tsan/  unit + stress (the daemon on 4 request threads) under ThreadSanitizer
 #   build-fuzz/  the libFuzzer targets (clang), each for 60 s, all at once
 # and then chanfs-bench --quick once (a benchmark: it fails only if broken).
 set -euo pipefail
@@ -39,7 +39,7 @@ run_suites() {
 # some warnings only show there); the sanitizer builds keep assertions.
 configure build --buildtype=release
 ninja -C build
-run_suites build
+run_suites build --no-suite stress
 
 configure build-asan -Db_sanitize=address,undefined -Db_lundef=false -Doptimization=1
 # shellcheck disable=SC2046
@@ -51,8 +51,8 @@ CHANFS_THREADS=2 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=prin
 
 configure build-tsan -Db_sanitize=thread -Db_lundef=false -Doptimization=1
 # shellcheck disable=SC2046
-ninja -C build-tsan $(unit_targets build-tsan)
-TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suites build-tsan --suite unit
+ninja -C build-tsan fs/chanfs $(unit_targets build-tsan)
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suites build-tsan --suite unit --suite stress
 
 # The libFuzzer targets (tests/fuzz), built by clang with ASan+UBSan, each
 # run for 60 s on a copy of its seed corpus; all at once, so the stage costs
