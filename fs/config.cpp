@@ -153,6 +153,50 @@ private:
 };
 
 
+// cpptoml parses nested arrays and inline tables by recursion, so a file
+// of many thousands of `[` overflowed the daemon's stack (found while
+// writing config_fuzz). Nothing chanfs reads nests deeper than 2.
+constexpr int kMaxNesting = 64;
+
+// The line where brackets and braces outside strings and comments first
+// nest deeper than kMaxNesting, or 0.
+int tooDeepAt(const std::string &text)
+{
+    int depth = 0;
+    int line = 1;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '\n') {
+            ++line;
+        } else if (c == '#') {
+            while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+        } else if (c == '"' || c == '\'') {
+            // A string (basic, literal, or either multi-line form): skip
+            // to its end, counting lines; escapes only in basic strings.
+            const bool multi = text.compare(i, 3, std::string(3, c)) == 0;
+            i += multi ? 3 : 1;
+            for (; i < text.size(); ++i) {
+                if (text[i] == '\n') {
+                    ++line;
+                    if (!multi) break;
+                } else if (c == '"' && text[i] == '\\') {
+                    if (i + 1 < text.size() && text[i + 1] == '\n') ++line;
+                    ++i;
+                } else if (text[i] == c &&
+                           (!multi || text.compare(i, 3, std::string(3, c)) == 0)) {
+                    if (multi) i += 2;
+                    break;
+                }
+            }
+        } else if (c == '[' || c == '{') {
+            if (++depth > kMaxNesting) return line;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return 0;
+}
+
 // Why `path` is not a usable path inside the mount, or "".
 std::string badPath(const std::string &path)
 {
@@ -352,6 +396,11 @@ bool parseConfig(const std::string &text, const std::string &file,
                  std::vector<ConfigProblem> *problems)
 {
     problems->clear();
+    if (const int line = tooDeepAt(text)) {
+        problems->push_back({line, "TOML syntax: arrays or inline tables nested deeper than " +
+                                       std::to_string(kMaxNesting)});
+        return false;
+    }
     std::shared_ptr<cpptoml::table> top;
     try {
         std::istringstream in(text);
@@ -365,6 +414,12 @@ bool parseConfig(const std::string &text, const std::string &file,
             line = std::atoi(msg.c_str() + at + 9);
             msg.resize(at);
         }
+        // Something left open at the end (an array, a table) is reported
+        // on the line after the last one: name the last line instead.
+        const int lastLine = std::max<int>(
+            1, static_cast<int>(std::count(text.begin(), text.end(), '\n') +
+                                (!text.empty() && text.back() != '\n')));
+        line = std::clamp(line, 0, lastLine);
         problems->push_back({line, "TOML syntax: " + msg});
         return false;
     }

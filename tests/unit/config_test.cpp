@@ -145,6 +145,34 @@ TEST(Config, SyntaxErrorHasCpptomlsLine)
     EXPECT_EQ(onlyProblem("[channel.\"a\"]\nkind = queue\n").line, 2);
 }
 
+// Found by config_fuzz: cpptoml reports something left open at the end of
+// the file on the line after the last, a line no editor shows.
+TEST(Config, SyntaxErrorAtTheEndIsOnTheLastLine)
+{
+    EXPECT_EQ(onlyProblem("[mount]\nmode = \"0755\"\nx = ["),
+              (ConfigProblem{3, "TOML syntax: Unclosed array"}));
+    EXPECT_EQ(onlyProblem("x = [\n").line, 1);
+    EXPECT_EQ(onlyProblem("x = [\n\n").line, 2);
+}
+
+// cpptoml recurses once per nested array or inline table: 200,000 `[`
+// overflowed the stack and killed the daemon at mount.
+TEST(Config, DeepNestingIsRefusedNotAStackOverflow)
+{
+    EXPECT_EQ(onlyProblem("[mount]\nx = " + std::string(200000, '[') + "\n"),
+              (ConfigProblem{2, "TOML syntax: arrays or inline tables nested deeper than 64"}));
+    EXPECT_EQ(onlyProblem("x = [\n" + std::string(100000, '{') + "\n").line, 2);
+    // 64 levels are still TOML's to judge; brackets in strings and comments
+    // do not count.
+    EXPECT_EQ(onlyProblem("[mount]\nkind = " + std::string(64, '[') + std::string(64, ']') + "\n")
+                  .message,
+              "[mount] kind = an array: expected a string or a non-negative integer");
+    const std::string many(100, '[');
+    const Parsed p = parse("# " + many + "\n[channel.\"" + many + "\"]\nfifo = '''in:/" + many +
+                           "'''\n[channel.b]\nuds = \"\"\"\nconnect:/\\\"" + many + "\"\"\"\n");
+    EXPECT_TRUE(p.ok) << (p.problems.empty() ? "" : formatProblem("t", p.problems[0]));
+}
+
 TEST(Config, DuplicateChannelIsRefusedWithTheSecondLine)
 {
     EXPECT_EQ(onlyProblem("[channel.\"a\"]\nkind = \"queue\"\n\n[channel.\"a\"]\nkind = \"topic\"\n"),

@@ -61,7 +61,10 @@ StreamResult runStream(Transport &t, size_t writeBytes, size_t totalBytes, size_
 
 double runPingPong(Transport &t, size_t rounds, size_t msgBytes)
 {
-    auto [there, back] = t.duplex();
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    std::pair<Link, Link> links = t.duplex();
+    Link &there = links.first;
+    Link &back = links.second;
     Buffer ping(msgBytes);
     Buffer pong(msgBytes);
     std::thread echo([&] {

@@ -12,6 +12,10 @@ if [[ "${1:-}" == "--test" ]]; then
     # The packaging suites: man pages (rst2man, man), systemd-analyze, and
     # building, checking and installing the Debian package.
     pkgs+=(python3-docutils man-db systemd dpkg-dev build-essential debhelper lintian)
+    # The fuzz targets: clang (14 in Debian 12) and its runtimes (libFuzzer,
+    # ASan, UBSan: libclang-rt-14-dev); llvm-symbolizer (llvm) for
+    # readable crash stacks.
+    pkgs+=(clang libclang-rt-14-dev llvm)
 fi
 
 missing=()

@@ -4,6 +4,7 @@
 #   build/       unit + e2e + interop
 #   build-asan/  unit + e2e under AddressSanitizer + UBSan (e2e on 2 request threads)
 #   build-tsan/  unit + stress (the daemon on 4 request threads) under ThreadSanitizer
+#   build-fuzz/  the libFuzzer targets (clang), each for 60 s, all at once
 # and then chanfs-bench --quick once (a benchmark: it fails only if broken).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -53,6 +54,45 @@ configure build-tsan -Db_sanitize=thread -Db_lundef=false -Doptimization=1
 ninja -C build-tsan fs/chanfs $(unit_targets build-tsan)
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suites build-tsan --suite unit --suite stress
 
+# The libFuzzer targets (tests/fuzz), built by clang with ASan+UBSan, each
+# run for 60 s on a copy of its seed corpus; all at once, so the stage costs
+# one minute of wall time plus the build. A crash or a broken invariant fails
+# the target: its input is kept under build-fuzz/fuzz-work/TARGET/ and
+# the start of its report is printed. Each target counts as one test.
+echo "=== fuzz"
+fuzz_start=$SECONDS
+CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Dtests=false -Dman=disabled
+mapfile -t fuzzers < <(ninja -C build-fuzz -t targets all | sed -n 's#^\(tests/fuzz/[a-z0-9_]*_fuzz\): .*#\1#p')
+ninja -C build-fuzz "${fuzzers[@]}"
+rm -rf build-fuzz/fuzz-work build-fuzz/fuzz-results
+mkdir -p build-fuzz/fuzz-results
+for f in "${fuzzers[@]}"; do
+    name="${f##*/}"
+    work="build-fuzz/fuzz-work/$name"
+    mkdir -p "$work/corpus" "$work/crashes"
+    if [[ -d "tests/fuzz/$name" ]]; then cp -r "tests/fuzz/$name/." "$work/corpus/"; fi
+    ( rc=0
+      "build-fuzz/$f" -max_total_time=60 -timeout=10 -rss_limit_mb=2048 \
+          -artifact_prefix="$work/crashes/" "$work/corpus" >"$work/log" 2>&1 || rc=$?
+      echo "$rc" >"$work/rc" ) &
+done
+wait
+for f in "${fuzzers[@]}"; do
+    name="${f##*/}"
+    work="build-fuzz/fuzz-work/$name"
+    if [[ "$(cat "$work/rc")" == 0 ]]; then
+        echo "fuzz $name: ok ($(grep -o 'Done [0-9]* runs' "$work/log" || echo '? runs'))"
+        echo passed >"build-fuzz/fuzz-results/$name"
+    else
+        status=1
+        echo "fuzz $name: FAILED (exit $(cat "$work/rc")); input: $(ls "$work"/crashes/* 2>/dev/null | tr '\n' ' ')"
+        grep -m1 -A25 -E 'invariant violated|==[0-9]+==ERROR|ERROR: libFuzzer|runtime error' "$work/log" || tail -25 "$work/log"
+        echo "  (full log: $work/log; reproduce: build-fuzz/$f INPUT)"
+        echo failed >"build-fuzz/fuzz-results/$name"
+    fi
+done
+echo "=== fuzz stage: $((SECONDS - fuzz_start)) s"
+
 # The benchmark, once, in its quick mode: proves it still runs. It never
 # fails on a timing, only if something broke (a mount, a lost message).
 echo "=== chanfs-bench --quick"
@@ -69,6 +109,12 @@ if os.environ["BENCH_STATUS"] == "0":
     passed += 1
 else:
     failed += 1
+# The fuzz targets: one test each.
+for r in sorted(pathlib.Path("build-fuzz", "fuzz-results").glob("*")):
+    if r.read_text().strip() == "passed":
+        passed += 1
+    else:
+        failed += 1
 for d in ("build", "build-asan", "build-tsan"):
     log = pathlib.Path(d, "meson-logs", "testlog.json")
     if not log.exists():
