@@ -96,34 +96,38 @@ protected:
     }
     void TearDown() override { fsys::remove_all(root_); }
 
-    // A channel with these settings and a fresh journal in dir_.
-    std::shared_ptr<Channel> durable(SettingList kv)
+    // A channel with these settings (durable) and the journal in dir_,
+    // which holds what an earlier run left in `rec`.
+    std::shared_ptr<Channel> withJournal(SettingList kv, RecoveredLog *rec)
     {
         Settings s = settingsOf(kv);
         s.durable = true;
         auto ch = Channel::create(s, "durable-test");
         std::shared_ptr<Journal> j;
-        RecoveredLog rec;
         std::string why;
-        EXPECT_EQ(Journal::open(dir_, s, "durable-test", &j, &rec, &why), 0) << why;
-        EXPECT_TRUE(rec.entries.empty());
-        EXPECT_EQ(ch->attachJournal(j, true), 0);
+        EXPECT_EQ(Journal::open(dir_, s, "durable-test", &j, rec, &why), 0) << why;
+        if (!j) return ch;
+        const bool fresh = rec->entries.empty();
+        ch->restore(*rec);
+        EXPECT_EQ(ch->attachJournal(j, fresh), 0);
+        return ch;
+    }
+
+    // A channel with a fresh journal in dir_.
+    std::shared_ptr<Channel> durable(SettingList kv)
+    {
+        RecoveredLog rec;
+        auto ch = withJournal(kv, &rec);
+        EXPECT_EQ(rec.nextSeq, 1u) << "the journal directory was not fresh";
         return ch;
     }
 
     // What a restarted daemon finds: a new channel refilled from dir_.
     std::shared_ptr<Channel> reopen(SettingList kv, RecoveredLog *seen = nullptr)
     {
-        Settings s = settingsOf(kv);
-        s.durable = true;
-        auto ch = Channel::create(s, "durable-test");
-        std::shared_ptr<Journal> j;
         RecoveredLog rec;
-        std::string why;
-        EXPECT_EQ(Journal::open(dir_, s, "durable-test", &j, &rec, &why), 0) << why;
+        auto ch = withJournal(kv, &rec);
         if (seen) *seen = rec;
-        ch->restore(rec);
-        EXPECT_EQ(ch->attachJournal(j, false), 0);
         return ch;
     }
 
