@@ -358,11 +358,23 @@ int Journal::failure() const
 
 int Journal::sync()
 {
-    std::lock_guard g(mu_);
-    if (failure_) return failure_;
-    if (destroyed_ || !dirty_ || !active_) return 0;
-    if (::fdatasync(active_.get()) < 0) return fail(-errno, "fdatasync " + dir_);
-    dirty_ = false;
+    // fdatasync runs on a duplicate of the descriptor with the mutex
+    // released: writes (under the channel's mutex) and consuming reads need
+    // that mutex, and must not wait for the disk every batch interval.
+    UniqueFd fd;
+    {
+        std::lock_guard g(mu_);
+        if (failure_) return failure_;
+        if (destroyed_ || !dirty_ || !active_) return 0;
+        fd.reset(::fcntl(active_.get(), F_DUPFD_CLOEXEC, 0));
+        if (!fd) return fail(-errno, "dup for fdatasync of " + dir_);
+        dirty_ = false;
+    }
+    if (::fdatasync(fd.get()) < 0) {
+        const int err = -errno;
+        std::lock_guard g(mu_);
+        return fail(err, "fdatasync " + dir_);
+    }
     return 0;
 }
 

@@ -1,13 +1,14 @@
 #include "journal_format.h"
 
 #include <array>
+#include <cstring>
 
 namespace chanfs {
 
 namespace {
 
 // Table for the reflected Castagnoli polynomial 0x82F63B78, one byte at a
-// time: about 0.5 GB/s, far above what the logs are written at.
+// time: the fallback where the CPU has no crc32 instruction.
 constexpr std::array<uint32_t, 256> makeCrcTable()
 {
     std::array<uint32_t, 256> t{};
@@ -34,12 +35,49 @@ void writeLe32(std::string &out, uint32_t v)
 
 }  // namespace
 
+namespace {
+
+uint32_t crc32cTable(const unsigned char *p, size_t size, uint32_t crc)
+{
+    for (size_t i = 0; i < size; ++i) crc = kCrcTable[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+// The SSE4.2 crc32 instruction computes exactly this polynomial, 8 bytes
+// per instruction: the byte-at-a-time table took 59% of the daemon's time
+// writing durable 64 KiB messages.
+__attribute__((target("sse4.2"))) uint32_t crc32cSse42(const unsigned char *p, size_t size,
+                                                       uint32_t crc)
+{
+    uint64_t c = crc;
+    for (; size >= 8; p += 8, size -= 8) {
+        uint64_t word;
+        std::memcpy(&word, p, 8);
+        c = __builtin_ia32_crc32di(c, word);
+    }
+    uint32_t c32 = static_cast<uint32_t>(c);
+    for (; size > 0; ++p, --size) c32 = __builtin_ia32_crc32qi(c32, *p);
+    return c32;
+}
+
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+#endif
+
+}  // namespace
+
 uint32_t crc32c(const void *data, size_t size, uint32_t crc)
 {
     const auto *p = static_cast<const unsigned char *>(data);
-    crc = ~crc;
-    for (size_t i = 0; i < size; ++i) crc = kCrcTable[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-    return ~crc;
+#if defined(__x86_64__)
+    if (kHaveSse42) return ~crc32cSse42(p, size, ~crc);
+#endif
+    return ~crc32cTable(p, size, ~crc);
+}
+
+uint32_t crc32cPortable(const void *data, size_t size, uint32_t crc)
+{
+    return ~crc32cTable(static_cast<const unsigned char *>(data), size, ~crc);
 }
 
 ScanResult scanRecords(std::string_view file, std::string_view magic)

@@ -19,7 +19,10 @@
 namespace chanfs {
 
 // CRC-32C (Castagnoli), the checksum of iSCSI, ext4 metadata and LevelDB.
+// Uses the CPU's crc32 instruction where there is one (x86-64 SSE4.2).
 uint32_t crc32c(const void *data, size_t size, uint32_t crc = 0);
+// The same by table lookup, on any CPU (tests compare the two).
+uint32_t crc32cPortable(const void *data, size_t size, uint32_t crc = 0);
 
 inline constexpr size_t kRecordHeaderBytes = 8;
 inline constexpr size_t kFileMagicBytes = 8;
