@@ -90,6 +90,13 @@ void fail(const std::string &what)
         ::kill(pid, SIGKILL);
         runQuiet({"fusermount3", "-u", "-z", mnt});
     }
+    // A daemon with a state directory could still be writing into the
+    // scratch directory: give them up to 2 s to be gone.
+    const auto deadline = Clock::now() + std::chrono::seconds(2);
+    for (auto &[pid, mnt] : gLive) {
+        while (::waitpid(pid, nullptr, WNOHANG) == 0 && Clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     if (!gScratch.empty()) {
         std::error_code ec;
         std::filesystem::remove_all(gScratch, ec);

@@ -1,16 +1,21 @@
 // chanfs-bench: chanfs against the kernel's pipe, FIFO and Unix sockets
 // and a bare FUSE loop, in one interleaved run; medians of N rounds.
+// Durable channels (fsync=never, batch, always) run on a second chanfs
+// mounted with a state directory, against the same queue in memory.
 //
 //   chanfs-bench [--quick] [--rounds N] [--json FILE] [--chanfs PATH]
 //                [--bare-fuse PATH] [--threads N]
 //
 // A benchmark, not a test: it exits 0 whatever the numbers are, and 1 only
 // if something did not work (a mount, a lost message, a hang).
+#include <linux/magic.h>
 #include <sys/resource.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -60,7 +65,8 @@ struct Args {
                  "  --json FILE  also write every sample, median and ratio as JSON\n"
                  "  --threads N  chanfs request threads (-o threads=N; default: chanfs's own)\n"
                  "  --only TEXT  run only the figures whose \"ID TRANSPORT\" contains TEXT, e.g.\n"
-                 "               \"msg1k chanfs\", \"fanout\", \"scale\" (IDs: thr64k thr1m msg1k pingpong)\n");
+                 "               \"msg1k chanfs\", \"fanout\", \"scale\" (IDs: thr64k thr1m msg1k pingpong);\n"
+                 "               a durable figure brings its references (\"--only durable\")\n");
     std::exit(code);
 }
 
@@ -91,6 +97,25 @@ Args parseArgs(int argc, char **argv)
     if (!std::filesystem::exists(a.chanfs)) a.chanfs = "chanfs";
     if (!std::filesystem::exists(a.bare)) a.bare = "chanfs-bare-fuse";
     return a;
+}
+
+// The filesystem a durable channel's journal lands on: fsync on tmpfs costs nothing.
+std::string fsTypeOf(const std::string &path)
+{
+    struct statfs st {};
+    if (::statfs(path.c_str(), &st) != 0) return "unknown";
+    switch (static_cast<unsigned long>(st.f_type)) {
+    case EXT4_SUPER_MAGIC: return "ext4";  // also ext2 and ext3
+    case TMPFS_MAGIC: return "tmpfs";
+    case XFS_SUPER_MAGIC: return "xfs";
+    case BTRFS_SUPER_MAGIC: return "btrfs";
+    case OVERLAYFS_SUPER_MAGIC: return "overlayfs";
+    default: {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "fs type 0x%lx", static_cast<unsigned long>(st.f_type));
+        return buf;
+    }
+    }
 }
 
 void raiseFdLimit()
@@ -143,14 +168,22 @@ int main(int argc, char **argv)
     if (!::mkdtemp(tmpl)) failErrno("mkdtemp");
     const std::string tmp = tmpl;
     setScratchDir(tmp);
-    for (const char *d : {"/mnt-chanfs", "/mnt-bare", "/fifo", "/sock"})
+    for (const char *d : {"/mnt-chanfs", "/mnt-bare", "/mnt-durable", "/state-source", "/fifo", "/sock"})
         std::filesystem::create_directory(tmp + d);
+    // Durable channels live on a second chanfs, mounted with a state
+    // directory (SOURCE) in the run's temporary directory; the first keeps
+    // measuring chanfs without one.
+    const std::string stateSource = tmp + "/state-source";
+    const std::string stateFs = fsTypeOf(stateSource);
 
     std::vector<std::string> chanfsArgv{args.chanfs, tmp + "/mnt-chanfs", "-f", "-o", "log_level=warn"};
     if (args.threads > 0) {
         chanfsArgv.push_back("-o");
         chanfsArgv.push_back("threads=" + std::to_string(args.threads));
     }
+    std::vector<std::string> durableArgv = chanfsArgv;
+    durableArgv[1] = tmp + "/mnt-durable";
+    durableArgv.insert(durableArgv.begin() + 1, stateSource);
     auto chanfs = Daemon::start("chanfs", chanfsArgv, tmp + "/mnt-chanfs", tmp + "/chanfs.log");
     auto bare = Daemon::start("chanfs-bare-fuse", {args.bare, tmp + "/mnt-bare"}, tmp + "/mnt-bare",
                               tmp + "/bare.log");
@@ -165,19 +198,33 @@ int main(int argc, char **argv)
     transports.push_back(chanfsChannel(chDir, "pipe", "bytes"));
     transports.push_back(chanfsChannel(chDir, "queue", "lines"));
     transports.push_back(chanfsChannel(chDir, "topic", "lines"));
+    for (const char *fsync : {"never", "batch", "always"})
+        transports.push_back(chanfsDurable(tmp + "/mnt-durable", stateSource, fsync));
     transports.push_back(chanfsListen(chDir, tmp + "/sock", true));
     transports.push_back(chanfsListen(chDir, tmp + "/sock", false));
 
     // Sizes: the kernel moves data ~10x faster, so it gets ~10x more to
     // move; every figure is a rate, so the amounts do not bias the ratios.
+    // Durable channels write each message to a file too, and with
+    // fsync=always each write waits for an fdatasync (1-3 ms on a disk), so
+    // they get less; --quick keeps only a taste of them (CI runs it).
     const bool q = args.quick;
-    const size_t thrTotal = (q ? 64ul : 512ul) << 20;
-    auto msgCount = [&](const Transport &t) -> size_t {
-        return t.group() == Group::Kernel ? (q ? 40000 : 400000) : (q ? 6000 : 60000);
+    enum class Pace { Kernel, Fuse, Durable, Synced };
+    auto pace = [](const Transport &t) {
+        if (t.fsyncPolicy() == "always") return Pace::Synced;
+        if (t.durable()) return Pace::Durable;
+        return t.group() == Group::Kernel ? Pace::Kernel : Pace::Fuse;
     };
-    auto pingRounds = [&](const Transport &t) -> size_t {
-        return t.group() == Group::Kernel ? (q ? 4000 : 20000) : (q ? 800 : 4000);
+    auto pick = [&](const Transport &t, std::array<size_t, 4> full, std::array<size_t, 4> quick) {
+        return (q ? quick : full)[static_cast<size_t>(pace(t))];
     };
+    constexpr size_t MiB = 1 << 20;
+    // Kernel, FUSE, durable, fsync=always.
+    auto thrBytes = [&](const Transport &t) {
+        return pick(t, {512 * MiB, 512 * MiB, 128 * MiB, 32 * MiB}, {64 * MiB, 64 * MiB, 2 * MiB, 1 * MiB});
+    };
+    auto msgCount = [&](const Transport &t) { return pick(t, {400000, 60000, 60000, 1500}, {40000, 6000, 500, 30}); };
+    auto pingRounds = [&](const Transport &t) { return pick(t, {20000, 4000, 4000, 400}, {4000, 800, 100, 10}); };
     const size_t fanCount = q ? 2000 : 20000;
     const unsigned scaleN = 10000;
 
@@ -188,10 +235,21 @@ int main(int argc, char **argv)
     struct Work {
         Figure figure;
         Run run;
+        bool durableToo;  // also measured on durable channels
     };
+    std::unique_ptr<Daemon> durable;  // started below if a durable figure is selected
     // CPU the daemon behind a transport spent on one measurement, per item.
     auto daemonPid = [&](const Transport &t) -> pid_t {
+        if (t.durable()) return durable->pid();
         return t.group() == Group::Chanfs ? chanfs->pid() : t.group() == Group::BareFuse ? bare->pid() : 0;
+    };
+    // A durable channel's journal bytes per message, once its links are gone.
+    std::string unmetered;
+    auto withLog = [&](Transport &t, size_t messages, Sample s) -> Sample {
+        if (!t.durable()) return s;
+        if (std::optional<DiskUse> u = t.takeDiskUse()) s.logBytesPerMsg = static_cast<double>(u->bytes) / messages;
+        else if (unmetered.empty()) unmetered = t.whyNoDiskUse();
+        return s;
     };
     auto withCpu = [&](const Transport &t, size_t items, auto &&measure) -> Sample {
         const pid_t pid = daemonPid(t);
@@ -203,39 +261,64 @@ int main(int argc, char **argv)
     const std::vector<Work> work{
         {{"thr64k", "throughput, 64 KiB writes", "GiB/s", true},
          [&](Transport &t) -> std::optional<Sample> {
-             const StreamResult r = runStream(t, 64 << 10, thrTotal, 64 << 10);
-             return Sample{thrTotal / r.seconds / (1 << 30)};
-         }},
+             const size_t total = thrBytes(t);
+             const StreamResult r = runStream(t, 64 << 10, total, 64 << 10);
+             return withLog(t, total / (64 << 10), Sample{total / r.seconds / (1 << 30)});
+         },
+         true},
         {{"thr1m", "throughput, 1 MiB writes", "GiB/s", true},
          [&](Transport &t) -> std::optional<Sample> {
              if (t.maxWriteBytes() < (1u << 20)) return std::nullopt;
-             const StreamResult r = runStream(t, 1 << 20, thrTotal, 1 << 20);
-             return Sample{thrTotal / r.seconds / (1 << 30)};
-         }},
+             const size_t total = thrBytes(t);
+             const StreamResult r = runStream(t, 1 << 20, total, 1 << 20);
+             return Sample{total / r.seconds / (1 << 30)};
+         },
+         false},
         {{"msg1k", "1 KiB messages, 64 KiB reader", "msg/s", true},
          [&](Transport &t) -> std::optional<Sample> {
              const size_t n = msgCount(t);
-             return withCpu(t, n, [&] {
+             return withLog(t, n, withCpu(t, n, [&] {
                  const StreamResult r = runStream(t, 1024, n * 1024, 64 << 10);
                  return Sample{n / r.seconds, n / r.writerSeconds, static_cast<double>(n) / r.reads};
-             });
-         }},
+             }));
+         },
+         true},
         {{"pingpong", "round trip, 64 B each way", "us", false},
          [&](Transport &t) -> std::optional<Sample> {
              const size_t n = pingRounds(t);
-             return withCpu(t, n, [&] { return Sample{runPingPong(t, n, 64) / n * 1e6}; });
-         }},
+             // Two channels, one message each way per round trip.
+             return withLog(t, 2 * n, withCpu(t, n, [&] { return Sample{runPingPong(t, n, 64) / n * 1e6}; }));
+         },
+         true},
     };
 
     auto selected = [&](const std::string &what) {
         return args.only.empty() || what.find(args.only) != std::string::npos;
     };
+    auto applies = [](const Work &w, const Transport &t) { return w.durableToo || !t.durable(); };
+    // A durable figure brings the figures its ratios need: the same queue
+    // in memory and the kernel FIFO.
+    auto runs = [&](const Work &w, const Transport &t) {
+        if (!applies(w, t)) return false;
+        if (selected(w.figure.id + " " + t.name())) return true;
+        if (t.name() != "chanfs queue/lines" && t.name() != "kernel FIFO") return false;
+        for (const auto &d : transports)
+            if (d->durable() && applies(w, *d) && selected(w.figure.id + " " + d->name())) return true;
+        return false;
+    };
+    bool anyDurable = false;
+    for (const Work &w : work)
+        for (const auto &t : transports) anyDurable = anyDurable || (t->durable() && runs(w, *t));
+    if (anyDurable) {
+        durable = Daemon::start("chanfs with a state directory", durableArgv, tmp + "/mnt-durable",
+                                tmp + "/chanfs-durable.log");
+    }
     Progress progress(args.rounds);
     const unsigned fanSubs[] = {1, 8, 64};
     for (unsigned round = 1; round <= args.rounds; ++round) {
         for (const Work &w : work) {
             for (auto &t : transports) {
-                if (!selected(w.figure.id + " " + t->name())) continue;
+                if (!runs(w, *t)) continue;
                 progress.step(round, w.figure.title + ": " + t->name());
                 watchdog.arm(w.figure.id + " on " + t->name(), 120);
                 if (std::optional<Sample> s = w.run(*t)) report.add(w.figure, t->name(), t->group(), *s);
@@ -270,6 +353,8 @@ int main(int argc, char **argv)
 
     const int chanfsExit = chanfs->stop();
     const int bareExit = bare->stop();
+    const int durableExit = durable ? durable->stop() : 0;
+    if (durable) report.setDurableContext(stateSource, stateFs, unmetered);
     std::error_code ec;
     std::filesystem::remove_all(tmp, ec);
 
@@ -279,9 +364,11 @@ int main(int argc, char **argv)
         report.writeJson(out);
         if (!out) fail("cannot write " + args.json);
     }
-    if (chanfsExit != 0 || bareExit != 0) {
-        std::fprintf(stderr, "chanfs-bench: a daemon did not exit cleanly (chanfs %d, bare loop %d)\n",
-                     chanfsExit, bareExit);
+    if (chanfsExit != 0 || bareExit != 0 || durableExit != 0) {
+        std::fprintf(stderr,
+                     "chanfs-bench: a daemon did not exit cleanly (chanfs %d, bare loop %d, chanfs with a state "
+                     "directory %d)\n",
+                     chanfsExit, bareExit, durableExit);
         return 1;
     }
     return 0;

@@ -19,6 +19,7 @@ const char *const kChanfsFiles[] = {"chanfs pipe/bytes", "chanfs queue/lines", "
 const char *const kKernelUds = "kernel UDS stream";
 const char *const kListenIn = "chanfs uds-listen socket->file";
 const char *const kChanfsTopic = "chanfs topic/lines";
+const char *const kChanfsQueue = "chanfs queue/lines";  // what durable channels are compared with
 constexpr double kMiB = 1024.0 * 1024.0;
 constexpr double kRssGoalMiB = 64;
 
@@ -31,6 +32,15 @@ double median(const std::vector<Sample> &samples, Get get)
     std::sort(v.begin(), v.end());
     const size_t n = v.size();
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Median of the samples that measured log bytes; 0 if none did.
+double medianLogBytes(const std::vector<Sample> &samples)
+{
+    std::vector<Sample> measured;
+    for (const Sample &x : samples)
+        if (x.logBytesPerMsg > 0) measured.push_back(x);
+    return median(measured, [](const Sample &x) { return x.logBytesPerMsg; });
 }
 
 double medianValue(const std::vector<Sample> &s)
@@ -205,6 +215,51 @@ std::vector<Report::Target> Report::targets() const
     return out;
 }
 
+void Report::printDurable(std::FILE *out) const
+{
+    std::vector<const FigureData *> figs;
+    std::vector<std::string> names;  // durable transports, in the order they ran
+    for (const FigureData &f : figures_) {
+        bool any = false;
+        for (const Series &s : f.series) {
+            if (s.transport.rfind("chanfs durable", 0) != 0) continue;
+            any = true;
+            if (std::find(names.begin(), names.end(), s.transport) == names.end()) names.push_back(s.transport);
+        }
+        if (any) figs.push_back(&f);
+    }
+    if (figs.empty()) return;
+    std::fprintf(out, "\ndurable queue/lines channels; journals in %s (%s)%s\n", stateDir_.c_str(),
+                 stateFsType_.c_str(), stateFsType_ == "tmpfs" ? ": NOT A DISK, fsync costs nothing" : "");
+    auto header = [&](const char *what) {
+        std::fprintf(out, "  %-40s", what);
+        for (const FigureData *f : figs) std::fprintf(out, " %9s", f->figure.id.c_str());
+        std::fprintf(out, "\n");
+    };
+    header("speed against chanfs queue/lines in memory");
+    for (const std::string &n : names) {
+        std::fprintf(out, "    %-38s", n.c_str());
+        for (const FigureData *f : figs) {
+            const Series *s = series(f->figure.id, n);
+            std::fprintf(out, " %9s", s ? ratioText(ratio(*f, *s, kChanfsQueue)).c_str() : "-");
+        }
+        std::fprintf(out, "\n");
+    }
+    header("journal bytes per message (median)");  // what the segment files grew by
+    for (const std::string &n : names) {
+        std::fprintf(out, "    %-38s", n.c_str());
+        for (const FigureData *f : figs) {
+            const Series *s = series(f->figure.id, n);
+            const double b = s ? medianLogBytes(s->samples) : 0;
+            char text[32] = "-";
+            if (b > 0) std::snprintf(text, sizeof text, "%.1f", b);
+            std::fprintf(out, " %9s", text);
+        }
+        std::fprintf(out, "\n");
+    }
+    if (!unmetered_.empty()) std::fprintf(out, "  journal bytes not measured: %s\n", unmetered_.c_str());
+}
+
 void Report::print(std::FILE *out) const
 {
     std::fprintf(out, "chanfs-bench %s, %s, %s, %u CPUs%s\n", CHANFS_VERSION, when_.c_str(), kernel_.c_str(),
@@ -241,6 +296,7 @@ void Report::print(std::FILE *out) const
             std::fprintf(out, "\n");
         }
     }
+    printDurable(out);
     if (!fanout_.empty()) {
         std::fprintf(out, "\n%-36s %9s %19s %6s %11s\n", "fan-out to N, per subscriber", "msg/s", "(min-max)", "xN=1",
                      "all N msg/s");
@@ -276,7 +332,10 @@ void Report::writeJson(std::ostream &out) const
     out << "{\n  \"tool\": \"chanfs-bench\", \"version\": " << jsonString(CHANFS_VERSION)
         << ", \"date\": " << jsonString(when_) << ", \"kernel\": " << jsonString(kernel_) << ", \"cpus\": " << cpus_
         << ", \"chanfs_threads\": " << chanfsThreads_ << ", \"rounds\": " << rounds_
-        << ", \"quick\": " << (quick_ ? "true" : "false") << ",\n  \"figures\": [";
+        << ", \"quick\": " << (quick_ ? "true" : "false");
+    if (!stateDir_.empty())
+        out << ", \"state_dir\": " << jsonString(stateDir_) << ", \"state_fs\": " << jsonString(stateFsType_);
+    out << ",\n  \"figures\": [";
     bool firstFig = true;
     for (const FigureData &f : figures_) {
         for (const Series &s : f.series) {
@@ -288,6 +347,10 @@ void Report::writeJson(std::ostream &out) const
                 << ", \"samples\": [";
             for (size_t i = 0; i < s.samples.size(); ++i) out << (i ? ", " : "") << jsonNum(s.samples[i].value);
             out << "]";
+            if (s.transport.rfind("chanfs durable", 0) == 0) {
+                out << ", \"vs_queue\": " << jsonNum(ratio(f, s, kChanfsQueue));
+                if (const double b = medianLogBytes(s.samples); b > 0) out << ", \"log_bytes_per_msg\": " << jsonNum(b);
+            }
             if (f.figure.id == "msg1k" || f.figure.id == "pingpong")
                 out << ", \"daemon_cpu_us\": " << jsonNum(median(s.samples, [](const Sample &x) { return x.daemonCpuUs; }));
             if (f.figure.id == "msg1k") {

@@ -27,6 +27,7 @@ struct Sample {
     double writerRate = 0;   // msg1k: the writer's own rate
     double msgsPerRead = 0;  // msg1k: messages per read(2) on the reader
     double daemonCpuUs = 0;  // msg1k, pingpong: daemon CPU per message / round trip
+    double logBytesPerMsg = 0;  // durable channels: journal segment bytes per message (0: not measured)
 };
 
 class Report {
@@ -37,6 +38,12 @@ public:
     void addFanout(const std::string &source, unsigned subscribers, const Sample &s);
     void setParked(unsigned n, const ScaleResult &r) { parkedN_ = n, parked_ = r; }
     void setIdle(unsigned n, const ScaleResult &r) { idleN_ = n, idle_ = r; }
+    // Where durable channels kept their journals: the path, its filesystem
+    // type, and why log bytes were not measured (empty if they were).
+    void setDurableContext(const std::string &stateDir, const std::string &fsType, const std::string &unmetered)
+    {
+        stateDir_ = stateDir, stateFsType_ = fsType, unmetered_ = unmetered;
+    }
 
     void print(std::FILE *out) const;
     void writeJson(std::ostream &out) const;
@@ -70,6 +77,7 @@ private:
     double ratio(const FigureData &f, const Series &s, const std::string &ref) const;
     double fanoutMedian(const std::string &source, unsigned subscribers) const;
     std::vector<Target> targets() const;
+    void printDurable(std::FILE *out) const;
 
     unsigned rounds_;
     bool quick_;
@@ -81,6 +89,7 @@ private:
     std::vector<FanoutSeries> fanout_;
     unsigned parkedN_ = 0, idleN_ = 0;
     ScaleResult parked_, idle_;
+    std::string stateDir_, stateFsType_, unmetered_;
 };
 
 }  // namespace chanfs::bench

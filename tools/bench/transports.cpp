@@ -135,6 +135,61 @@ private:
     std::string dir_, kind_, framing_;
 };
 
+class ChanfsDurable final : public Transport {
+public:
+    ChanfsDurable(std::string dir, std::string stateSource, const std::string &fsync)
+        : Transport("chanfs durable queue fsync=" + fsync, Group::Chanfs, SIZE_MAX, fsync),
+          dir_(std::move(dir)), stateSource_(std::move(stateSource))
+    {
+    }
+    Link link() override
+    {
+        const std::string path = fresh(dir_, "durable");
+        makeChannel(path, "queue", "lines");
+        // The policy first, so that it holds from the journal's first segment.
+        setXattr(path, "fsync", fsyncPolicy());
+        setXattr(path, "durable", "1");
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0) failErrno("stat " + path);
+        // The journal's directory (fs/state_store.h): SOURCE/state/channels/<ino>.
+        const std::string journal = stateSource_ + "/state/channels/" + std::to_string(st.st_ino);
+        if (::access(journal.c_str(), F_OK) != 0) failErrno("durable channel " + path + ": no journal at " + journal);
+        std::string why;
+        if (auto m = SegmentMeter::watch(journal, &why)) meters_.push_back(std::move(m));
+        else unmetered_ = true, why_ = why;
+        Link l;
+        l.r = openOrFail(path, O_RDONLY);
+        l.w = openOrFail(path, O_WRONLY);
+        l.readsWholeLines = true;
+        l.removeAfter.push_back(path);
+        return l;
+    }
+    std::optional<DiskUse> takeDiskUse() override
+    {
+        DiskUse sum;
+        bool whole = !unmetered_ && !meters_.empty();
+        for (auto &m : meters_) {
+            if (std::optional<DiskUse> u = m->collect()) {
+                sum.bytes += u->bytes;
+                sum.segments += u->segments;
+            } else {
+                whole = false;
+                if (why_.empty()) why_ = "a fanotify report was lost";
+            }
+        }
+        meters_.clear();
+        unmetered_ = false;
+        return whole ? std::optional<DiskUse>(sum) : std::nullopt;
+    }
+    std::string whyNoDiskUse() const override { return why_; }
+
+private:
+    std::string dir_, stateSource_;
+    std::vector<std::unique_ptr<SegmentMeter>> meters_;
+    bool unmetered_ = false;
+    std::string why_;
+};
+
 UniqueFd connectTo(const std::string &socketPath)
 {
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -220,6 +275,11 @@ std::unique_ptr<Transport> chanfsChannel(const std::string &dir, const std::stri
                                          const std::string &framing)
 {
     return std::make_unique<ChanfsChannel>(dir, kind, framing);
+}
+std::unique_ptr<Transport> chanfsDurable(const std::string &dir, const std::string &stateSource,
+                                         const std::string &fsync)
+{
+    return std::make_unique<ChanfsDurable>(dir, stateSource, fsync);
 }
 std::unique_ptr<Transport> chanfsListen(const std::string &dir, const std::string &socketDir, bool toFile)
 {

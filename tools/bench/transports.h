@@ -9,10 +9,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "segment_meter.h"
 #include "unique_fd.h"
 
 namespace chanfs::bench {
@@ -40,15 +42,24 @@ public:
     Group group() const { return group_; }
     // Largest single write it takes (a seqpacket is bounded by the socket buffer).
     size_t maxWriteBytes() const { return maxWriteBytes_; }
+    // A durable chanfs channel's fsync policy ("never", "batch", "always");
+    // empty for everything else.
+    const std::string &fsyncPolicy() const { return fsync_; }
+    bool durable() const { return !fsync_.empty(); }
 
     virtual Link link() = 0;
     // Two links for a round trip: A writes there.w and reads back.r, B reads
     // there.r and writes back.w.
     virtual std::pair<Link, Link> duplex() { return {link(), link()}; }
+    // Durable channels: what the journals of the links made since the last
+    // call wrote to disk. Call once those links are gone. Nothing if not
+    // durable or not measured (see whyNoDiskUse()).
+    virtual std::optional<DiskUse> takeDiskUse() { return std::nullopt; }
+    virtual std::string whyNoDiskUse() const { return {}; }
 
 protected:
-    Transport(std::string name, Group g, size_t maxWrite = SIZE_MAX)
-        : name_(std::move(name)), group_(g), maxWriteBytes_(maxWrite)
+    Transport(std::string name, Group g, size_t maxWrite = SIZE_MAX, std::string fsync = {})
+        : name_(std::move(name)), group_(g), maxWriteBytes_(maxWrite), fsync_(std::move(fsync))
     {
     }
 
@@ -56,6 +67,7 @@ private:
     std::string name_;
     Group group_;
     size_t maxWriteBytes_;
+    std::string fsync_;
 };
 
 std::unique_ptr<Transport> kernelPipe();
@@ -67,6 +79,13 @@ std::unique_ptr<Transport> bareFuse(const std::string &mountpoint);
 // channel file under dir, removed when the link goes.
 std::unique_ptr<Transport> chanfsChannel(const std::string &dir, const std::string &kind,
                                          const std::string &framing);
+
+// A durable chanfs queue/lines channel (user.chanfs.durable=1) with the
+// given fsync policy, on a chanfs mounted at dir with the state directory
+// stateSource (its SOURCE argument). Each link's journal is metered
+// (segment_meter.h).
+std::unique_ptr<Transport> chanfsDurable(const std::string &dir, const std::string &stateSource,
+                                         const std::string &fsync);
 
 // A chanfs queue/lines channel with `uds=listen:`: a socket client on one
 // side, the channel file on the other. toFile picks the link direction
