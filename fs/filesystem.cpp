@@ -14,7 +14,8 @@ Filesystem::Filesystem(const Options &o) : opts(o), inodes(getuid(), getgid(), 0
 {
     const uint64_t maxMemory = o.maxMemoryBytes ? o.maxMemoryBytes : defaultMaxMemory();
     MemoryBudget::global().setLimit(maxMemory);
-    spdlog::info("max_memory {} bytes{}, max_channels {}", maxMemory,
+    // Debug: at info the mount logs one line (see the README's daemon section).
+    spdlog::debug("max_memory {} bytes{}, max_channels {}", maxMemory,
                  o.maxMemoryBytes ? "" : " (a quarter of RAM)", o.maxChannels);
     // Fan-out batching wakes held topic readers from the bridge loop.
     Channel::setWakeScheduler([this](std::chrono::milliseconds delay, std::function<void()> task) {
