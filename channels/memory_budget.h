@@ -1,7 +1,8 @@
 // The daemon-wide memory budget (-o max_memory=): the bytes of message data
-// all channels together may hold. Each channel charges what it holds (see
-// Channel::syncBudget: queued messages, writers' unfinished messages,
-// readers' unread remainders) and releases it as it goes; a write that would
+// all channels together may hold. Each channel charges what it queues (see
+// Channel::syncBudget: queued message bytes plus a per-message overhead;
+// writers' unfinished messages and readers' unread remainders are bounded
+// per handle instead, see the README) and releases it as it goes; a write that would
 // push the total past the limit finds its channel "full" and follows the
 // channel's overflow policy. A channel whose writer must wait for memory is
 // registered here, and whoever frees memory later wakes it (wakeWaiters()),
