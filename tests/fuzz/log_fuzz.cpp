@@ -71,7 +71,12 @@ void checkTree(std::string_view file)
 // Recovery of a durable queue from one segment file with these bytes.
 void checkJournal(std::string_view file, bool topic)
 {
-    static const std::string dir = "/tmp/chanfs-log-fuzz." + std::to_string(::getpid());
+    // One scratch directory per process, removed when libFuzzer exits.
+    static const struct Scratch {
+        std::string path = "/tmp/chanfs-log-fuzz." + std::to_string(::getpid());
+        ~Scratch() { std::filesystem::remove_all(path); }
+    } scratch;
+    const std::string &dir = scratch.path;
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     const std::string seg = dir + "/00000000000000000001.seg";
