@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "journal.h"
 #include "kind_policy.h"
 #include "memory_budget.h"
 
@@ -560,13 +561,10 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
         // A durable channel acknowledges a write only once its messages are
         // in the journal (and, with fsync=always, on disk).
         std::shared_ptr<Journal> journal = journal_;
-        bool syncFirst = false;
-        if (journal) {
-            if (journal->flush() < 0) {
-                for (auto &[waiter, n] : acts.writes) acts.writeErrors.emplace_back(std::move(waiter), EIO);
-                acts.writes.clear();
-            }
-            syncFirst = journal->fsyncPolicy() == FsyncPolicy::Always;
+        const bool syncFirst = journal && settings_.fsync == FsyncPolicy::Always;
+        if (journal && journal->flush() < 0) {
+            for (auto &[waiter, n] : acts.writes) acts.writeErrors.emplace_back(std::move(waiter), EIO);
+            acts.writes.clear();
         }
         wakeBudget |= std::exchange(wakeBudget_, false);
         lock.unlock();

@@ -36,7 +36,6 @@
 
 #include "buffer.h"
 #include "framing.h"
-#include "journal.h"
 #include "settings.h"
 #include "waiters.h"
 
@@ -44,6 +43,8 @@ namespace chanfs {
 
 class Channel;
 class KindPolicy;
+class Journal;       // journal.h: a durable channel's log
+struct RecoveredLog;
 struct ChannelState;
 
 // One open() of a channel: reader and/or writer. The channel owns its state;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <set>
 
+#include "file_io.h"
 #include "journal_format.h"
 
 namespace chanfs {
@@ -36,32 +37,6 @@ bool parseSegmentName(const std::string &name, uint64_t *seq)
     }
     *seq = v;
     return true;
-}
-
-int readWhole(const std::string &path, std::string *out)
-{
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return -errno;
-    struct stat st {};
-    if (::fstat(fd.get(), &st) < 0) return -errno;
-    out->resize(static_cast<size_t>(st.st_size));
-    size_t got = 0;
-    while (got < out->size()) {
-        const ssize_t n = ::pread(fd.get(), out->data() + got, out->size() - got,
-                                  static_cast<off_t>(got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -errno;
-        if (n == 0) break;
-        got += static_cast<size_t>(n);
-    }
-    out->resize(got);
-    return 0;
-}
-
-void syncDir(const std::string &dir)
-{
-    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (fd) ::fsync(fd.get());
 }
 
 int makeDirs(const std::string &dir)
@@ -112,7 +87,7 @@ int Journal::open(const std::string &dir, const Settings &s, const std::string &
     for (const uint64_t first : firsts) {
         const std::string path = dir + "/" + segmentName(first);
         std::string data;
-        if (int rc = readWhole(path, &data); rc < 0) {
+        if (int rc = readWholeFile(path, &data); rc < 0) {
             *why = "cannot read " + path + ": " + std::strerror(-rc);
             return rc;
         }
@@ -215,26 +190,14 @@ int Journal::openActive(uint64_t firstSeq)
         if (::ftruncate(fd.get(), 0) < 0) return -errno;
         active_ = std::move(fd);
         activeFirst_ = firstSeq;
-        if (int rc = writeAll(std::string(kSegmentMagic, kFileMagicBytes)); rc < 0) return rc;
+        if (int rc = writeFully(active_.get(), std::string_view(kSegmentMagic, kFileMagicBytes)); rc < 0)
+            return rc;
         seg.fileBytes = kFileMagicBytes;
-        if (settings_.fsync != FsyncPolicy::Never) syncDir(dir_);
+        if (settings_.fsync != FsyncPolicy::Never) syncDirectory(dir_);
         return 0;
     }
     active_ = std::move(fd);
     activeFirst_ = firstSeq;
-    return 0;
-}
-
-// Needs mu_.
-int Journal::writeAll(const std::string &data)
-{
-    size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::write(active_.get(), data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -errno;
-        done += static_cast<size_t>(n);
-    }
     return 0;
 }
 
@@ -288,7 +251,7 @@ int Journal::flush()
             return fail(rc, "cannot start a new segment in " + dir_);
         seg = &segments_[activeFirst_];
     }
-    if (int rc = writeAll(buf_); rc < 0) return fail(rc, "write " + seg->path);
+    if (int rc = writeFully(active_.get(), buf_); rc < 0) return fail(rc, "write " + seg->path);
     seg->fileBytes += buf_.size();
     for (const PendingEntry &p : pending_) {
         ++seg->live;
@@ -383,12 +346,6 @@ void Journal::configure(const Settings &s)
     std::lock_guard g(mu_);
     settings_ = s;
     if (!destroyed_ && active_) trimSegments();
-}
-
-FsyncPolicy Journal::fsyncPolicy() const
-{
-    std::lock_guard g(mu_);
-    return settings_.fsync;
 }
 
 void Journal::destroy()

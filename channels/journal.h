@@ -88,7 +88,6 @@ public:
     int sync() override;
     // Takes the fsync policy and retention from new settings.
     void configure(const Settings &s);
-    FsyncPolicy fsyncPolicy() const;
     // Deletes every segment and the directory (durable turned off, the
     // channel removed); later calls do nothing.
     void destroy();
@@ -109,7 +108,6 @@ private:
         bool mark;
     };
     int openActive(uint64_t firstSeq);
-    int writeAll(const std::string &data);
     void trimSegments();
     int fail(int err, const std::string &what);
 

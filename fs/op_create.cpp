@@ -51,12 +51,6 @@ Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t
         return nullptr;
     }
     if ((*err = checkNewEntry(fs, dir, name, 0, true, "create"))) return nullptr;
-    if (s.durable && !fs.state) {
-        spdlog::warn("channel {}: durable channels need a state directory (chanfs STATE_DIR "
-                     "MOUNTPOINT); not created", name);
-        *err = EINVAL;
-        return nullptr;
-    }
     Node &n = fs.inodes.add(dir, name, false, mode, uid, gid, ino);
     n.channel = Channel::create(s, fs.inodes.path(n));
     if (ino == 0 && s.durable) {

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "file_io.h"
 #include "filesystem.h"
 #include "node_ops.h"
 #include "tree_log.h"
@@ -24,32 +25,6 @@ namespace {
 constexpr const char *kTreeLogName = "tree.log";
 
 bool isBridgeKey(std::string_view k) { return k == "fifo" || k == "uds"; }
-
-int readFile(const std::string &path, std::string *out)
-{
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) return -errno;
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -errno;
-        if (n == 0) return 0;
-        out->append(buf, static_cast<size_t>(n));
-    }
-}
-
-int writeFile(int fd, const std::string &data)
-{
-    size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -errno;
-        done += static_cast<size_t>(n);
-    }
-    return 0;
-}
 
 // The node as a record. Needs the table lock.
 TreeRecord recordOf(const Node &n)
@@ -115,7 +90,7 @@ int StateStore::restore(Filesystem &fs, std::string *why)
 {
     const std::string path = dir_ + "/" + kTreeLogName;
     std::string data;
-    if (int rc = readFile(path, &data); rc < 0 && rc != -ENOENT) {
+    if (int rc = readWholeFile(path, &data); rc < 0 && rc != -ENOENT) {
         *why = "cannot read " + path + ": " + std::strerror(-rc);
         return rc;
     }
@@ -249,7 +224,7 @@ int StateStore::compact(Filesystem &fs)
     const std::string path = dir_ + "/" + kTreeLogName;
     const std::string tmp = path + ".tmp";
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    int rc = fd ? writeFile(fd.get(), out) : -errno;
+    int rc = fd ? writeFully(fd.get(), out) : -errno;
     if (rc == 0 && ::fdatasync(fd.get()) < 0) rc = -errno;
     if (rc == 0 && ::rename(tmp.c_str(), path.c_str()) < 0) rc = -errno;
     if (rc < 0) {
@@ -257,8 +232,7 @@ int StateStore::compact(Filesystem &fs)
         ::unlink(tmp.c_str());
         return rc;
     }
-    UniqueFd dirFd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dirFd) ::fsync(dirFd.get());
+    syncDirectory(dir_);
     log_.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
     if (!log_) {
         spdlog::error("state: cannot open {}: {}", path, std::strerror(errno));
@@ -272,7 +246,7 @@ int StateStore::compact(Filesystem &fs)
 
 int StateStore::append(const std::string &records)
 {
-    if (int rc = writeFile(log_.get(), records); rc < 0) {
+    if (int rc = writeFully(log_.get(), records); rc < 0) {
         spdlog::error("state: cannot append to {}/{}: {}; this change will not survive a restart",
                       dir_, kTreeLogName, std::strerror(-rc));
         return rc;
