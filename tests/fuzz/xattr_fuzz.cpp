@@ -260,7 +260,9 @@ void checkChangeSettings(FuzzedDataProvider &in)
         case 0:
         case 1: {
             std::string name;
-            if (in.ConsumeBool()) name = std::string(kSettingNames[in.ConsumeIntegralInRange<size_t>(0, 5)]);
+            if (in.ConsumeBool())
+                name = std::string(kSettingNames[in.ConsumeIntegralInRange<size_t>(
+                    0, std::size(kSettingNames) - 1)]);
             else name = in.ConsumeRandomLengthString(16);
             const std::string value = pickText(in);
             const std::string what = "changeSetting(" + shown(name) + ", " + shown(value) + ")";
@@ -290,9 +292,13 @@ void checkChangeSettings(FuzzedDataProvider &in)
             // The value reads back as the xattr would show it.
             const auto shownValue = formatSetting(after, name);
             FUZZ_CHECK(shownValue.has_value(), what + ": accepted an unknown name");
-            if (name == "capacity" || name == "max_message" || name == "replay") {
+            // Numbers read back in decimal bytes or counts, whatever suffix was written.
+            const bool isCount = name == "replay" || name == "retention_messages";
+            const bool isSize =
+                name == "capacity" || name == "max_message" || name == "retention_bytes";
+            if (isCount || isSize) {
                 uint64_t v = 0;
-                FUZZ_CHECK((name == "replay" ? parseCount(value, &v) : parseSize(value, &v)) == 0 &&
+                FUZZ_CHECK((isCount ? parseCount(value, &v) : parseSize(value, &v)) == 0 &&
                                *shownValue == std::to_string(v),
                            what + ": reads back as " + *shownValue);
             } else {
