@@ -495,7 +495,8 @@ void Channel::setWakeScheduler(WakeScheduler scheduler, std::chrono::millisecond
 
 bool Channel::holdForBatch(const Handle &h, size_t maxBytes, std::chrono::steady_clock::time_point now) const
 {
-    if (now - h.lastDeliveryAt_ >= std::chrono::milliseconds(gBatchWindowMs.load())) return false;
+    if (!h.lastDeliveryAt_) return false;
+    if (now - *h.lastDeliveryAt_ >= std::chrono::milliseconds(gBatchWindowMs.load())) return false;
     const std::optional<uint64_t> ready = policy_->fanOutReadyBytes(*this, h);
     return ready && *ready > 0 && *ready < maxBytes / 2;
 }

@@ -76,8 +76,9 @@ private:
     bool oneMessage_ = false;  // reader: at most one whole message per read
     std::shared_ptr<PollNotifier> poll_;
     unsigned reportedEvents_ = 0;
-    // topic reader: when its last read that returned data was answered.
-    std::chrono::steady_clock::time_point lastDeliveryAt_{};
+    // topic reader: when its last read that returned data was answered;
+    // empty until then ("never answered" is not "answered at boot").
+    std::optional<std::chrono::steady_clock::time_point> lastDeliveryAt_;
 };
 
 struct ReadRequest {
