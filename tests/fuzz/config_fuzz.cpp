@@ -1,4 +1,4 @@
-// libFuzzer target: the config file parser (fs/config.h parseConfig: cpptoml
+// libFuzzer target: the config file parser (fs/config/config.h parseConfig: cpptoml
 // and chanfs's own checks). Whatever the bytes, it must return: true with a
 // tree that holds together, or false with at least one problem, each with
 // a line inside the file (or 0) and a message, printed as FILE:LINE.
@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "config.h"
-#include "fuzz_check.h"
-#include "settings.h"
+#include "channels/base/settings.h"
+#include "fs/config/config.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
@@ -38,20 +38,21 @@ void checkConfig(const std::string &text)
     try {
         ok = fs::parseConfig(text, file, PartialSettings{}, &cfg, &problems);
     } catch (const std::exception &e) {
-        FUZZ_CHECK(false, std::string("parseConfig threw: ") + e.what() + " on " + shown(text, 400));
+        FUZZ_CHECK(false,
+                   std::string("parseConfig threw: ") + e.what() + " on " + shown(text, 400));
     }
     if (!ok) {
         FUZZ_CHECK(!problems.empty(), "refused without a problem: " + shown(text, 400));
         int last = 0;
         for (const fs::ConfigProblem &p : problems) {
             const std::string where = std::to_string(p.line) + ": " + p.message;
-            FUZZ_CHECK(p.line >= 0 && p.line <= lines,
-                       "problem line out of the file (" + std::to_string(lines) +
-                           " lines): " + where);
+            FUZZ_CHECK(
+                p.line >= 0 && p.line <= lines,
+                "problem line out of the file (" + std::to_string(lines) + " lines): " + where);
             FUZZ_CHECK(p.line >= last, "problems not in line order: " + where);
             last = p.line;
-            FUZZ_CHECK(!p.message.empty(), "a problem without a message on line " +
-                                               std::to_string(p.line));
+            FUZZ_CHECK(!p.message.empty(),
+                       "a problem without a message on line " + std::to_string(p.line));
             const std::string printed = fs::formatProblem(file, p);
             const std::string prefix =
                 p.line > 0 ? file + ":" + std::to_string(p.line) + ": " : file + ": ";
@@ -71,8 +72,9 @@ void checkConfig(const std::string &text)
         FUZZ_CHECK(applySetting(&rootDefaults, k, v, &why) == 0, "[mount] " + k + ": " + why);
     }
     for (const fs::ConfigNode &n : cfg.nodes) {
-        FUZZ_CHECK(!n.path.empty() && n.path.front() != '/' && n.path.find('\0') == std::string::npos,
-                   "accepted path " + shown(n.path));
+        FUZZ_CHECK(
+            !n.path.empty() && n.path.front() != '/' && n.path.find('\0') == std::string::npos,
+            "accepted path " + shown(n.path));
         FUZZ_CHECK(seen.insert(n.path).second, "declared twice: " + shown(n.path));
         FUZZ_CHECK(n.line >= 0 && n.line <= lines, "node line " + std::to_string(n.line));
         if (n.mode) FUZZ_CHECK(*n.mode <= 07777, "mode " + std::to_string(*n.mode));
@@ -86,7 +88,8 @@ void checkConfig(const std::string &text)
             prefix += (i ? "/" : "") + parts[i];
             if (auto it = isDir.find(prefix); it != isDir.end()) {
                 FUZZ_CHECK(it->second, "something inside channel " + shown(prefix));
-                if (auto d = dirDefaults.find(prefix); d != dirDefaults.end()) chain.push_back(&d->second);
+                if (auto d = dirDefaults.find(prefix); d != dirDefaults.end())
+                    chain.push_back(&d->second);
             }
         }
         isDir[n.path] = n.isDir;
@@ -99,8 +102,9 @@ void checkConfig(const std::string &text)
         } else {
             Settings s;
             std::string why, badKey;
-            FUZZ_CHECK(fs::channelSettings(PartialSettings{}, chain, n.settings, &s, &why, &badKey) == 0,
-                       n.table() + " " + badKey + ": " + why);
+            FUZZ_CHECK(
+                fs::channelSettings(PartialSettings{}, chain, n.settings, &s, &why, &badKey) == 0,
+                n.table() + " " + badKey + ": " + why);
             FUZZ_CHECK(validate(s, nullptr) == 0, n.table() + ": invalid settings accepted");
         }
     }

@@ -26,10 +26,10 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 
-#include "channel.h"
-#include "framing.h"
-#include "fuzz_check.h"
-#include "settings.h"
+#include "channels/base/settings.h"
+#include "channels/core/channel.h"
+#include "channels/framing/framing.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
@@ -68,12 +68,13 @@ Reference referenceFrame(Framing f, uint64_t maxMessage, const std::string &held
         if (!data.empty()) r.messages.push_back(data);
         return r;
     case Framing::Messages:
-        if (data.size() > maxMessage) r.error = true;
-        else if (!data.empty()) r.messages.push_back(data);
+        if (data.size() > maxMessage)
+            r.error = true;
+        else if (!data.empty())
+            r.messages.push_back(data);
         return r;
     case Framing::Lines:
-    case Framing::Lp32:
-        break;
+    case Framing::Lp32: break;
     }
     const std::string all = held + data;
     size_t pos = 0;
@@ -90,8 +91,10 @@ Reference referenceFrame(Framing f, uint64_t maxMessage, const std::string &held
             const size_t nl = all.find('\n', pos);
             if (nl == std::string::npos) {
                 // A partial that can no longer end within the limit.
-                if (avail >= maxMessage) refuse();
-                else r.held = all.substr(pos);
+                if (avail >= maxMessage)
+                    refuse();
+                else
+                    r.held = all.substr(pos);
                 return r;
             }
             len = nl - pos + 1;
@@ -179,8 +182,8 @@ void fuzzFrameWrite(FuzzedDataProvider &in)
         FUZZ_CHECK(got.messageBytes == total, what + ": messageBytes");
         const std::string before = held;
         applyHeld(held, got, {data.data(), data.size()});
-        FUZZ_CHECK(held == want.held, what + ": held afterwards " + shown(held) + ", expected " +
-                                          shown(want.held));
+        FUZZ_CHECK(held == want.held,
+                   what + ": held afterwards " + shown(held) + ", expected " + shown(want.held));
         if (framing == Framing::Lines || framing == Framing::Lp32) {
             // Nothing lost or invented: messages + new partial = old partial + data.
             FUZZ_CHECK(joined + held == before + data, what + ": bytes lost or invented");
@@ -266,7 +269,8 @@ public:
         FUZZ_CHECK(applySetting(&s, "kind", toString(kind_), &why) == 0, why);
         FUZZ_CHECK(applySetting(&s, "framing", toString(framing_), &why) == 0, why);
         FUZZ_CHECK(applySetting(&s, "capacity", cap, &why) == 0, why);
-        FUZZ_CHECK(applySetting(&s, "overflow", overflowError_ ? "error" : "block", &why) == 0, why);
+        FUZZ_CHECK(applySetting(&s, "overflow", overflowError_ ? "error" : "block", &why) == 0,
+                   why);
         what_ = std::string(toString(kind_)) + "/" + std::string(toString(framing_)) +
                 " capacity " + cap + (overflowError_ ? " overflow=error" : "");
 
@@ -283,13 +287,9 @@ public:
                     if (ch == '\n') ch = ' ';
                 msg = body + "\n";
                 break;
-            case Framing::Lp32:
-                msg = lp32Header(body.size()) + body;
-                break;
+            case Framing::Lp32: msg = lp32Header(body.size()) + body; break;
             case Framing::Bytes:
-            case Framing::Messages:
-                msg = body;
-                break;
+            case Framing::Messages: msg = body; break;
             }
             if (msg.empty()) continue;  // an empty `messages` write carries nothing
             stream_ += msg;
@@ -299,7 +299,8 @@ public:
         // A writer may stop in the middle of its last message: the fragment
         // is dropped at close and must never be read.
         if (framing_ != Framing::Messages && !stream_.empty())
-            stream_.resize(stream_.size() - in.ConsumeIntegralInRange<size_t>(0, 3) % stream_.size());
+            stream_.resize(stream_.size() -
+                           in.ConsumeIntegralInRange<size_t>(0, 3) % stream_.size());
         if (framing_ == Framing::Bytes) {
             for (size_t i = 1; i <= stream_.size(); ++i) messageEnds_.insert(i);
         }
@@ -317,7 +318,8 @@ public:
             if (op % 3 == 0) {
                 if (!parked_) write(in_.ConsumeIntegralInRange<size_t>(1, 100), op & 0x80);
             } else {
-                read(readers_[(op / 3) % readers_.size()], in_.ConsumeIntegralInRange<size_t>(1, 120));
+                read(readers_[(op / 3) % readers_.size()],
+                     in_.ConsumeIntegralInRange<size_t>(1, 120));
             }
         }
         // Whatever the order was, everything must get through.
@@ -334,8 +336,10 @@ public:
 
         const ChannelStats st = ch_->stats();
         const uint64_t fragment = written_ - committed();
-        FUZZ_CHECK(st.inBytes == committed(), what_ + ": stats.in_bytes " + std::to_string(st.inBytes));
-        FUZZ_CHECK(st.inMessages == inMessages_, what_ + ": stats.in_messages " + std::to_string(st.inMessages));
+        FUZZ_CHECK(st.inBytes == committed(),
+                   what_ + ": stats.in_bytes " + std::to_string(st.inBytes));
+        FUZZ_CHECK(st.inMessages == inMessages_,
+                   what_ + ": stats.in_messages " + std::to_string(st.inMessages));
         FUZZ_CHECK(st.outBytes == committed() * readers_.size(), what_ + ": stats.out_bytes");
         FUZZ_CHECK(st.blockedReaders == 0 && st.blockedWriters == 0, what_);
         FUZZ_CHECK(st.drops == 0, what_ + ": drops before close");
@@ -356,7 +360,8 @@ public:
                            what_ + ": no end-of-stream after the last writer closed");
             }
             auto box = issueRead(r, 4096);
-            FUZZ_CHECK(box->error == EAGAIN, what_ + ": a read after the end found " + shown(box->data));
+            FUZZ_CHECK(box->error == EAGAIN,
+                       what_ + ": a read after the end found " + shown(box->data));
         }
         for (Reader &r : readers_) ch_->release(*r.handle);
     }
@@ -431,17 +436,19 @@ private:
                 if (first != messageEnds_.end() && *first <= limit) end = *first;
             } else {
                 auto last = messageEnds_.upper_bound(limit);
-                if (last != messageEnds_.begin() && *std::prev(last) > r.pos) end = *std::prev(last);
+                if (last != messageEnds_.begin() && *std::prev(last) > r.pos)
+                    end = *std::prev(last);
             }
         }
         if (r.pos == before) {
-            FUZZ_CHECK(box->error == EAGAIN,
-                       at + ": expected EAGAIN, got " +
-                           (box->delivered ? shown(box->data) : "error " + std::to_string(box->error)));
+            FUZZ_CHECK(
+                box->error == EAGAIN,
+                at + ": expected EAGAIN, got " +
+                    (box->delivered ? shown(box->data) : "error " + std::to_string(box->error)));
             return;
         }
-        FUZZ_CHECK(box->delivered, at + ": failed with " + std::to_string(box->error) +
-                                       " though data is readable");
+        FUZZ_CHECK(box->delivered,
+                   at + ": failed with " + std::to_string(box->error) + " though data is readable");
         FUZZ_CHECK(box->data == stream_.substr(r.pos, end - r.pos),
                    at + ": got " + shown(box->data) + ", expected " +
                        shown(stream_.substr(r.pos, end - r.pos)));
@@ -476,8 +483,8 @@ private:
         // A write that completes messages waits (or gets EAGAIN; with
         // overflow=error, ENOBUFS) exactly when they do not fit beside an
         // unread backlog.
-        const bool mustWait = completes > 0 && backlogBefore > 0 &&
-                              backlogBefore + completes > capacity_;
+        const bool mustWait =
+            completes > 0 && backlogBefore > 0 && backlogBefore + completes > capacity_;
         if (box->completions == 0) {
             FUZZ_CHECK(blocking && mustWait && !overflowError_, at + ": parked, though it fits");
             parked_ = true;
@@ -531,9 +538,9 @@ private:
     bool overflowError_ = false;  // overflow=error instead of block
     std::string what_;
     std::string stream_;
-    std::set<uint64_t> messageEnds_;   // stream offsets where a message ends
+    std::set<uint64_t> messageEnds_;  // stream offsets where a message ends
     std::vector<size_t> messageSizes_;
-    std::set<uint64_t> chunkEnds_;     // bytes framing: where accepted writes ended
+    std::set<uint64_t> chunkEnds_;  // bytes framing: where accepted writes ended
     std::shared_ptr<Channel> ch_;
     std::vector<Reader> readers_;
     std::shared_ptr<Handle> writer_;

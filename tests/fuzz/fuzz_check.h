@@ -14,8 +14,7 @@ namespace chanfs::fuzz {
 [[noreturn]] inline void violated(const char *file, int line, const char *cond,
                                   const std::string &detail)
 {
-    std::fprintf(stderr, "%s:%d: invariant violated: %s\n  %s\n", file, line, cond,
-                 detail.c_str());
+    std::fprintf(stderr, "%s:%d: invariant violated: %s\n  %s\n", file, line, cond, detail.c_str());
     std::abort();
 }
 
@@ -37,13 +36,16 @@ inline std::string shown(std::string_view s, size_t limit = 200)
     return out + "\" (" + std::to_string(s.size()) + " bytes)";
 }
 
-inline void quietLogs() { spdlog::set_level(spdlog::level::off); }
+inline void quietLogs()
+{
+    spdlog::set_level(spdlog::level::off);
+}
 
 }  // namespace chanfs::fuzz
 
 // CHECK(cond, detail): detail is any expression giving a std::string,
 // evaluated only on failure.
-#define FUZZ_CHECK(cond, detail)                                                     \
-    do {                                                                             \
+#define FUZZ_CHECK(cond, detail)                                                    \
+    do {                                                                            \
         if (!(cond)) ::chanfs::fuzz::violated(__FILE__, __LINE__, #cond, (detail)); \
     } while (0)

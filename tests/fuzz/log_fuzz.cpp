@@ -15,11 +15,11 @@
 #include <string>
 #include <string_view>
 
-#include "fuzz_check.h"
-#include "journal.h"
-#include "journal_format.h"
-#include "settings.h"
-#include "tree_log.h"
+#include "channels/base/settings.h"
+#include "channels/storage/journal.h"
+#include "channels/storage/journal_format.h"
+#include "fs/tree/tree_log.h"
+#include "tests/fuzz/fuzz_check.h"
 
 using namespace chanfs;
 
@@ -80,7 +80,8 @@ void checkJournal(std::string_view file, bool topic)
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     const std::string seg = dir + "/00000000000000000001.seg";
-    std::ofstream(seg, std::ios::binary).write(file.data(), static_cast<std::streamsize>(file.size()));
+    std::ofstream(seg, std::ios::binary)
+        .write(file.data(), static_cast<std::streamsize>(file.size()));
     Settings s;
     s.kind = topic ? Kind::Topic : Kind::Queue;
     s.durable = true;
@@ -105,9 +106,9 @@ void checkJournal(std::string_view file, bool topic)
     FUZZ_CHECK(rec2.entries.size() == rec.entries.size(), "a second recovery finds the same");
     for (size_t i = 0; i < rec.entries.size(); ++i) {
         const Entry &a = rec.entries[i], &b = rec2.entries[i];
-        FUZZ_CHECK(a.seq == b.seq && a.isMark() == b.isMark() &&
-                       (a.isMark() || *a.payload == *b.payload),
-                   "a second recovery finds the same entries");
+        FUZZ_CHECK(
+            a.seq == b.seq && a.isMark() == b.isMark() && (a.isMark() || *a.payload == *b.payload),
+            "a second recovery finds the same entries");
     }
 }
 

@@ -23,12 +23,12 @@
 
 #include <fuzzer/FuzzedDataProvider.h>
 
-#include "bridge.h"
-#include "channel.h"
-#include "fuzz_check.h"
-#include "settings.h"
-#include "uds_connect.h"
-#include "uds_listen.h"
+#include "channels/base/settings.h"
+#include "channels/core/channel.h"
+#include "channels/endpoints/bridge.h"
+#include "channels/endpoints/uds_connect.h"
+#include "channels/endpoints/uds_listen.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
@@ -37,12 +37,51 @@ using chanfs::fuzz::shown;
 
 // Values worth trying beside arbitrary bytes (valid ones, edges, near misses).
 const std::vector<std::string> kValues = {
-    "pipe", "queue", "topic", "bytes", "lines", "messages", "lp32", "block", "drop-oldest",
-    "error", "0", "1", "3", "64K", "1M", "1044480", "1044481", "64M", "67108865", "16G",
-    "17179869185", "1000000", "1000001", "18446744073709551615", "18446744073709551616",
-    "17179869184K", "18014398509481983K", "18014398509481984K", "17179869183G",
-    "17179869184g", "-1", "+1", " 1", "1 ", "1k", "1KB", "K", "", "Pipe", "queue\n",
-    "in:/tmp/f", "out:/tmp/f", "listen:/tmp/s", "listen-seqpacket:/tmp/s", "connect:/tmp/s",
+    "pipe",
+    "queue",
+    "topic",
+    "bytes",
+    "lines",
+    "messages",
+    "lp32",
+    "block",
+    "drop-oldest",
+    "error",
+    "0",
+    "1",
+    "3",
+    "64K",
+    "1M",
+    "1044480",
+    "1044481",
+    "64M",
+    "67108865",
+    "16G",
+    "17179869185",
+    "1000000",
+    "1000001",
+    "18446744073709551615",
+    "18446744073709551616",
+    "17179869184K",
+    "18014398509481983K",
+    "18014398509481984K",
+    "17179869183G",
+    "17179869184g",
+    "-1",
+    "+1",
+    " 1",
+    "1 ",
+    "1k",
+    "1KB",
+    "K",
+    "",
+    "Pipe",
+    "queue\n",
+    "in:/tmp/f",
+    "out:/tmp/f",
+    "listen:/tmp/s",
+    "listen-seqpacket:/tmp/s",
+    "connect:/tmp/s",
 };
 
 std::string pickText(FuzzedDataProvider &in)
@@ -101,8 +140,10 @@ void checkValueParsers(std::string_view t)
         const int rc = parseCount(t, &v);
         FUZZ_CHECK((rc == 0) == want.has_value() && (rc == 0 || rc == -EINVAL),
                    what + ": parseCount gave " + std::to_string(rc));
-        if (rc == 0) FUZZ_CHECK(v == *want, what + ": parseCount value " + std::to_string(v));
-        else FUZZ_CHECK(v == 12345, what + ": parseCount wrote its output on failure");
+        if (rc == 0)
+            FUZZ_CHECK(v == *want, what + ": parseCount value " + std::to_string(v));
+        else
+            FUZZ_CHECK(v == 12345, what + ": parseCount wrote its output on failure");
     }
     {
         uint64_t v = 12345;
@@ -110,9 +151,12 @@ void checkValueParsers(std::string_view t)
         unsigned __int128 mult = 1;
         if (!digits.empty()) {
             switch (digits.back()) {
-            case 'k': case 'K': mult = 1024; break;
-            case 'm': case 'M': mult = 1024 * 1024; break;
-            case 'g': case 'G': mult = 1024 * 1024 * 1024; break;
+            case 'k':
+            case 'K': mult = 1024; break;
+            case 'm':
+            case 'M': mult = 1024 * 1024; break;
+            case 'g':
+            case 'G': mult = 1024 * 1024 * 1024; break;
             default: break;
             }
             if (mult != 1) digits.remove_suffix(1);
@@ -122,8 +166,10 @@ void checkValueParsers(std::string_view t)
         const int rc = parseSize(t, &v);
         FUZZ_CHECK((rc == 0) == want.has_value() && (rc == 0 || rc == -EINVAL),
                    what + ": parseSize gave " + std::to_string(rc));
-        if (rc == 0) FUZZ_CHECK(v == *want * mult, what + ": parseSize value " + std::to_string(v));
-        else FUZZ_CHECK(v == 12345, what + ": parseSize wrote its output on failure");
+        if (rc == 0)
+            FUZZ_CHECK(v == *want * mult, what + ": parseSize value " + std::to_string(v));
+        else
+            FUZZ_CHECK(v == 12345, what + ": parseSize wrote its output on failure");
     }
 }
 
@@ -131,7 +177,8 @@ void checkValueParsers(std::string_view t)
 // sun_path), or "" if it is fine.
 bool validFifoPath(std::string_view p)
 {
-    return !p.empty() && p[0] == '/' && p.find('\0') == std::string_view::npos && p.size() < PATH_MAX;
+    return !p.empty() && p[0] == '/' && p.find('\0') == std::string_view::npos &&
+           p.size() < PATH_MAX;
 }
 bool validSocketPath(std::string_view p)
 {
@@ -164,11 +211,13 @@ void checkBridgeParsers(std::string_view t)
         std::string why;
         const bool seq = t.substr(0, 17) == "listen-seqpacket:";
         const bool stream = t.substr(0, 7) == "listen:";
-        const std::string_view path = seq ? t.substr(17) : stream ? t.substr(7) : std::string_view{};
+        const std::string_view path = seq      ? t.substr(17)
+                                      : stream ? t.substr(7)
+                                               : std::string_view{};
         const int rc = parseUdsListen(t, &spec, &why);
         if (!seq && !stream) {
-            FUZZ_CHECK(rc == -ENOENT, what + ": not a listen value, parseUdsListen gave " +
-                                          std::to_string(rc));
+            FUZZ_CHECK(rc == -ENOENT,
+                       what + ": not a listen value, parseUdsListen gave " + std::to_string(rc));
         } else if (validSocketPath(path)) {
             FUZZ_CHECK(rc == 0, what + ": parseUdsListen refused a valid value: " + why);
             FUZZ_CHECK(spec.path == path && spec.seqpacket == seq, what + ": listen spec");
@@ -184,8 +233,10 @@ void checkBridgeParsers(std::string_view t)
         const int rc = parseUdsConnect(t, &path, &why);
         FUZZ_CHECK((rc == 0) == want && (rc == 0 || rc == -EINVAL),
                    what + ": parseUdsConnect gave " + std::to_string(rc));
-        if (rc == 0) FUZZ_CHECK(path == t.substr(8), what + ": connect path " + shown(path));
-        else FUZZ_CHECK(!why.empty() && path == "unchanged", what + ": connect refusal");
+        if (rc == 0)
+            FUZZ_CHECK(path == t.substr(8), what + ": connect path " + shown(path));
+        else
+            FUZZ_CHECK(!why.empty() && path == "unchanged", what + ": connect refusal");
     }
 }
 
@@ -263,7 +314,8 @@ void checkChangeSettings(FuzzedDataProvider &in)
             if (in.ConsumeBool())
                 name = std::string(kSettingNames[in.ConsumeIntegralInRange<size_t>(
                     0, std::size(kSettingNames) - 1)]);
-            else name = in.ConsumeRandomLengthString(16);
+            else
+                name = in.ConsumeRandomLengthString(16);
             const std::string value = pickText(in);
             const std::string what = "changeSetting(" + shown(name) + ", " + shown(value) + ")";
             const Settings before = ch->settings();
@@ -313,15 +365,19 @@ void checkChangeSettings(FuzzedDataProvider &in)
             auto w = ch->open(false, true);
             const std::string data = in.ConsumeRandomLengthString(40);
             writeOnce(*ch, *w, data);
-            if (in.ConsumeBool()) open.push_back(w);
-            else ch->release(*w);
+            if (in.ConsumeBool())
+                open.push_back(w);
+            else
+                ch->release(*w);
             break;
         }
         case 3: {
             auto r = ch->open(true, false);
             readOnce(*ch, *r, in.ConsumeIntegralInRange<size_t>(1, 64));
-            if (in.ConsumeBool()) open.push_back(r);
-            else ch->release(*r);
+            if (in.ConsumeBool())
+                open.push_back(r);
+            else
+                ch->release(*r);
             break;
         }
         case 4:
@@ -334,8 +390,10 @@ void checkChangeSettings(FuzzedDataProvider &in)
         case 5:
             if (!open.empty()) {
                 Handle &h = *open[in.ConsumeIntegralInRange<size_t>(0, open.size() - 1)];
-                if (h.reads()) readOnce(*ch, h, in.ConsumeIntegralInRange<size_t>(1, 64));
-                else writeOnce(*ch, h, in.ConsumeRandomLengthString(40));
+                if (h.reads())
+                    readOnce(*ch, h, in.ConsumeIntegralInRange<size_t>(1, 64));
+                else
+                    writeOnce(*ch, h, in.ConsumeRandomLengthString(40));
             }
             break;
         }
@@ -350,8 +408,8 @@ void checkChangeSettings(FuzzedDataProvider &in)
             const ReadBox got = readOnce(*ch, *r, 1 << 16);
             FUZZ_CHECK(got.delivered && !got.data.empty(),
                        std::to_string(queued) + " bytes queued in a " +
-                           std::string(toString(s.framing)) +
-                           " queue, but a read got error " + std::to_string(got.error));
+                           std::string(toString(s.framing)) + " queue, but a read got error " +
+                           std::to_string(got.error));
         }
         ch->release(*r);
     }
@@ -379,9 +437,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         checkBridgeParsers(t);
         break;
     }
-    default:
-        checkChangeSettings(in);
-        break;
+    default: checkChangeSettings(in); break;
     }
     return 0;
 }

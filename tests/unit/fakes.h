@@ -1,4 +1,4 @@
-// Recording fakes of the waiter interfaces in channels/waiters.h, and small
+// Recording fakes of the waiter interfaces in channels/base/waiters.h, and small
 // helpers that drive a Channel the way fs/ does (one waiter per request).
 //
 // Thread-safe: every result is guarded by its own mutex, so a waiter may be
@@ -20,9 +20,9 @@
 #include <string_view>
 #include <utility>
 
-#include "channel.h"
-#include "settings.h"
-#include "waiters.h"
+#include "channels/base/settings.h"
+#include "channels/base/waiters.h"
+#include "channels/core/channel.h"
 
 namespace chanfs::test {
 

@@ -39,7 +39,7 @@ struct File {
     size_t frontOffset = 0;  // bytes of chunks.front() already read
     size_t queued = 0;
     std::deque<std::pair<fuse_req_t, size_t>> readers;  // parked reads and their sizes
-    std::deque<ParkedWrite> writers;                      // parked writes
+    std::deque<ParkedWrite> writers;                    // parked writes
 };
 
 std::array<File, kFiles> gFiles;
@@ -142,7 +142,10 @@ void onInterrupt(fuse_req_t req, void *data)
     }
 }
 
-void opInit(void *, fuse_conn_info *conn) { conn->max_write = kMaxWriteBytes; }
+void opInit(void *, fuse_conn_info *conn)
+{
+    conn->max_write = kMaxWriteBytes;
+}
 
 void opLookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -196,8 +199,7 @@ void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t, fuse_file_info *
     pump(f);
 }
 
-void opWrite(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t,
-             fuse_file_info *)
+void opWrite(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t, fuse_file_info *)
 {
     unsigned idx;
     if (!fileIndex(ino, &idx)) {

@@ -1,4 +1,4 @@
-#include "harness.h"
+#include "tools/bench/harness.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -27,7 +27,7 @@ namespace {
 // Mountpoints and pids to clean up if the run fails from any thread.
 std::mutex gLiveMu;
 std::vector<std::pair<pid_t, std::string>> gLive;
-std::string gStep;  // what the watchdog is timing, named when a run fails
+std::string gStep;     // what the watchdog is timing, named when a run fails
 std::string gScratch;  // removed by fail() once nothing is mounted in it
 
 pid_t spawn(const std::vector<std::string> &argv, const std::string &outPath)
@@ -77,15 +77,15 @@ int runQuiet(const std::vector<std::string> &argv)
     const pid_t pid = spawn(argv, "/dev/null");
     if (pid < 0) return -1;
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 void fail(const std::string &what)
 {
     std::lock_guard g(gLiveMu);
-    std::fprintf(stderr, "\nchanfs-bench: %s%s%s\n", gStep.c_str(), gStep.empty() ? "" : ": ", what.c_str());
+    std::fprintf(stderr, "\nchanfs-bench: %s%s%s\n", gStep.c_str(), gStep.empty() ? "" : ": ",
+                 what.c_str());
     for (auto &[pid, mnt] : gLive) {
         ::kill(pid, SIGKILL);
         runQuiet({"fusermount3", "-u", "-z", mnt});
@@ -123,7 +123,10 @@ void stopOnSignals()
     }).detach();
 }
 
-void failErrno(const std::string &what) { fail(what + ": " + std::strerror(errno)); }
+void failErrno(const std::string &what)
+{
+    fail(what + ": " + std::strerror(errno));
+}
 
 void writeAll(int fd, const char *data, size_t len)
 {
@@ -157,7 +160,10 @@ void readExact(int fd, char *buf, size_t len)
     }
 }
 
-void Buffer::Free::operator()(char *p) const { std::free(p); }
+void Buffer::Free::operator()(char *p) const
+{
+    std::free(p);
+}
 
 Buffer::Buffer(size_t size) : size_(size)
 {
@@ -175,7 +181,8 @@ ProcStats procStats(pid_t pid)
     std::string line;
     while (std::getline(in, line)) {
         if (line.rfind("VmRSS:", 0) == 0) s.rssBytes = std::stoull(line.substr(6)) * 1024;
-        if (line.rfind("Threads:", 0) == 0) s.threads = static_cast<unsigned>(std::stoul(line.substr(8)));
+        if (line.rfind("Threads:", 0) == 0)
+            s.threads = static_cast<unsigned>(std::stoul(line.substr(8)));
     }
     return s;
 }
@@ -215,7 +222,8 @@ std::unique_ptr<Daemon> Daemon::start(const std::string &label, std::vector<std:
             d->stopped_ = true;
             fail(label + " exited before mounting; its log:\n" + slurp(logPath));
         }
-        if (Clock::now() > deadline) fail(label + " did not mount within 10 s; its log:\n" + slurp(logPath));
+        if (Clock::now() > deadline)
+            fail(label + " did not mount within 10 s; its log:\n" + slurp(logPath));
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return d;
@@ -248,7 +256,10 @@ int Daemon::stop()
     return rc;
 }
 
-Daemon::~Daemon() { stop(); }
+Daemon::~Daemon()
+{
+    stop();
+}
 
 struct Watchdog::State {
     std::mutex mu;

@@ -29,10 +29,10 @@
 #include <thread>
 #include <vector>
 
-#include "harness.h"
-#include "report.h"
-#include "transports.h"
-#include "workloads.h"
+#include "tools/bench/harness.h"
+#include "tools/bench/report.h"
+#include "tools/bench/transports.h"
+#include "tools/bench/workloads.h"
 
 #ifndef CHANFS_BIN
 #define CHANFS_BIN "chanfs"
@@ -65,7 +65,8 @@ struct Args {
                  "  --json FILE  also write every sample, median and ratio as JSON\n"
                  "  --threads N  chanfs request threads (-o threads=N; default: chanfs's own)\n"
                  "  --only TEXT  run only the figures whose \"ID TRANSPORT\" contains TEXT, e.g.\n"
-                 "               \"msg1k chanfs\", \"fanout\", \"scale\" (IDs: thr64k thr1m msg1k pingpong);\n"
+                 "               \"msg1k chanfs\", \"fanout\", \"scale\" (IDs: thr64k thr1m msg1k "
+                 "pingpong);\n"
                  "               a durable figure brings its references (\"--only durable\")\n");
     std::exit(code);
 }
@@ -79,15 +80,24 @@ Args parseArgs(int argc, char **argv)
             if (i + 1 >= argc) usage(2);
             return argv[++i];
         };
-        if (s == "--quick") a.quick = true;
-        else if (s == "--rounds") a.rounds = static_cast<unsigned>(std::atoi(value().c_str()));
-        else if (s == "--json") a.json = value();
-        else if (s == "--chanfs") a.chanfs = value();
-        else if (s == "--bare-fuse") a.bare = value();
-        else if (s == "--threads") a.threads = static_cast<unsigned>(std::atoi(value().c_str()));
-        else if (s == "--only") a.only = value();
-        else if (s == "--help" || s == "-h") usage(0);
-        else usage(2);
+        if (s == "--quick")
+            a.quick = true;
+        else if (s == "--rounds")
+            a.rounds = static_cast<unsigned>(std::atoi(value().c_str()));
+        else if (s == "--json")
+            a.json = value();
+        else if (s == "--chanfs")
+            a.chanfs = value();
+        else if (s == "--bare-fuse")
+            a.bare = value();
+        else if (s == "--threads")
+            a.threads = static_cast<unsigned>(std::atoi(value().c_str()));
+        else if (s == "--only")
+            a.only = value();
+        else if (s == "--help" || s == "-h")
+            usage(0);
+        else
+            usage(2);
     }
     if (a.rounds < 5) {
         std::fprintf(stderr, "chanfs-bench: --rounds must be at least 5 (medians of 5 or more)\n");
@@ -141,8 +151,10 @@ public:
     }
     void note(const std::string &what)
     {
-        if (tty_) std::fprintf(stderr, "\r\033[K%s", what.c_str());
-        else std::fprintf(stderr, "%s\n", what.c_str());
+        if (tty_)
+            std::fprintf(stderr, "\r\033[K%s", what.c_str());
+        else
+            std::fprintf(stderr, "%s\n", what.c_str());
     }
     void done()
     {
@@ -168,7 +180,8 @@ int main(int argc, char **argv)
     if (!::mkdtemp(tmpl)) failErrno("mkdtemp");
     const std::string tmp = tmpl;
     setScratchDir(tmp);
-    for (const char *d : {"/mnt-chanfs", "/mnt-bare", "/mnt-durable", "/state-source", "/fifo", "/sock"})
+    for (const char *d :
+         {"/mnt-chanfs", "/mnt-bare", "/mnt-durable", "/state-source", "/fifo", "/sock"})
         std::filesystem::create_directory(tmp + d);
     // Durable channels live on a second chanfs, mounted with a state
     // directory (SOURCE) in the run's temporary directory; the first keeps
@@ -176,7 +189,8 @@ int main(int argc, char **argv)
     const std::string stateSource = tmp + "/state-source";
     const std::string stateFs = fsTypeOf(stateSource);
 
-    std::vector<std::string> chanfsArgv{args.chanfs, tmp + "/mnt-chanfs", "-f", "-o", "log_level=warn"};
+    std::vector<std::string> chanfsArgv{args.chanfs, tmp + "/mnt-chanfs", "-f", "-o",
+                                        "log_level=warn"};
     if (args.threads > 0) {
         chanfsArgv.push_back("-o");
         chanfsArgv.push_back("threads=" + std::to_string(args.threads));
@@ -221,10 +235,15 @@ int main(int argc, char **argv)
     constexpr size_t MiB = 1 << 20;
     // Kernel, FUSE, durable, fsync=always.
     auto thrBytes = [&](const Transport &t) {
-        return pick(t, {512 * MiB, 512 * MiB, 128 * MiB, 32 * MiB}, {64 * MiB, 64 * MiB, 2 * MiB, 1 * MiB});
+        return pick(t, {512 * MiB, 512 * MiB, 128 * MiB, 32 * MiB},
+                    {64 * MiB, 64 * MiB, 2 * MiB, 1 * MiB});
     };
-    auto msgCount = [&](const Transport &t) { return pick(t, {400000, 60000, 60000, 1500}, {40000, 6000, 500, 30}); };
-    auto pingRounds = [&](const Transport &t) { return pick(t, {20000, 4000, 4000, 400}, {4000, 800, 100, 10}); };
+    auto msgCount = [&](const Transport &t) {
+        return pick(t, {400000, 60000, 60000, 1500}, {40000, 6000, 500, 30});
+    };
+    auto pingRounds = [&](const Transport &t) {
+        return pick(t, {20000, 4000, 4000, 400}, {4000, 800, 100, 10});
+    };
     const size_t fanCount = q ? 2000 : 20000;
     const unsigned scaleN = 10000;
 
@@ -241,14 +260,18 @@ int main(int argc, char **argv)
     // CPU the daemon behind a transport spent on one measurement, per item.
     auto daemonPid = [&](const Transport &t) -> pid_t {
         if (t.durable()) return durable->pid();
-        return t.group() == Group::Chanfs ? chanfs->pid() : t.group() == Group::BareFuse ? bare->pid() : 0;
+        return t.group() == Group::Chanfs     ? chanfs->pid()
+               : t.group() == Group::BareFuse ? bare->pid()
+                                              : 0;
     };
     // A durable channel's journal bytes per message, once its links are gone.
     std::string unmetered;
     auto withLog = [&](Transport &t, size_t messages, Sample s) -> Sample {
         if (!t.durable()) return s;
-        if (std::optional<DiskUse> u = t.takeDiskUse()) s.logBytesPerMsg = static_cast<double>(u->bytes) / messages;
-        else if (unmetered.empty()) unmetered = t.whyNoDiskUse();
+        if (std::optional<DiskUse> u = t.takeDiskUse())
+            s.logBytesPerMsg = static_cast<double>(u->bytes) / messages;
+        else if (unmetered.empty())
+            unmetered = t.whyNoDiskUse();
         return s;
     };
     auto withCpu = [&](const Transport &t, size_t items, auto &&measure) -> Sample {
@@ -278,16 +301,18 @@ int main(int argc, char **argv)
          [&](Transport &t) -> std::optional<Sample> {
              const size_t n = msgCount(t);
              return withLog(t, n, withCpu(t, n, [&] {
-                 const StreamResult r = runStream(t, 1024, n * 1024, 64 << 10);
-                 return Sample{n / r.seconds, n / r.writerSeconds, static_cast<double>(n) / r.reads};
-             }));
+                                const StreamResult r = runStream(t, 1024, n * 1024, 64 << 10);
+                                return Sample{n / r.seconds, n / r.writerSeconds,
+                                              static_cast<double>(n) / r.reads};
+                            }));
          },
          true},
         {{"pingpong", "round trip, 64 B each way", "us", false},
          [&](Transport &t) -> std::optional<Sample> {
              const size_t n = pingRounds(t);
              // Two channels, one message each way per round trip.
-             return withLog(t, 2 * n, withCpu(t, n, [&] { return Sample{runPingPong(t, n, 64) / n * 1e6}; }));
+             return withLog(t, 2 * n,
+                            withCpu(t, n, [&] { return Sample{runPingPong(t, n, 64) / n * 1e6}; }));
          },
          true},
     };
@@ -303,7 +328,8 @@ int main(int argc, char **argv)
         if (selected(w.figure.id + " " + t.name())) return true;
         if (t.name() != "chanfs queue/lines" && t.name() != "kernel FIFO") return false;
         for (const auto &d : transports)
-            if (d->durable() && applies(w, *d) && selected(w.figure.id + " " + d->name())) return true;
+            if (d->durable() && applies(w, *d) && selected(w.figure.id + " " + d->name()))
+                return true;
         return false;
     };
     bool anyDurable = false;
@@ -321,13 +347,15 @@ int main(int argc, char **argv)
                 if (!runs(w, *t)) continue;
                 progress.step(round, w.figure.title + ": " + t->name());
                 watchdog.arm(w.figure.id + " on " + t->name(), 120);
-                if (std::optional<Sample> s = w.run(*t)) report.add(w.figure, t->name(), t->group(), *s);
+                if (std::optional<Sample> s = w.run(*t))
+                    report.add(w.figure, t->name(), t->group(), *s);
                 watchdog.disarm();
             }
         }
         for (unsigned subs : fanSubs) {
             for (bool kernel : {true, false}) {
-                const std::string source = kernel ? "kernel pipe per subscriber" : "chanfs topic/lines";
+                const std::string source =
+                    kernel ? "kernel pipe per subscriber" : "chanfs topic/lines";
                 if (!selected("fanout " + source)) continue;
                 progress.step(round, "fan-out to " + std::to_string(subs) + ": " + source);
                 watchdog.arm("fan-out to " + std::to_string(subs) + " on " + source, 120);
@@ -366,7 +394,8 @@ int main(int argc, char **argv)
     }
     if (chanfsExit != 0 || bareExit != 0 || durableExit != 0) {
         std::fprintf(stderr,
-                     "chanfs-bench: a daemon did not exit cleanly (chanfs %d, bare loop %d, chanfs with a state "
+                     "chanfs-bench: a daemon did not exit cleanly (chanfs %d, bare loop %d, chanfs "
+                     "with a state "
                      "directory %d)\n",
                      chanfsExit, bareExit, durableExit);
         return 1;

@@ -1,4 +1,4 @@
-#include "report.h"
+#include "tools/bench/report.h"
 
 #include <sys/utsname.h>
 
@@ -15,7 +15,8 @@ namespace {
 
 const char *const kFifo = "kernel FIFO";
 const char *const kBare = "bare FUSE loop";
-const char *const kChanfsFiles[] = {"chanfs pipe/bytes", "chanfs queue/lines", "chanfs topic/lines"};
+const char *const kChanfsFiles[] = {"chanfs pipe/bytes", "chanfs queue/lines",
+                                    "chanfs topic/lines"};
 const char *const kKernelUds = "kernel UDS stream";
 const char *const kListenIn = "chanfs uds-listen socket->file";
 const char *const kChanfsTopic = "chanfs topic/lines";
@@ -59,9 +60,12 @@ std::pair<double, double> minMax(const std::vector<Sample> &samples)
 std::string num(double v)
 {
     char buf[32];
-    if (v >= 999.5e3) std::snprintf(buf, sizeof buf, "%.3gM", v / 1e6);
-    else if (v >= 999.5) std::snprintf(buf, sizeof buf, "%.3gk", v / 1e3);
-    else std::snprintf(buf, sizeof buf, "%.3g", v);
+    if (v >= 999.5e3)
+        std::snprintf(buf, sizeof buf, "%.3gM", v / 1e6);
+    else if (v >= 999.5)
+        std::snprintf(buf, sizeof buf, "%.3gk", v / 1e3);
+    else
+        std::snprintf(buf, sizeof buf, "%.3g", v);
     return buf;
 }
 
@@ -123,7 +127,8 @@ void Report::add(const Figure &f, const std::string &transport, Group g, const S
     if (fit == figures_.end()) fit = figures_.insert(figures_.end(), FigureData{f, {}});
     auto sit = std::find_if(fit->series.begin(), fit->series.end(),
                             [&](const Series &x) { return x.transport == transport; });
-    if (sit == fit->series.end()) sit = fit->series.insert(fit->series.end(), Series{transport, g, {}});
+    if (sit == fit->series.end())
+        sit = fit->series.insert(fit->series.end(), Series{transport, g, {}});
     sit->samples.push_back(s);
 }
 
@@ -132,7 +137,8 @@ void Report::addFanout(const std::string &source, unsigned subscribers, const Sa
     auto it = std::find_if(fanout_.begin(), fanout_.end(), [&](const FanoutSeries &f) {
         return f.source == source && f.subscribers == subscribers;
     });
-    if (it == fanout_.end()) it = fanout_.insert(fanout_.end(), FanoutSeries{source, subscribers, {}});
+    if (it == fanout_.end())
+        it = fanout_.insert(fanout_.end(), FanoutSeries{source, subscribers, {}});
     it->samples.push_back(s);
 }
 
@@ -143,7 +149,8 @@ const Report::FigureData *Report::figure(const std::string &id) const
     return nullptr;
 }
 
-const Report::Series *Report::series(const std::string &figureId, const std::string &transport) const
+const Report::Series *Report::series(const std::string &figureId,
+                                     const std::string &transport) const
 {
     const FigureData *f = figure(figureId);
     if (!f) return nullptr;
@@ -179,7 +186,8 @@ std::vector<Report::Target> Report::targets() const
             if (!s) continue;
             const double r = ratio(*f, *s, kBare);
             if (r <= 0) continue;  // --only left the bare loop out
-            out.push_back({std::string(t) + " vs bare FUSE, " + f->figure.title, r, 0.9, "x", r >= 0.9});
+            out.push_back(
+                {std::string(t) + " vs bare FUSE, " + f->figure.title, r, 0.9, "x", r >= 0.9});
         }
     }
     // The reader's rate can only trail the writer's; within 5% means the
@@ -189,28 +197,34 @@ std::vector<Report::Target> Report::targets() const
             const double reader = medianValue(s->samples);
             const double writer = median(s->samples, [](const Sample &x) { return x.writerRate; });
             const double r = writer > 0 ? reader / writer : 0;
-            out.push_back({std::string(t) + " 1 KiB reader rate vs writer rate", r, 0.95, "x", r >= 0.95});
+            out.push_back(
+                {std::string(t) + " 1 KiB reader rate vs writer rate", r, 0.95, "x", r >= 0.95});
         }
     }
     if (const FigureData *f = figure("msg1k")) {
         if (const Series *s = series("msg1k", kListenIn)) {
             const double r = ratio(*f, *s, kKernelUds);
             if (r > 0)
-                out.push_back({std::string(kListenIn) + " vs kernel UDS stream, 1 KiB messages", r, 0.5, "x", r >= 0.5});
+                out.push_back({std::string(kListenIn) + " vs kernel UDS stream, 1 KiB messages", r,
+                               0.5, "x", r >= 0.5});
         }
     }
     const double one = fanoutMedian(kChanfsTopic, 1), many = fanoutMedian(kChanfsTopic, 64);
     if (one > 0 && many > 0)
-        out.push_back({"fan-out to 64 per subscriber vs 1 subscriber", many / one, 0.5, "x", many / one >= 0.5});
+        out.push_back({"fan-out to 64 per subscriber vs 1 subscriber", many / one, 0.5, "x",
+                       many / one >= 0.5});
     if (parkedN_ > 0) {
         const double extra = static_cast<double>(parked_.during.threads) - parked_.before.threads;
-        out.push_back({std::to_string(parkedN_) + " parked readers: extra daemon threads", extra, 0, "threads", extra <= 0});
+        out.push_back({std::to_string(parkedN_) + " parked readers: extra daemon threads", extra, 0,
+                       "threads", extra <= 0});
         const double rss = parked_.during.rssBytes / kMiB;
-        out.push_back({std::to_string(parkedN_) + " parked readers: daemon RSS", rss, kRssGoalMiB, "MiB", rss < kRssGoalMiB});
+        out.push_back({std::to_string(parkedN_) + " parked readers: daemon RSS", rss, kRssGoalMiB,
+                       "MiB", rss < kRssGoalMiB});
     }
     if (idleN_ > 0) {
         const double rss = idle_.during.rssBytes / kMiB;
-        out.push_back({std::to_string(idleN_) + " idle channels: daemon RSS", rss, kRssGoalMiB, "MiB", rss < kRssGoalMiB});
+        out.push_back({std::to_string(idleN_) + " idle channels: daemon RSS", rss, kRssGoalMiB,
+                       "MiB", rss < kRssGoalMiB});
     }
     return out;
 }
@@ -224,13 +238,15 @@ void Report::printDurable(std::FILE *out) const
         for (const Series &s : f.series) {
             if (s.transport.rfind("chanfs durable", 0) != 0) continue;
             any = true;
-            if (std::find(names.begin(), names.end(), s.transport) == names.end()) names.push_back(s.transport);
+            if (std::find(names.begin(), names.end(), s.transport) == names.end())
+                names.push_back(s.transport);
         }
         if (any) figs.push_back(&f);
     }
     if (figs.empty()) return;
     std::fprintf(out, "\ndurable queue/lines channels; journals in %s (%s)%s\n", stateDir_.c_str(),
-                 stateFsType_.c_str(), stateFsType_ == "tmpfs" ? ": NOT A DISK, fsync costs nothing" : "");
+                 stateFsType_.c_str(),
+                 stateFsType_ == "tmpfs" ? ": NOT A DISK, fsync costs nothing" : "");
     auto header = [&](const char *what) {
         std::fprintf(out, "  %-40s", what);
         for (const FigureData *f : figs) std::fprintf(out, " %9s", f->figure.id.c_str());
@@ -257,104 +273,123 @@ void Report::printDurable(std::FILE *out) const
         }
         std::fprintf(out, "\n");
     }
-    if (!unmetered_.empty()) std::fprintf(out, "  journal bytes not measured: %s\n", unmetered_.c_str());
+    if (!unmetered_.empty())
+        std::fprintf(out, "  journal bytes not measured: %s\n", unmetered_.c_str());
 }
 
 void Report::print(std::FILE *out) const
 {
-    std::fprintf(out, "chanfs-bench %s, %s, %s, %u CPUs%s\n", CHANFS_VERSION, when_.c_str(), kernel_.c_str(),
-                 cpus_, quick_ ? ", --quick" : "");
+    std::fprintf(out, "chanfs-bench %s, %s, %s, %u CPUs%s\n", CHANFS_VERSION, when_.c_str(),
+                 kernel_.c_str(), cpus_, quick_ ? ", --quick" : "");
     std::fprintf(out, "chanfs request threads: %s; bare FUSE loop: 1 thread\n",
                  chanfsThreads_ ? std::to_string(chanfsThreads_).c_str() : "default");
-    std::fprintf(out, "%u rounds, interleaved; median (min-max). Ratios are speed against the kernel FIFO\n"
-                      "and the bare FUSE loop in this run: above 1 is faster, below 1 slower. Daemon CPU:\n"
-                      "user+system time of the FUSE daemon per message or round trip (10 ms ticks).\n",
-                 rounds_);
+    std::fprintf(
+        out,
+        "%u rounds, interleaved; median (min-max). Ratios are speed against the kernel FIFO\n"
+        "and the bare FUSE loop in this run: above 1 is faster, below 1 slower. Daemon CPU:\n"
+        "user+system time of the FUSE daemon per message or round trip (10 ms ticks).\n",
+        rounds_);
     for (const FigureData &f : figures_) {
         const bool msg = f.figure.id == "msg1k";
         const bool cpu = msg || f.figure.id == "pingpong";
-        std::fprintf(out, "\n%-36s %9s %19s %6s %6s", (f.figure.title).c_str(), f.figure.unit.c_str(),
-                     "(min-max)", "xFIFO", "xbare");
+        std::fprintf(out, "\n%-36s %9s %19s %6s %6s", (f.figure.title).c_str(),
+                     f.figure.unit.c_str(), "(min-max)", "xFIFO", "xbare");
         if (cpu) std::fprintf(out, " %11s", "daemon CPU");
         if (msg) std::fprintf(out, " %12s %8s", "writer msg/s", "msg/read");
         std::fprintf(out, "\n");
         for (const Series &s : f.series) {
             const auto [lo, hi] = minMax(s.samples);
             const std::string range = rangeText(lo, hi);
-            std::fprintf(out, "  %-34s %9s %19s %6s %6s", s.transport.c_str(), num(medianValue(s.samples)).c_str(),
-                         range.c_str(), ratioText(ratio(f, s, kFifo)).c_str(),
+            std::fprintf(out, "  %-34s %9s %19s %6s %6s", s.transport.c_str(),
+                         num(medianValue(s.samples)).c_str(), range.c_str(),
+                         ratioText(ratio(f, s, kFifo)).c_str(),
                          ratioText(ratio(f, s, kBare)).c_str());
             if (cpu) {
                 const double us = median(s.samples, [](const Sample &x) { return x.daemonCpuUs; });
                 std::fprintf(out, " %11s", us > 0 ? (num(us) + " us").c_str() : "-");
             }
             if (msg) {
-                std::fprintf(out, " %12s %8s",
-                             num(median(s.samples, [](const Sample &x) { return x.writerRate; })).c_str(),
-                             num(median(s.samples, [](const Sample &x) { return x.msgsPerRead; })).c_str());
+                std::fprintf(
+                    out, " %12s %8s",
+                    num(median(s.samples, [](const Sample &x) { return x.writerRate; })).c_str(),
+                    num(median(s.samples, [](const Sample &x) { return x.msgsPerRead; })).c_str());
             }
             std::fprintf(out, "\n");
         }
     }
     printDurable(out);
     if (!fanout_.empty()) {
-        std::fprintf(out, "\n%-36s %9s %19s %6s %11s\n", "fan-out to N, per subscriber", "msg/s", "(min-max)", "xN=1",
-                     "all N msg/s");
+        std::fprintf(out, "\n%-36s %9s %19s %6s %11s\n", "fan-out to N, per subscriber", "msg/s",
+                     "(min-max)", "xN=1", "all N msg/s");
         for (const FanoutSeries &f : fanout_) {
             const auto [lo, hi] = minMax(f.samples);
             const std::string label = f.source + ", N=" + std::to_string(f.subscribers);
             const std::string range = rangeText(lo, hi);
             const double one = fanoutMedian(f.source, 1);
-            std::fprintf(out, "  %-34s %9s %19s %6s %11s\n", label.c_str(), num(medianValue(f.samples)).c_str(),
-                         range.c_str(), ratioText(one > 0 ? medianValue(f.samples) / one : 0).c_str(),
+            std::fprintf(out, "  %-34s %9s %19s %6s %11s\n", label.c_str(),
+                         num(medianValue(f.samples)).c_str(), range.c_str(),
+                         ratioText(one > 0 ? medianValue(f.samples) / one : 0).c_str(),
                          num(medianValue(f.samples) * f.subscribers).c_str());
         }
     }
-    auto scaleLine = [&](const std::string &label, const ScaleResult &r, const char *setup, const char *undo) {
-        std::fprintf(out, "  %-34s RSS %.1f -> %.1f -> %.1f MiB, threads %u -> %u, %s %.2f s, %s %.2f s\n",
-                     label.c_str(), r.before.rssBytes / kMiB, r.during.rssBytes / kMiB, r.after.rssBytes / kMiB,
-                     r.before.threads, r.during.threads, setup, r.setupSeconds, undo, r.undoSeconds);
+    auto scaleLine = [&](const std::string &label, const ScaleResult &r, const char *setup,
+                         const char *undo) {
+        std::fprintf(
+            out, "  %-34s RSS %.1f -> %.1f -> %.1f MiB, threads %u -> %u, %s %.2f s, %s %.2f s\n",
+            label.c_str(), r.before.rssBytes / kMiB, r.during.rssBytes / kMiB,
+            r.after.rssBytes / kMiB, r.before.threads, r.during.threads, setup, r.setupSeconds,
+            undo, r.undoSeconds);
     };
-    if (parkedN_ || idleN_) std::fprintf(out, "\nscale (chanfs daemon: before -> during -> after)\n");
-    if (parkedN_) scaleLine(std::to_string(parkedN_) + " readers parked on a queue", parked_, "parked in", "all woken in");
-    if (idleN_) scaleLine(std::to_string(idleN_) + " idle channels", idle_, "created in", "removed in");
+    if (parkedN_ || idleN_)
+        std::fprintf(out, "\nscale (chanfs daemon: before -> during -> after)\n");
+    if (parkedN_)
+        scaleLine(std::to_string(parkedN_) + " readers parked on a queue", parked_, "parked in",
+                  "all woken in");
+    if (idleN_)
+        scaleLine(std::to_string(idleN_) + " idle channels", idle_, "created in", "removed in");
 
     std::fprintf(out, "\ntargets (from this run)\n");
     for (const Target &t : targets()) {
         const char *cmp = t.unit == "x" ? ">=" : (t.unit == "threads" ? "<=" : "<");
-        std::fprintf(out, "  %-70s %8.2f %-7s goal %s %g  %s\n", t.name.c_str(), t.value, t.unit.c_str(), cmp, t.goal,
-                     t.met ? "met" : "NOT MET");
+        std::fprintf(out, "  %-70s %8.2f %-7s goal %s %g  %s\n", t.name.c_str(), t.value,
+                     t.unit.c_str(), cmp, t.goal, t.met ? "met" : "NOT MET");
     }
 }
 
 void Report::writeJson(std::ostream &out) const
 {
     out << "{\n  \"tool\": \"chanfs-bench\", \"version\": " << jsonString(CHANFS_VERSION)
-        << ", \"date\": " << jsonString(when_) << ", \"kernel\": " << jsonString(kernel_) << ", \"cpus\": " << cpus_
-        << ", \"chanfs_threads\": " << chanfsThreads_ << ", \"rounds\": " << rounds_
-        << ", \"quick\": " << (quick_ ? "true" : "false");
+        << ", \"date\": " << jsonString(when_) << ", \"kernel\": " << jsonString(kernel_)
+        << ", \"cpus\": " << cpus_ << ", \"chanfs_threads\": " << chanfsThreads_
+        << ", \"rounds\": " << rounds_ << ", \"quick\": " << (quick_ ? "true" : "false");
     if (!stateDir_.empty())
-        out << ", \"state_dir\": " << jsonString(stateDir_) << ", \"state_fs\": " << jsonString(stateFsType_);
+        out << ", \"state_dir\": " << jsonString(stateDir_)
+            << ", \"state_fs\": " << jsonString(stateFsType_);
     out << ",\n  \"figures\": [";
     bool firstFig = true;
     for (const FigureData &f : figures_) {
         for (const Series &s : f.series) {
             out << (firstFig ? "\n" : ",\n") << "    {\"figure\": " << jsonString(f.figure.id)
-                << ", \"title\": " << jsonString(f.figure.title) << ", \"unit\": " << jsonString(f.figure.unit)
+                << ", \"title\": " << jsonString(f.figure.title)
+                << ", \"unit\": " << jsonString(f.figure.unit)
                 << ", \"transport\": " << jsonString(s.transport)
                 << ", \"median\": " << jsonNum(medianValue(s.samples))
-                << ", \"vs_fifo\": " << jsonNum(ratio(f, s, kFifo)) << ", \"vs_bare\": " << jsonNum(ratio(f, s, kBare))
-                << ", \"samples\": [";
-            for (size_t i = 0; i < s.samples.size(); ++i) out << (i ? ", " : "") << jsonNum(s.samples[i].value);
+                << ", \"vs_fifo\": " << jsonNum(ratio(f, s, kFifo))
+                << ", \"vs_bare\": " << jsonNum(ratio(f, s, kBare)) << ", \"samples\": [";
+            for (size_t i = 0; i < s.samples.size(); ++i)
+                out << (i ? ", " : "") << jsonNum(s.samples[i].value);
             out << "]";
             if (s.transport.rfind("chanfs durable", 0) == 0) {
                 out << ", \"vs_queue\": " << jsonNum(ratio(f, s, kChanfsQueue));
-                if (const double b = medianLogBytes(s.samples); b > 0) out << ", \"log_bytes_per_msg\": " << jsonNum(b);
+                if (const double b = medianLogBytes(s.samples); b > 0)
+                    out << ", \"log_bytes_per_msg\": " << jsonNum(b);
             }
             if (f.figure.id == "msg1k" || f.figure.id == "pingpong")
-                out << ", \"daemon_cpu_us\": " << jsonNum(median(s.samples, [](const Sample &x) { return x.daemonCpuUs; }));
+                out << ", \"daemon_cpu_us\": "
+                    << jsonNum(median(s.samples, [](const Sample &x) { return x.daemonCpuUs; }));
             if (f.figure.id == "msg1k") {
-                out << ", \"writer_rate\": " << jsonNum(median(s.samples, [](const Sample &x) { return x.writerRate; }))
+                out << ", \"writer_rate\": "
+                    << jsonNum(median(s.samples, [](const Sample &x) { return x.writerRate; }))
                     << ", \"msgs_per_read\": "
                     << jsonNum(median(s.samples, [](const Sample &x) { return x.msgsPerRead; }));
             }
@@ -366,16 +401,20 @@ void Report::writeJson(std::ostream &out) const
     for (size_t i = 0; i < fanout_.size(); ++i) {
         const FanoutSeries &f = fanout_[i];
         out << (i ? ",\n" : "\n") << "    {\"source\": " << jsonString(f.source)
-            << ", \"subscribers\": " << f.subscribers << ", \"per_subscriber_msgs_per_s\": "
-            << jsonNum(medianValue(f.samples)) << ", \"delivered_msgs_per_s\": "
-            << jsonNum(medianValue(f.samples) * f.subscribers) << ", \"samples\": [";
-        for (size_t j = 0; j < f.samples.size(); ++j) out << (j ? ", " : "") << jsonNum(f.samples[j].value);
+            << ", \"subscribers\": " << f.subscribers
+            << ", \"per_subscriber_msgs_per_s\": " << jsonNum(medianValue(f.samples))
+            << ", \"delivered_msgs_per_s\": " << jsonNum(medianValue(f.samples) * f.subscribers)
+            << ", \"samples\": [";
+        for (size_t j = 0; j < f.samples.size(); ++j)
+            out << (j ? ", " : "") << jsonNum(f.samples[j].value);
         out << "]}";
     }
     auto scale = [&](const ScaleResult &r, unsigned n) {
-        out << "{\"n\": " << n << ", \"rss_before\": " << r.before.rssBytes << ", \"rss_during\": " << r.during.rssBytes
-            << ", \"rss_after\": " << r.after.rssBytes << ", \"threads_before\": " << r.before.threads
-            << ", \"threads_during\": " << r.during.threads << ", \"setup_seconds\": " << jsonNum(r.setupSeconds)
+        out << "{\"n\": " << n << ", \"rss_before\": " << r.before.rssBytes
+            << ", \"rss_during\": " << r.during.rssBytes << ", \"rss_after\": " << r.after.rssBytes
+            << ", \"threads_before\": " << r.before.threads
+            << ", \"threads_during\": " << r.during.threads
+            << ", \"setup_seconds\": " << jsonNum(r.setupSeconds)
             << ", \"undo_seconds\": " << jsonNum(r.undoSeconds) << "}";
     };
     out << "\n  ],\n  \"scale\": {\"parked_readers\": ";
@@ -385,8 +424,9 @@ void Report::writeJson(std::ostream &out) const
     out << "},\n  \"targets\": [";
     const std::vector<Target> ts = targets();
     for (size_t i = 0; i < ts.size(); ++i) {
-        out << (i ? ",\n" : "\n") << "    {\"name\": " << jsonString(ts[i].name) << ", \"value\": " << jsonNum(ts[i].value)
-            << ", \"goal\": " << jsonNum(ts[i].goal) << ", \"unit\": " << jsonString(ts[i].unit)
+        out << (i ? ",\n" : "\n") << "    {\"name\": " << jsonString(ts[i].name)
+            << ", \"value\": " << jsonNum(ts[i].value) << ", \"goal\": " << jsonNum(ts[i].goal)
+            << ", \"unit\": " << jsonString(ts[i].unit)
             << ", \"met\": " << (ts[i].met ? "true" : "false") << "}";
     }
     out << "\n  ]\n}\n";

@@ -10,15 +10,15 @@
 #include <string>
 #include <vector>
 
-#include "transports.h"
-#include "workloads.h"
+#include "tools/bench/transports.h"
+#include "tools/bench/workloads.h"
 
 namespace chanfs::bench {
 
 struct Figure {
-    std::string id;     // stable key for JSON: thr64k, thr1m, msg1k, pingpong
+    std::string id;  // stable key for JSON: thr64k, thr1m, msg1k, pingpong
     std::string title;
-    std::string unit;   // GiB/s, msg/s, us
+    std::string unit;  // GiB/s, msg/s, us
     bool higherIsBetter;
 };
 
@@ -27,7 +27,8 @@ struct Sample {
     double writerRate = 0;   // msg1k: the writer's own rate
     double msgsPerRead = 0;  // msg1k: messages per read(2) on the reader
     double daemonCpuUs = 0;  // msg1k, pingpong: daemon CPU per message / round trip
-    double logBytesPerMsg = 0;  // durable channels: journal segment bytes per message (0: not measured)
+    double logBytesPerMsg =
+        0;  // durable channels: journal segment bytes per message (0: not measured)
 };
 
 class Report {
@@ -40,7 +41,8 @@ public:
     void setIdle(unsigned n, const ScaleResult &r) { idleN_ = n, idle_ = r; }
     // Where durable channels kept their journals: the path, its filesystem
     // type, and why log bytes were not measured (empty if they were).
-    void setDurableContext(const std::string &stateDir, const std::string &fsType, const std::string &unmetered)
+    void setDurableContext(const std::string &stateDir, const std::string &fsType,
+                           const std::string &unmetered)
     {
         stateDir_ = stateDir, stateFsType_ = fsType, unmetered_ = unmetered;
     }

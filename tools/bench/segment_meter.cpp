@@ -1,4 +1,4 @@
-#include "segment_meter.h"
+#include "tools/bench/segment_meter.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,12 +15,14 @@ namespace chanfs::bench {
 
 std::unique_ptr<SegmentMeter> SegmentMeter::watch(const std::string &dir, std::string *why)
 {
-    UniqueFd fan(::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE | O_CLOEXEC));
+    UniqueFd fan(::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK,
+                                 O_RDONLY | O_LARGEFILE | O_CLOEXEC));
     if (!fan) {
         *why = std::string("fanotify_init: ") + std::strerror(errno);
         return nullptr;
     }
-    if (::fanotify_mark(fan.get(), FAN_MARK_ADD, FAN_CLOSE_WRITE | FAN_EVENT_ON_CHILD, AT_FDCWD, dir.c_str()) != 0) {
+    if (::fanotify_mark(fan.get(), FAN_MARK_ADD, FAN_CLOSE_WRITE | FAN_EVENT_ON_CHILD, AT_FDCWD,
+                        dir.c_str()) != 0) {
         *why = "fanotify_mark " + dir + ": " + std::strerror(errno);
         return nullptr;
     }
@@ -34,7 +36,10 @@ std::unique_ptr<SegmentMeter> SegmentMeter::watch(const std::string &dir, std::s
     return m;
 }
 
-SegmentMeter::SegmentMeter(UniqueFd fan, UniqueFd stop) : fan_(std::move(fan)), stop_(std::move(stop)) {}
+SegmentMeter::SegmentMeter(UniqueFd fan, UniqueFd stop)
+    : fan_(std::move(fan)), stop_(std::move(stop))
+{
+}
 
 SegmentMeter::~SegmentMeter()
 {
@@ -69,7 +74,8 @@ void SegmentMeter::run()
         auto *meta = reinterpret_cast<const fanotify_event_metadata *>(buf.data());
         size_t len = static_cast<size_t>(n);
         for (; FAN_EVENT_OK(meta, len); meta = FAN_EVENT_NEXT(meta, len)) {
-            if (meta->vers != FANOTIFY_METADATA_VERSION || (meta->mask & FAN_Q_OVERFLOW) || meta->fd < 0) {
+            if (meta->vers != FANOTIFY_METADATA_VERSION || (meta->mask & FAN_Q_OVERFLOW) ||
+                meta->fd < 0) {
                 lost_ = true;
                 if (meta->fd >= 0) ::close(meta->fd);
                 continue;

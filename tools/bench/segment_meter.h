@@ -19,7 +19,7 @@
 #include <string>
 #include <thread>
 
-#include "unique_fd.h"
+#include "channels/base/unique_fd.h"
 
 namespace chanfs::bench {
 

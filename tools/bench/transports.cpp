@@ -1,4 +1,4 @@
-#include "transports.h"
+#include "tools/bench/transports.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -12,7 +12,7 @@
 #include <cstring>
 #include <thread>
 
-#include "harness.h"
+#include "tools/bench/harness.h"
 
 namespace chanfs::bench {
 
@@ -34,7 +34,8 @@ UniqueFd openOrFail(const std::string &path, int flags)
 
 void setXattr(const std::string &path, const std::string &key, const std::string &value)
 {
-    if (::setxattr(path.c_str(), ("user.chanfs." + key).c_str(), value.data(), value.size(), 0) != 0)
+    if (::setxattr(path.c_str(), ("user.chanfs." + key).c_str(), value.data(), value.size(), 0) !=
+        0)
         failErrno("setxattr " + key + "=" + value + " on " + path);
 }
 
@@ -54,7 +55,10 @@ public:
 
 class KernelFifo final : public Transport {
 public:
-    explicit KernelFifo(std::string dir) : Transport("kernel FIFO", Group::Kernel), dir_(std::move(dir)) {}
+    explicit KernelFifo(std::string dir)
+        : Transport("kernel FIFO", Group::Kernel), dir_(std::move(dir))
+    {
+    }
     Link link() override
     {
         const std::string path = fresh(dir_, "fifo");
@@ -96,7 +100,10 @@ private:
 
 class BareFuse final : public Transport {
 public:
-    explicit BareFuse(std::string mnt) : Transport("bare FUSE loop", Group::BareFuse), mnt_(std::move(mnt)) {}
+    explicit BareFuse(std::string mnt)
+        : Transport("bare FUSE loop", Group::BareFuse), mnt_(std::move(mnt))
+    {
+    }
     Link link() override
     {
         // Every measurement drains what it wrote, so the 64 files can be reused.
@@ -115,8 +122,8 @@ private:
 class ChanfsChannel final : public Transport {
 public:
     ChanfsChannel(std::string dir, std::string kind, std::string framing)
-        : Transport("chanfs " + kind + "/" + framing, Group::Chanfs),
-          dir_(std::move(dir)), kind_(std::move(kind)), framing_(std::move(framing))
+        : Transport("chanfs " + kind + "/" + framing, Group::Chanfs), dir_(std::move(dir)),
+          kind_(std::move(kind)), framing_(std::move(framing))
     {
     }
     Link link() override
@@ -151,12 +158,15 @@ public:
         setXattr(path, "durable", "1");
         struct stat st {};
         if (::stat(path.c_str(), &st) != 0) failErrno("stat " + path);
-        // The journal's directory (fs/state_store.h): SOURCE/state/channels/<ino>.
+        // The journal's directory (fs/tree/state_store.h): SOURCE/state/channels/<ino>.
         const std::string journal = stateSource_ + "/state/channels/" + std::to_string(st.st_ino);
-        if (::access(journal.c_str(), F_OK) != 0) failErrno("durable channel " + path + ": no journal at " + journal);
+        if (::access(journal.c_str(), F_OK) != 0)
+            failErrno("durable channel " + path + ": no journal at " + journal);
         std::string why;
-        if (auto m = SegmentMeter::watch(journal, &why)) meters_.push_back(std::move(m));
-        else unmetered_ = true, why_ = why;
+        if (auto m = SegmentMeter::watch(journal, &why))
+            meters_.push_back(std::move(m));
+        else
+            unmetered_ = true, why_ = why;
         Link l;
         l.r = openOrFail(path, O_RDONLY);
         l.w = openOrFail(path, O_WRONLY);
@@ -267,10 +277,22 @@ void makeChannel(const std::string &path, const std::string &kind, const std::st
     if (framing != "bytes") setXattr(path, "max_message", "4M");
 }
 
-std::unique_ptr<Transport> kernelPipe() { return std::make_unique<KernelPipe>(); }
-std::unique_ptr<Transport> kernelFifo(const std::string &dir) { return std::make_unique<KernelFifo>(dir); }
-std::unique_ptr<Transport> kernelUnixSocket(bool seqpacket) { return std::make_unique<KernelSocket>(seqpacket); }
-std::unique_ptr<Transport> bareFuse(const std::string &mnt) { return std::make_unique<BareFuse>(mnt); }
+std::unique_ptr<Transport> kernelPipe()
+{
+    return std::make_unique<KernelPipe>();
+}
+std::unique_ptr<Transport> kernelFifo(const std::string &dir)
+{
+    return std::make_unique<KernelFifo>(dir);
+}
+std::unique_ptr<Transport> kernelUnixSocket(bool seqpacket)
+{
+    return std::make_unique<KernelSocket>(seqpacket);
+}
+std::unique_ptr<Transport> bareFuse(const std::string &mnt)
+{
+    return std::make_unique<BareFuse>(mnt);
+}
 std::unique_ptr<Transport> chanfsChannel(const std::string &dir, const std::string &kind,
                                          const std::string &framing)
 {
@@ -281,7 +303,8 @@ std::unique_ptr<Transport> chanfsDurable(const std::string &dir, const std::stri
 {
     return std::make_unique<ChanfsDurable>(dir, stateSource, fsync);
 }
-std::unique_ptr<Transport> chanfsListen(const std::string &dir, const std::string &socketDir, bool toFile)
+std::unique_ptr<Transport> chanfsListen(const std::string &dir, const std::string &socketDir,
+                                        bool toFile)
 {
     return std::make_unique<ChanfsListen>(dir, socketDir, toFile);
 }

@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "segment_meter.h"
-#include "unique_fd.h"
+#include "channels/base/unique_fd.h"
+#include "tools/bench/segment_meter.h"
 
 namespace chanfs::bench {
 
@@ -31,7 +31,7 @@ struct Link {
 
     UniqueFd r;
     UniqueFd w;
-    bool readsWholeLines = false;  // r is a chanfs lines channel: reads end on '\n'
+    bool readsWholeLines = false;          // r is a chanfs lines channel: reads end on '\n'
     std::vector<std::string> removeAfter;  // channel files made for this link
 };
 

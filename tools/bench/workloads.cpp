@@ -1,4 +1,4 @@
-#include "workloads.h"
+#include "tools/bench/workloads.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,7 +23,9 @@ size_t drain(int fd, size_t total, size_t bufBytes, bool lines)
     size_t got = 0, reads = 0;
     while (got < total) {
         const size_t n = readSome(fd, buf.data(), std::min(bufBytes, total - got));
-        if (n == 0) fail("end of stream after " + std::to_string(got) + " of " + std::to_string(total) + " bytes");
+        if (n == 0)
+            fail("end of stream after " + std::to_string(got) + " of " + std::to_string(total) +
+                 " bytes");
         if (lines && buf[n - 1] != '\n') fail("a read on a lines channel ended inside a line");
         got += n;
         ++reads;
@@ -34,7 +36,8 @@ size_t drain(int fd, size_t total, size_t bufBytes, bool lines)
 unsigned long statValue(const std::string &path, const std::string &key)
 {
     char buf[64];
-    const ssize_t n = ::getxattr(path.c_str(), ("user.chanfs.stats." + key).c_str(), buf, sizeof buf - 1);
+    const ssize_t n =
+        ::getxattr(path.c_str(), ("user.chanfs.stats." + key).c_str(), buf, sizeof buf - 1);
     if (n < 0) failErrno("getxattr stats." + key + " on " + path);
     buf[n] = '\0';
     return std::stoul(buf);
@@ -166,7 +169,8 @@ ScaleResult runParkedReaders(const std::string &chanfsDir, pid_t daemon, unsigne
     std::vector<pthread_t> threads(n);
     const Clock::time_point t0 = Clock::now();
     for (unsigned i = 0; i < n; ++i)
-        if (pthread_create(&threads[i], &attr, parkedReader, &ctx) != 0) fail("cannot start reader thread " + std::to_string(i));
+        if (pthread_create(&threads[i], &attr, parkedReader, &ctx) != 0)
+            fail("cannot start reader thread " + std::to_string(i));
     pthread_attr_destroy(&attr);
     while (statValue(ctx.path, "blocked_readers") < n) {
         if (ctx.failed > 0) fail("a parked reader failed to open or read");
@@ -178,7 +182,8 @@ ScaleResult runParkedReaders(const std::string &chanfsDir, pid_t daemon, unsigne
     if (::unlink(ctx.path.c_str()) != 0) failErrno("unlink " + ctx.path);
     for (pthread_t t : threads) pthread_join(t, nullptr);
     res.undoSeconds = secondsBetween(t1, Clock::now());
-    if (ctx.ended != n) fail(std::to_string(n - ctx.ended) + " parked readers did not get end-of-stream");
+    if (ctx.ended != n)
+        fail(std::to_string(n - ctx.ended) + " parked readers did not get end-of-stream");
     res.after = procStats(daemon);
     return res;
 }

@@ -12,8 +12,8 @@
 #include <cstddef>
 #include <string>
 
-#include "harness.h"
-#include "transports.h"
+#include "tools/bench/harness.h"
+#include "tools/bench/transports.h"
 
 namespace chanfs::bench {
 

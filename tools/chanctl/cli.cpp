@@ -1,25 +1,28 @@
-#include "cli.h"
+#include "tools/chanctl/cli.h"
 
 #include <algorithm>
 
 namespace chanctl {
 
-bool ParsedArgs::has(std::string_view long_name) const {
+bool ParsedArgs::has(std::string_view long_name) const
+{
     return std::any_of(options.begin(), options.end(),
-                       [&](const auto& opt) { return opt.first == long_name; });
+                       [&](const auto &opt) { return opt.first == long_name; });
 }
 
 namespace {
 
-const OptionSpec* find_long(std::span<const OptionSpec> specs, std::string_view name) {
-    for (const auto& spec : specs) {
+const OptionSpec *find_long(std::span<const OptionSpec> specs, std::string_view name)
+{
+    for (const auto &spec : specs) {
         if (spec.long_name == name) return &spec;
     }
     return nullptr;
 }
 
-const OptionSpec* find_short(std::span<const OptionSpec> specs, char name) {
-    for (const auto& spec : specs) {
+const OptionSpec *find_short(std::span<const OptionSpec> specs, char name)
+{
+    for (const auto &spec : specs) {
         if (spec.short_name != '\0' && spec.short_name == name) return &spec;
     }
     return nullptr;
@@ -27,7 +30,8 @@ const OptionSpec* find_short(std::span<const OptionSpec> specs, char name) {
 
 }  // namespace
 
-ParsedArgs parse_args(std::span<char* const> args, std::span<const OptionSpec> specs) {
+ParsedArgs parse_args(std::span<char *const> args, std::span<const OptionSpec> specs)
+{
     ParsedArgs parsed;
     bool options_ended = false;
     for (size_t i = 0; i < args.size(); ++i) {
@@ -42,7 +46,7 @@ ParsedArgs parse_args(std::span<char* const> args, std::span<const OptionSpec> s
             continue;
         }
 
-        const OptionSpec* spec = nullptr;
+        const OptionSpec *spec = nullptr;
         std::string shown;  // the option as the user wrote it, for messages
         std::string value;
         bool has_inline_value = false;

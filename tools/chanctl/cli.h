@@ -36,6 +36,6 @@ struct ParsedArgs {
 // Parses `args` (the words after the subcommand name). Throws UsageError on
 // an unknown option, a missing value, or an empty value: chanctl leaves the
 // checking of values to the daemon, but an empty one is always a mistake.
-ParsedArgs parse_args(std::span<char* const> args, std::span<const OptionSpec> specs);
+ParsedArgs parse_args(std::span<char *const> args, std::span<const OptionSpec> specs);
 
 }  // namespace chanctl

@@ -1,4 +1,4 @@
-#include "commands.h"
+#include "tools/chanctl/commands.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,43 +12,46 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <ctime>
-#include <map>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 
-#include "entry.h"
-#include "json.h"
-#include "table.h"
-#include "toml_text.h"
-#include "xattr_client.h"
+#include "fs/config/toml_text.h"
+#include "tools/chanctl/entry.h"
+#include "tools/chanctl/json.h"
+#include "tools/chanctl/table.h"
+#include "tools/chanctl/xattr_client.h"
 
 namespace chanctl {
 
 namespace {
 
 // Prints "chanctl: WHAT: PATH: strerror[ (NOTE)]".
-void report(std::string_view what, std::string_view path, int err, std::string_view note = {}) {
+void report(std::string_view what, std::string_view path, int err, std::string_view note = {})
+{
     std::cerr << "chanctl: " << what << ": " << printable(path) << ": " << std::strerror(err);
     if (!note.empty()) std::cerr << " (" << note << ')';
     std::cerr << '\n';
 }
 
 // A short explanation for the errors the contract gives a meaning to.
-std::string_view hint_for_set(int err) {
+std::string_view hint_for_set(int err)
+{
     switch (err) {
-        case EINVAL: return "chanfs refused the value; its log says why";
-        case EBUSY: return "kind and framing cannot change while the channel is open";
-        case EPERM: return "only the owner or root may change settings";
-        case ENOTSUP: return "not on a chanfs mount?";
-        default: return {};
+    case EINVAL: return "chanfs refused the value; its log says why";
+    case EBUSY: return "kind and framing cannot change while the channel is open";
+    case EPERM: return "only the owner or root may change settings";
+    case ENOTSUP: return "not on a chanfs mount?";
+    default: return {};
     }
 }
 
-std::string join_keys(const std::vector<Setting>& settings, size_t from, size_t to) {
+std::string join_keys(const std::vector<Setting> &settings, size_t from, size_t to)
+{
     if (from >= to) return "none";
     std::string out;
     for (size_t i = from; i < to; ++i) {
@@ -61,14 +64,16 @@ std::string join_keys(const std::vector<Setting>& settings, size_t from, size_t 
 // Applies settings in order and stops at the first failure: later settings
 // may depend on earlier ones (framing is only meaningful after kind).
 // `context` says what state the path was left in, for the error message.
-bool apply_settings(const std::string& path, const std::vector<Setting>& settings,
-                    std::string_view context) {
+bool apply_settings(const std::string &path, const std::vector<Setting> &settings,
+                    std::string_view context)
+{
     for (size_t i = 0; i < settings.size(); ++i) {
-        const Setting& s = settings[i];
+        const Setting &s = settings[i];
         const int err = xattr::set(path, std::string(kAttrPrefix) + s.key, s.value);
         if (err == 0) continue;
 
-        report("set " + printable(s.key) + "=" + printable(s.value), path, -err, hint_for_set(-err));
+        report("set " + printable(s.key) + "=" + printable(s.value), path, -err,
+               hint_for_set(-err));
         // A second line says what state the path was left in: setting
         // attributes one by one is not atomic, and the user has to know.
         std::string state(context);
@@ -85,13 +90,14 @@ bool apply_settings(const std::string& path, const std::vector<Setting>& setting
 
 // Creates the channel file. Sets `created` to false when it already existed
 // and `exist_ok` allows that.
-bool create_channel(const std::string& path, const CreateOptions& options, bool& created) {
+bool create_channel(const std::string &path, const CreateOptions &options, bool &created)
+{
     // Like mkfifo -m, an explicit mode is exact, so umask is lifted around
     // the open (chanctl is single-threaded, so nothing else sees it).
     mode_t old_umask = 0;
     if (options.mode) old_umask = ::umask(0);
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                          options.mode.value_or(0666));
+    const int fd =
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, options.mode.value_or(0666));
     const int open_errno = errno;
     if (options.mode) ::umask(old_umask);
 
@@ -123,51 +129,56 @@ bool create_channel(const std::string& path, const CreateOptions& options, bool&
 
 }  // namespace
 
-int run_create(const CreateOptions& options) {
+int run_create(const CreateOptions &options)
+{
     const std::vector<Setting> settings = options.settings.in_apply_order();
     int status = 0;
     // Like mkdir, one failing path does not stop the others.
-    for (const auto& path : options.paths) {
+    for (const auto &path : options.paths) {
         bool created = false;
         if (!create_channel(path, options, created)) {
             status = 1;
             continue;
         }
-        const char* context = created ? "the channel was created and left in place"
-                                      : "the channel already existed";
+        const char *context =
+            created ? "the channel was created and left in place" : "the channel already existed";
         if (!apply_settings(path, settings, context)) status = 1;
     }
     return status;
 }
 
-int run_set(const std::string& path, const SettingsRequest& settings) {
+int run_set(const std::string &path, const SettingsRequest &settings)
+{
     return apply_settings(path, settings.in_apply_order(), {}) ? 0 : 1;
 }
 
 namespace {
 
-void report_inspect_error(const std::string& path, const InspectError& error) {
+void report_inspect_error(const std::string &path, const InspectError &error)
+{
     std::string_view note;
     if (error.err == ENOTSUP) note = "not on a chanfs mount?";
     report(error.what, path, error.err, note);
 }
 
-void print_stat_table(const Entry& entry) {
+void print_stat_table(const Entry &entry)
+{
     Table table(2);
     table.add_row({"path", entry.path});
     table.add_row({"type", std::string(type_name(entry.type))});
-    for (const auto& attr : entry.settings) table.add_row({attr.key, attr.value});
-    for (const auto& attr : entry.stats) table.add_row({attr.key, attr.value});
+    for (const auto &attr : entry.settings) table.add_row({attr.key, attr.value});
+    for (const auto &attr : entry.stats) table.add_row({attr.key, attr.value});
     table.print(std::cout, stdout_style());
 }
 
 }  // namespace
 
-int run_stat(const std::vector<std::string>& paths, bool json) {
+int run_stat(const std::vector<std::string> &paths, bool json)
+{
     int status = 0;
     std::vector<Entry> entries;
     size_t tables = 0;
-    for (const auto& path : paths) {
+    for (const auto &path : paths) {
         Entry entry;
         entry.path = path;
         entry.name = path;
@@ -194,7 +205,7 @@ int run_stat(const std::vector<std::string>& paths, bool json) {
         if (!array && entries.empty()) return status;
         json::Writer writer(std::cout);
         if (array) writer.begin_array();
-        for (const auto& entry : entries) write_json(writer, entry, /*with_name=*/false);
+        for (const auto &entry : entries) write_json(writer, entry, /*with_name=*/false);
         if (array) writer.end_array();
         writer.finish();
     }
@@ -204,10 +215,11 @@ int run_stat(const std::vector<std::string>& paths, bool json) {
 namespace {
 
 struct DirCloser {
-    void operator()(DIR* dir) const { ::closedir(dir); }
+    void operator()(DIR *dir) const { ::closedir(dir); }
 };
 
-std::string join_path(const std::string& dir, const std::string& name) {
+std::string join_path(const std::string &dir, const std::string &name)
+{
     // Entries of "." are shown as plain relative names, not "./name".
     if (dir == ".") return name;
     if (!dir.empty() && dir.back() == '/') return dir + name;
@@ -217,8 +229,9 @@ std::string join_path(const std::string& dir, const std::string& name) {
 // Appends the entries of `dir` (and, if `recursive`, of its subdirectories,
 // each right after its own row, as find(1) does) to `out`. Names are shown
 // relative to the directory ls was given.
-void collect(const std::string& dir, const std::string& name_prefix, bool recursive,
-             std::vector<Entry>& out, int& status) {
+void collect(const std::string &dir, const std::string &name_prefix, bool recursive,
+             std::vector<Entry> &out, int &status)
+{
     std::vector<std::string> names;
     {
         std::unique_ptr<DIR, DirCloser> handle(::opendir(dir.c_str()));
@@ -229,7 +242,7 @@ void collect(const std::string& dir, const std::string& name_prefix, bool recurs
         }
         for (;;) {
             errno = 0;
-            const dirent* d = ::readdir(handle.get());
+            const dirent *d = ::readdir(handle.get());
             if (d == nullptr) {
                 if (errno != 0) {
                     report("read directory", dir, errno);
@@ -244,7 +257,7 @@ void collect(const std::string& dir, const std::string& name_prefix, bool recurs
     }
     std::sort(names.begin(), names.end());
 
-    for (const auto& name : names) {
+    for (const auto &name : names) {
         Entry entry;
         entry.path = join_path(dir, name);
         entry.name = name_prefix.empty() ? name : name_prefix + "/" + name;
@@ -264,12 +277,14 @@ void collect(const std::string& dir, const std::string& name_prefix, bool recurs
     }
 }
 
-std::string_view ls_type(EntryType type) {
+std::string_view ls_type(EntryType type)
+{
     return type == EntryType::directory ? "dir" : type_name(type);
 }
 
-void print_ls_table(const std::vector<Entry>& entries) {
-    static const char* const kColumns[][2] = {
+void print_ls_table(const std::vector<Entry> &entries)
+{
+    static const char *const kColumns[][2] = {
         // header, attribute key; empty key: not from an attribute
         {"NAME", ""},
         {"TYPE", ""},
@@ -285,14 +300,14 @@ void print_ls_table(const std::vector<Entry>& entries) {
     for (size_t c = 4; c < kCount; ++c) table.align_right(c);
 
     std::vector<std::string> header;
-    for (const auto& column : kColumns) header.emplace_back(column[0]);
+    for (const auto &column : kColumns) header.emplace_back(column[0]);
     table.add_row(std::move(header));
 
-    for (const auto& entry : entries) {
+    for (const auto &entry : entries) {
         std::vector<std::string> row{entry.name, std::string(ls_type(entry.type))};
         for (size_t c = 2; c < kCount; ++c) {
             // "-": not set (a directory default) or not reported.
-            const std::string* value = entry.find(kColumns[c][1]);
+            const std::string *value = entry.find(kColumns[c][1]);
             row.push_back(value ? *value : "-");
         }
         table.add_row(std::move(row));
@@ -302,7 +317,8 @@ void print_ls_table(const std::vector<Entry>& entries) {
 
 }  // namespace
 
-int run_ls(const std::string& dir, bool json, bool recursive) {
+int run_ls(const std::string &dir, bool json, bool recursive)
+{
     int status = 0;
     std::vector<Entry> entries;
 
@@ -324,7 +340,7 @@ int run_ls(const std::string& dir, bool json, bool recursive) {
     if (json) {
         json::Writer writer(std::cout);
         writer.begin_array();
-        for (const auto& entry : entries) write_json(writer, entry, /*with_name=*/true);
+        for (const auto &entry : entries) write_json(writer, entry, /*with_name=*/true);
         writer.end_array();
         writer.finish();
     } else {
@@ -335,37 +351,43 @@ int run_ls(const std::string& dir, bool json, bool recursive) {
 
 namespace {
 
-
 // Byte counts and counts as TOML integers, everything else as strings.
-std::string toml_value(std::string_view value) {
+std::string toml_value(std::string_view value)
+{
     const bool number = !value.empty() && value.size() < 19 &&
                         value.find_first_not_of("0123456789") == std::string_view::npos;
     return number ? std::string(value) : chanfs::tomlString(value);
 }
 
-std::string user_name(uid_t uid) {
+std::string user_name(uid_t uid)
+{
     std::vector<char> buf(16384);
     passwd pw{}, *res = nullptr;
-    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res) return chanfs::tomlString(pw.pw_name);
+    if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &res) == 0 && res)
+        return chanfs::tomlString(pw.pw_name);
     return std::to_string(uid);
 }
 
-std::string group_name(gid_t gid) {
+std::string group_name(gid_t gid)
+{
     std::vector<char> buf(16384);
     group gr{}, *res = nullptr;
-    if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &res) == 0 && res) return chanfs::tomlString(gr.gr_name);
+    if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &res) == 0 && res)
+        return chanfs::tomlString(gr.gr_name);
     return std::to_string(gid);
 }
 
 // One table: the settings the entry carries (a directory: only those set
 // on it), its bridges, then mode, owner and group.
-void write_table(std::ostream& out, const std::string& header, const Entry& entry,
-                 const struct stat& st) {
+void write_table(std::ostream &out, const std::string &header, const Entry &entry,
+                 const struct stat &st)
+{
     out << '\n' << header << '\n';
     for (const auto key : known_settings()) {
-        if (const std::string* value = entry.find(key)) {
+        if (const std::string *value = entry.find(key)) {
             const bool bridge = key == "fifo" || key == "uds";
-            out << key << " = " << (bridge ? chanfs::tomlString(*value) : toml_value(*value)) << '\n';
+            out << key << " = " << (bridge ? chanfs::tomlString(*value) : toml_value(*value))
+                << '\n';
         }
     }
     char mode[8];
@@ -377,7 +399,8 @@ void write_table(std::ostream& out, const std::string& header, const Entry& entr
 
 }  // namespace
 
-int run_export(const std::string& dir, const std::string& output) {
+int run_export(const std::string &dir, const std::string &output)
+{
     Entry root;
     root.path = dir;
     InspectError error;
@@ -403,7 +426,7 @@ int run_export(const std::string& dir, const std::string& output) {
         return 1;
     }
     write_table(out, "[mount]", root, st);
-    for (const Entry& entry : entries) {
+    for (const Entry &entry : entries) {
         if (entry.type == EntryType::other) continue;
         if (::lstat(entry.path.c_str(), &st) != 0) {
             if (errno == ENOENT) continue;  // removed meanwhile
@@ -411,8 +434,9 @@ int run_export(const std::string& dir, const std::string& output) {
             return 1;
         }
         const bool is_dir = entry.type == EntryType::directory;
-        write_table(out, std::string(is_dir ? "[dir." : "[channel.") + chanfs::tomlString(entry.name) + "]",
-                    entry, st);
+        write_table(
+            out, std::string(is_dir ? "[dir." : "[channel.") + chanfs::tomlString(entry.name) + "]",
+            entry, st);
     }
 
     if (output.empty() || output == "-") {
@@ -443,19 +467,23 @@ namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
 
-void on_stop_signal(int) { g_stop = 1; }
+void on_stop_signal(int)
+{
+    g_stop = 1;
+}
 
 // Sleeps `seconds` unless SIGINT/SIGTERM arrives first.
-void sleep_interruptibly(double seconds) {
+void sleep_interruptibly(double seconds)
+{
     timespec left{};
     left.tv_sec = static_cast<time_t>(seconds);
     left.tv_nsec = static_cast<long>((seconds - static_cast<double>(left.tv_sec)) * 1e9);
-    while (!g_stop && ::nanosleep(&left, &left) != 0 && errno == EINTR) {
-    }
+    while (!g_stop && ::nanosleep(&left, &left) != 0 && errno == EINTR) {}
 }
 
-uint64_t counter(const Entry& entry, std::string_view key) {
-    const std::string* value = entry.find(key);
+uint64_t counter(const Entry &entry, std::string_view key)
+{
+    const std::string *value = entry.find(key);
     return value ? std::strtoull(value->c_str(), nullptr, 10) : 0;
 }
 
@@ -464,7 +492,8 @@ struct Sample {
     uint64_t out = 0;
 };
 
-std::string rate_text(double per_second) {
+std::string rate_text(double per_second)
+{
     char text[32];
     std::snprintf(text, sizeof text, "%.1f", per_second);
     return text;
@@ -472,13 +501,14 @@ std::string rate_text(double per_second) {
 
 // One refresh: the channels under `dir` with rates against `previous`
 // (taken `elapsed_s` ago), which is then replaced by this sample.
-void print_top(const TopOptions& options, std::map<std::string, Sample>& previous,
-               double elapsed_s, int& status) {
+void print_top(const TopOptions &options, std::map<std::string, Sample> &previous, double elapsed_s,
+               int &status)
+{
     std::vector<Entry> entries;
     collect(options.dir, "", /*recursive=*/true, entries, status);
     std::map<std::string, Sample> current;
 
-    static const char* const kHeader[] = {"NAME",  "KIND",    "IN/s",    "OUT/s", "QUEUED",
+    static const char *const kHeader[] = {"NAME",  "KIND",    "IN/s",    "OUT/s", "QUEUED",
                                           "BYTES", "READERS", "WRITERS", "DROPS"};
     Table table(std::size(kHeader));
     for (size_t c = 2; c < std::size(kHeader); ++c) table.align_right(c);
@@ -487,17 +517,22 @@ void print_top(const TopOptions& options, std::map<std::string, Sample>& previou
     std::ostringstream json_text;
     json::Writer writer(json_text);
     writer.begin_array();
-    for (const auto& entry : entries) {
+    for (const auto &entry : entries) {
         if (entry.type != EntryType::channel) continue;
         const Sample now{counter(entry, "stats.in_messages"), counter(entry, "stats.out_messages")};
         current[entry.name] = now;
         // A channel new since the last sample has no rate yet.
         const auto before = previous.find(entry.name);
         const bool has_rate = before != previous.end() && elapsed_s > 0;
-        const double in_rate = has_rate ? static_cast<double>(now.in - std::min(now.in, before->second.in)) / elapsed_s : 0;
-        const double out_rate = has_rate ? static_cast<double>(now.out - std::min(now.out, before->second.out)) / elapsed_s : 0;
+        const double in_rate =
+            has_rate ? static_cast<double>(now.in - std::min(now.in, before->second.in)) / elapsed_s
+                     : 0;
+        const double out_rate =
+            has_rate
+                ? static_cast<double>(now.out - std::min(now.out, before->second.out)) / elapsed_s
+                : 0;
         auto value = [&](std::string_view key) {
-            const std::string* v = entry.find(key);
+            const std::string *v = entry.find(key);
             return v ? *v : std::string("-");
         };
         if (options.json) {
@@ -512,7 +547,8 @@ void print_top(const TopOptions& options, std::map<std::string, Sample>& previou
             writer.key("out_per_s");
             has_rate ? writer.integer(std::to_string(static_cast<uint64_t>(out_rate + 0.5)))
                      : writer.string("-");
-            for (const char* key : {"queued_messages", "queued_bytes", "readers", "writers", "drops"}) {
+            for (const char *key :
+                 {"queued_messages", "queued_bytes", "readers", "writers", "drops"}) {
                 writer.key(key);
                 writer.number_or_string(value(std::string("stats.") + key));
             }
@@ -534,8 +570,9 @@ void print_top(const TopOptions& options, std::map<std::string, Sample>& previou
         // Home, clear, a title line, then the table: a refresh in place.
         char interval[32];
         std::snprintf(interval, sizeof interval, "%g", options.interval_s);
-        std::cout << "\x1b[H\x1b[2J" << "chanctl top " << printable(options.dir) << ": every "
-                  << interval << " s, Ctrl-C to quit\n\n";
+        std::cout << "\x1b[H\x1b[2J"
+                  << "chanctl top " << printable(options.dir) << ": every " << interval
+                  << " s, Ctrl-C to quit\n\n";
         table.print(std::cout, stdout_style(), /*has_header=*/true);
     } else {
         // Piped: one table per refresh, a blank line between them.
@@ -549,7 +586,8 @@ void print_top(const TopOptions& options, std::map<std::string, Sample>& previou
 
 }  // namespace
 
-int run_top(const TopOptions& options) {
+int run_top(const TopOptions &options)
+{
     Entry root;
     root.path = options.dir;
     root.name = options.dir;
@@ -577,14 +615,15 @@ int run_top(const TopOptions& options) {
         // The first sample only sets the baseline for the rates.
         int ignored = 0;
         collect(options.dir, "", /*recursive=*/true, first, ignored);
-        for (const auto& entry : first) {
+        for (const auto &entry : first) {
             if (entry.type == EntryType::channel)
                 previous[entry.name] = {counter(entry, "stats.in_messages"),
                                         counter(entry, "stats.out_messages")};
         }
     }
     auto last = std::chrono::steady_clock::now();
-    for (unsigned shown = 0; !g_stop && (options.iterations == 0 || shown < options.iterations); ++shown) {
+    for (unsigned shown = 0; !g_stop && (options.iterations == 0 || shown < options.iterations);
+         ++shown) {
         sleep_interruptibly(options.interval_s);
         if (g_stop) break;
         const auto now = std::chrono::steady_clock::now();

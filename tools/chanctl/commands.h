@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "settings.h"
+#include "tools/chanctl/settings.h"
 
 namespace chanctl {
 
@@ -19,13 +19,13 @@ struct CreateOptions {
     bool exist_ok = false;
 };
 
-int run_create(const CreateOptions& options);
-int run_set(const std::string& path, const SettingsRequest& settings);
-int run_stat(const std::vector<std::string>& paths, bool json);
-int run_ls(const std::string& dir, bool json, bool recursive);
+int run_create(const CreateOptions &options);
+int run_set(const std::string &path, const SettingsRequest &settings);
+int run_stat(const std::vector<std::string> &paths, bool json);
+int run_ls(const std::string &dir, bool json, bool recursive);
 // Writes the tree under `dir` (a mount root) as a chanfs config file to
 // `output` ("" or "-": stdout).
-int run_export(const std::string& dir, const std::string& output);
+int run_export(const std::string &dir, const std::string &output);
 
 struct TopOptions {
     std::string dir;
@@ -36,6 +36,6 @@ struct TopOptions {
 
 // A table of the channels under `dir` (recursively) with message rates,
 // refreshed every interval. Ctrl-C (SIGINT) or SIGTERM end it with 0.
-int run_top(const TopOptions& options);
+int run_top(const TopOptions &options);
 
 }  // namespace chanctl

@@ -1,4 +1,4 @@
-#include "entry.h"
+#include "tools/chanctl/entry.h"
 
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -6,23 +6,25 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "settings.h"
-#include "xattr_client.h"
+#include "tools/chanctl/settings.h"
+#include "tools/chanctl/xattr_client.h"
 
 namespace chanctl {
 
-std::string_view type_name(EntryType type) {
+std::string_view type_name(EntryType type)
+{
     switch (type) {
-        case EntryType::channel: return "channel";
-        case EntryType::directory: return "directory";
-        case EntryType::other: return "other";
+    case EntryType::channel: return "channel";
+    case EntryType::directory: return "directory";
+    case EntryType::other: return "other";
     }
     return "other";
 }
 
-const std::string* Entry::find(std::string_view key) const {
-    const auto& list = key.starts_with(kStatsPrefix) ? stats : settings;
-    for (const auto& attr : list) {
+const std::string *Entry::find(std::string_view key) const
+{
+    const auto &list = key.starts_with(kStatsPrefix) ? stats : settings;
+    for (const auto &attr : list) {
         if (attr.key == key) return &attr.value;
     }
     return nullptr;
@@ -30,8 +32,9 @@ const std::string* Entry::find(std::string_view key) const {
 
 namespace {
 
-void sort_attributes(std::vector<Attribute>& attrs, const std::vector<std::string_view>& known) {
-    std::sort(attrs.begin(), attrs.end(), [&](const Attribute& a, const Attribute& b) {
+void sort_attributes(std::vector<Attribute> &attrs, const std::vector<std::string_view> &known)
+{
+    std::sort(attrs.begin(), attrs.end(), [&](const Attribute &a, const Attribute &b) {
         const size_t ra = rank_of(a.key, known);
         const size_t rb = rank_of(b.key, known);
         if (ra != rb) return ra < rb;
@@ -41,7 +44,8 @@ void sort_attributes(std::vector<Attribute>& attrs, const std::vector<std::strin
 
 // The contract says values carry no trailing NUL or newline; tolerating them
 // costs nothing and keeps the tables and JSON clean if a value ever does.
-void trim_value(std::string& value) {
+void trim_value(std::string &value)
+{
     while (!value.empty() && (value.back() == '\0' || value.back() == '\n')) value.pop_back();
 }
 
@@ -50,7 +54,8 @@ constexpr decltype(statfs::f_type) kFuseSuperMagic = 0x65735546;
 
 }  // namespace
 
-bool inspect(Entry& entry, bool follow, InspectError& error) {
+bool inspect(Entry &entry, bool follow, InspectError &error)
+{
     struct stat st {};
     const int rc = follow ? ::stat(entry.path.c_str(), &st) : ::lstat(entry.path.c_str(), &st);
     if (rc < 0) {
@@ -84,7 +89,7 @@ bool inspect(Entry& entry, bool follow, InspectError& error) {
     }
     entry.settings.clear();
     entry.stats.clear();
-    for (const auto& name : names) {
+    for (const auto &name : names) {
         if (!name.starts_with(kAttrPrefix)) continue;
         std::string value;
         if (const int err = xattr::get(entry.path, name, value); err < 0) {
@@ -96,7 +101,7 @@ bool inspect(Entry& entry, bool follow, InspectError& error) {
         }
         trim_value(value);
         std::string key = name.substr(kAttrPrefix.size());
-        auto& list = key.starts_with(kStatsPrefix) ? entry.stats : entry.settings;
+        auto &list = key.starts_with(kStatsPrefix) ? entry.stats : entry.settings;
         list.push_back({std::move(key), std::move(value)});
     }
     sort_attributes(entry.settings, known_settings());
@@ -104,7 +109,8 @@ bool inspect(Entry& entry, bool follow, InspectError& error) {
     return true;
 }
 
-void write_json(json::Writer& writer, const Entry& entry, bool with_name) {
+void write_json(json::Writer &writer, const Entry &entry, bool with_name)
+{
     writer.begin_object();
     writer.key("path");
     writer.string(entry.path);
@@ -114,10 +120,10 @@ void write_json(json::Writer& writer, const Entry& entry, bool with_name) {
     }
     writer.key("type");
     writer.string(type_name(entry.type));
-    for (const auto* group : {&entry.settings, &entry.stats}) {
+    for (const auto *group : {&entry.settings, &entry.stats}) {
         writer.key(group == &entry.settings ? "settings" : "stats");
         writer.begin_object();
-        for (const auto& attr : *group) {
+        for (const auto &attr : *group) {
             // Stats are keyed without their "stats." prefix inside "stats",
             // mirroring how settings sit inside "settings".
             std::string_view key = attr.key;

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "json.h"
+#include "tools/chanctl/json.h"
 
 namespace chanctl {
 
@@ -31,7 +31,7 @@ struct Entry {
     std::vector<Attribute> stats;
 
     // The value of `key`, or nullptr if the entry does not have it.
-    const std::string* find(std::string_view key) const;
+    const std::string *find(std::string_view key) const;
 };
 
 struct InspectError {
@@ -42,9 +42,9 @@ struct InspectError {
 // Fills `entry` (type and attributes) for `entry.path`. `follow` selects
 // whether a symbolic link is followed (stat) or reported as "other" (ls, so
 // recursion never loops). Returns false and fills `error` on failure.
-bool inspect(Entry& entry, bool follow, InspectError& error);
+bool inspect(Entry &entry, bool follow, InspectError &error);
 
 // Writes the entry as {"path", ["name",] "type", "settings", "stats"}.
-void write_json(json::Writer& writer, const Entry& entry, bool with_name);
+void write_json(json::Writer &writer, const Entry &entry, bool with_name);
 
 }  // namespace chanctl

@@ -1,4 +1,4 @@
-#include "json.h"
+#include "tools/chanctl/json.h"
 
 #include <cstdint>
 
@@ -9,7 +9,8 @@ namespace {
 // Length of the valid UTF-8 sequence starting at s[i], or 0 if the bytes
 // there are not one (overlong forms, surrogates and values past U+10FFFF
 // are rejected, as RFC 3629 requires).
-size_t utf8_sequence_length(std::string_view s, size_t i) {
+size_t utf8_sequence_length(std::string_view s, size_t i)
+{
     const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
     const unsigned char b0 = byte(i);
     size_t len;
@@ -43,7 +44,8 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
 
 }  // namespace
 
-std::string quote(std::string_view s) {
+std::string quote(std::string_view s)
+{
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
     out.reserve(s.size() + 2);
@@ -52,14 +54,35 @@ std::string quote(std::string_view s) {
     while (i < s.size()) {
         const auto c = static_cast<unsigned char>(s[i]);
         switch (c) {
-            case '"': out += "\\\""; ++i; continue;
-            case '\\': out += "\\\\"; ++i; continue;
-            case '\b': out += "\\b"; ++i; continue;
-            case '\f': out += "\\f"; ++i; continue;
-            case '\n': out += "\\n"; ++i; continue;
-            case '\r': out += "\\r"; ++i; continue;
-            case '\t': out += "\\t"; ++i; continue;
-            default: break;
+        case '"':
+            out += "\\\"";
+            ++i;
+            continue;
+        case '\\':
+            out += "\\\\";
+            ++i;
+            continue;
+        case '\b':
+            out += "\\b";
+            ++i;
+            continue;
+        case '\f':
+            out += "\\f";
+            ++i;
+            continue;
+        case '\n':
+            out += "\\n";
+            ++i;
+            continue;
+        case '\r':
+            out += "\\r";
+            ++i;
+            continue;
+        case '\t':
+            out += "\\t";
+            ++i;
+            continue;
+        default: break;
         }
         if (c < 0x20) {
             out += "\\u00";
@@ -81,7 +104,8 @@ std::string quote(std::string_view s) {
     return out;
 }
 
-bool is_integer(std::string_view s) {
+bool is_integer(std::string_view s)
+{
     if (s.empty()) return false;
     for (char c : s) {
         if (c < '0' || c > '9') return false;
@@ -89,63 +113,78 @@ bool is_integer(std::string_view s) {
     return s.size() == 1 || s[0] != '0';
 }
 
-void Writer::newline_indent() {
+void Writer::newline_indent()
+{
     out_ << '\n';
     for (size_t i = 0; i < levels_.size(); ++i) out_ << "  ";
 }
 
-void Writer::before_value() {
+void Writer::before_value()
+{
     if (after_key_) {
         after_key_ = false;
         return;
     }
     if (levels_.empty()) return;
-    Level& level = levels_.back();
+    Level &level = levels_.back();
     if (!level.empty) out_ << ',';
     level.empty = false;
     newline_indent();
 }
 
-void Writer::close(char bracket) {
+void Writer::close(char bracket)
+{
     const bool was_empty = levels_.back().empty;
     levels_.pop_back();
     if (!was_empty) newline_indent();
     out_ << bracket;
 }
 
-void Writer::begin_object() {
+void Writer::begin_object()
+{
     before_value();
     out_ << '{';
     levels_.push_back({true, true});
 }
 
-void Writer::end_object() { close('}'); }
+void Writer::end_object()
+{
+    close('}');
+}
 
-void Writer::begin_array() {
+void Writer::begin_array()
+{
     before_value();
     out_ << '[';
     levels_.push_back({false, true});
 }
 
-void Writer::end_array() { close(']'); }
+void Writer::end_array()
+{
+    close(']');
+}
 
-void Writer::key(std::string_view name) {
+void Writer::key(std::string_view name)
+{
     before_value();
     out_ << quote(name) << ": ";
     after_key_ = true;
 }
 
-void Writer::string(std::string_view value) {
+void Writer::string(std::string_view value)
+{
     before_value();
     out_ << quote(value);
 }
 
-void Writer::integer(std::string_view digits) {
+void Writer::integer(std::string_view digits)
+{
     before_value();
     out_ << digits;
 }
 
-void Writer::number_or_string(std::string_view value) {
+void Writer::number_or_string(std::string_view value)
+{
     if (is_integer(value)) {
         integer(value);
     } else {
@@ -153,6 +192,9 @@ void Writer::number_or_string(std::string_view value) {
     }
 }
 
-void Writer::finish() { out_ << '\n'; }
+void Writer::finish()
+{
+    out_ << '\n';
+}
 
 }  // namespace chanctl::json

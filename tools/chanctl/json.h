@@ -22,7 +22,7 @@ bool is_integer(std::string_view s);
 // is responsible for a well-formed sequence of calls.
 class Writer {
 public:
-    explicit Writer(std::ostream& out) : out_(out) {}
+    explicit Writer(std::ostream &out) : out_(out) {}
 
     void begin_object();
     void end_object();
@@ -48,7 +48,7 @@ private:
     void close(char bracket);
     void newline_indent();
 
-    std::ostream& out_;
+    std::ostream &out_;
     std::vector<Level> levels_;
     bool after_key_ = false;
 };

@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "cli.h"
-#include "commands.h"
-#include "settings.h"
+#include "tools/chanctl/cli.h"
+#include "tools/chanctl/commands.h"
+#include "tools/chanctl/settings.h"
 
 #ifndef CHANFS_VERSION
 #error "CHANFS_VERSION must be defined by the build (meson defines it project-wide)"
@@ -59,20 +59,30 @@ struct Command {
     std::string_view details;  // printed after the usage line by `help`
     bool has_settings;         // takes the --kind... options
     std::vector<OptionSpec> options;
-    std::function<int(const ParsedArgs&)> run;
+    std::function<int(const ParsedArgs &)> run;
 };
 
 const std::vector<OptionSpec> kSettingOptions = {
-    {"kind", '\0', true},     {"framing", '\0', true},  {"capacity", '\0', true},
-    {"max-message", '\0', true}, {"overflow", '\0', true}, {"replay", '\0', true},
-    {"durable", '\0', false},    {"fsync", '\0', true},    {"retention-bytes", '\0', true},
+    {"kind", '\0', true},
+    {"framing", '\0', true},
+    {"capacity", '\0', true},
+    {"max-message", '\0', true},
+    {"overflow", '\0', true},
+    {"replay", '\0', true},
+    {"durable", '\0', false},
+    {"fsync", '\0', true},
+    {"retention-bytes", '\0', true},
     {"retention-messages", '\0', true},
-    {"fifo-in", '\0', true},     {"fifo-out", '\0', true},  {"uds-connect", '\0', true},
-    {"uds-listen", '\0', true},  {"uds-listen-seqpacket", '\0', true},
+    {"fifo-in", '\0', true},
+    {"fifo-out", '\0', true},
+    {"uds-connect", '\0', true},
+    {"uds-listen", '\0', true},
+    {"uds-listen-seqpacket", '\0', true},
 };
 
 // A bridge path as the daemon needs it: absolute (relative to our cwd).
-std::string absolute_path(const std::string& path) {
+std::string absolute_path(const std::string &path)
+{
     if (path.starts_with('/')) return path;
     std::error_code ec;
     const auto cwd = std::filesystem::current_path(ec);
@@ -80,9 +90,10 @@ std::string absolute_path(const std::string& path) {
     return (cwd / path).lexically_normal().string();
 }
 
-void collect_settings(const ParsedArgs& args, SettingsRequest& settings) {
-    for (const auto& [name, value] : args.options) {
-        for (const auto& spec : kSettingOptions) {
+void collect_settings(const ParsedArgs &args, SettingsRequest &settings)
+{
+    for (const auto &[name, value] : args.options) {
+        for (const auto &spec : kSettingOptions) {
             if (spec.long_name != name) continue;
             if (name == "uds-connect" || name == "uds-listen" || name == "uds-listen-seqpacket") {
                 const std::string how = name == "uds-connect"  ? "connect:"
@@ -106,9 +117,10 @@ void collect_settings(const ParsedArgs& args, SettingsRequest& settings) {
     }
 }
 
-mode_t parse_mode(const std::string& text) {
+mode_t parse_mode(const std::string &text)
+{
     unsigned value = 0;
-    const char* end = text.data() + text.size();
+    const char *end = text.data() + text.size();
     const auto [ptr, ec] = std::from_chars(text.data(), end, value, 8);
     if (ec != std::errc() || ptr != end || value > 07777) {
         throw UsageError("invalid mode '" + text + "' (expected octal, e.g. 0660)");
@@ -116,19 +128,21 @@ mode_t parse_mode(const std::string& text) {
     return static_cast<mode_t>(value);
 }
 
-int create_main(const ParsedArgs& args) {
+int create_main(const ParsedArgs &args)
+{
     CreateOptions options;
     options.paths = args.operands;
     if (options.paths.empty()) throw UsageError("missing PATH");
     collect_settings(args, options.settings);
-    for (const auto& [name, value] : args.options) {
+    for (const auto &[name, value] : args.options) {
         if (name == "mode") options.mode = parse_mode(value);
     }
     options.exist_ok = args.has("exist-ok");
     return run_create(options);
 }
 
-int set_main(const ParsedArgs& args) {
+int set_main(const ParsedArgs &args)
+{
     if (args.operands.empty()) throw UsageError("missing PATH");
     SettingsRequest settings;
     // Options first, then KEY=VALUE operands, so an operand wins a tie.
@@ -141,46 +155,52 @@ int set_main(const ParsedArgs& args) {
     return run_set(args.operands[0], settings);
 }
 
-int stat_main(const ParsedArgs& args) {
+int stat_main(const ParsedArgs &args)
+{
     if (args.operands.empty()) throw UsageError("missing PATH");
     return run_stat(args.operands, args.has("json"));
 }
 
-int ls_main(const ParsedArgs& args) {
+int ls_main(const ParsedArgs &args)
+{
     if (args.operands.size() > 1) throw UsageError("ls takes at most one DIR");
     const std::string dir = args.operands.empty() ? "." : args.operands[0];
     return run_ls(dir, args.has("json"), args.has("recursive"));
 }
 
-int export_main(const ParsedArgs& args) {
+int export_main(const ParsedArgs &args)
+{
     if (args.operands.size() != 1) throw UsageError("export takes one MOUNT");
     std::string output;
-    for (const auto& [name, value] : args.options) {
+    for (const auto &[name, value] : args.options) {
         if (name == "output") output = value;
     }
     return run_export(args.operands[0], output);
 }
 
-int top_main(const ParsedArgs& args) {
+int top_main(const ParsedArgs &args)
+{
     if (args.operands.size() > 1) throw UsageError("top takes at most one DIR");
     TopOptions options;
     options.dir = args.operands.empty() ? "." : args.operands[0];
     options.json = args.has("json");
-    for (const auto& [name, value] : args.options) {
+    for (const auto &[name, value] : args.options) {
         if (name == "once") {
             options.iterations = 1;
         } else if (name == "iterations") {
             unsigned n = 0;
             const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
             if (ec != std::errc() || ptr != value.data() + value.size() || n == 0) {
-                throw UsageError("invalid --iterations '" + value + "' (expected a count of 1 or more)");
+                throw UsageError("invalid --iterations '" + value +
+                                 "' (expected a count of 1 or more)");
             }
             options.iterations = n;
         } else if (name == "interval") {
-            char* end = nullptr;
+            char *end = nullptr;
             const double seconds = std::strtod(value.c_str(), &end);
             if (end != value.c_str() + value.size() || !(seconds >= 0.05 && seconds <= 3600)) {
-                throw UsageError("invalid --interval '" + value + "' (expected seconds, 0.05 to 3600)");
+                throw UsageError("invalid --interval '" + value +
+                                 "' (expected seconds, 0.05 to 3600)");
             }
             options.interval_s = seconds;
         }
@@ -188,12 +208,14 @@ int top_main(const ParsedArgs& args) {
     return run_top(options);
 }
 
-std::vector<OptionSpec> with_settings(std::vector<OptionSpec> options) {
+std::vector<OptionSpec> with_settings(std::vector<OptionSpec> options)
+{
     options.insert(options.end(), kSettingOptions.begin(), kSettingOptions.end());
     return options;
 }
 
-const std::vector<Command>& commands() {
+const std::vector<Command> &commands()
+{
     static const std::vector<Command> list = {
         {"create", "chanctl create [OPTIONS] PATH...", "create channels and apply settings",
          "Creates each PATH as a channel (like touch, but an existing PATH is an\n"
@@ -224,7 +246,8 @@ const std::vector<Command>& commands() {
          "Options:\n"
          "  -h, --help           show this help\n",
          true, with_settings({{"help", 'h', false}}), set_main},
-        {"stat", "chanctl stat [--json] PATH...",
+        {"stat",
+         "chanctl stat [--json] PATH...",
          "show the settings and statistics of channels or directories",
          "Shows every user.chanfs.* attribute of each PATH as a KEY VALUE table:\n"
          "path and type, then the settings, then the statistics (stats.*).\n"
@@ -234,8 +257,12 @@ const std::vector<Command>& commands() {
          "  --json               one JSON object per PATH (an array for several):\n"
          "                       {\"path\", \"type\", \"settings\": {}, \"stats\": {}}\n"
          "  -h, --help           show this help\n",
-         false, {{"json", '\0', false}, {"help", 'h', false}}, stat_main},
-        {"ls", "chanctl ls [--json] [-r] [DIR]", "list the channels in a directory",
+         false,
+         {{"json", '\0', false}, {"help", 'h', false}},
+         stat_main},
+        {"ls",
+         "chanctl ls [--json] [-r] [DIR]",
+         "list the channels in a directory",
          "Lists the entries of DIR (default: the current directory), one row each:\n"
          "NAME TYPE KIND FRAMING QUEUED (messages) BYTES (queued) READERS WRITERS.\n"
          "\"-\" marks a value that is not set or not reported. For a directory,\n"
@@ -245,9 +272,12 @@ const std::vector<Command>& commands() {
          "  --json               a JSON array of objects as with stat --json, plus \"name\"\n"
          "  -r, --recursive      include subdirectories; names are relative to DIR\n"
          "  -h, --help           show this help\n",
-         false, {{"json", '\0', false}, {"recursive", 'r', false}, {"help", 'h', false}},
+         false,
+         {{"json", '\0', false}, {"recursive", 'r', false}, {"help", 'h', false}},
          ls_main},
-        {"export", "chanctl export [-o FILE] MOUNT", "write a mount's tree as a config file",
+        {"export",
+         "chanctl export [-o FILE] MOUNT",
+         "write a mount's tree as a config file",
          "Writes the directories and channels under MOUNT as a chanfs config file\n"
          "(TOML): [mount] for MOUNT itself, [dir.\"PATH\"] for each directory with\n"
          "the defaults set on it, [channel.\"PATH\"] for each channel with all its\n"
@@ -258,8 +288,11 @@ const std::vector<Command>& commands() {
          "Options:\n"
          "  -o, --output FILE    write to FILE (replaced whole) instead of stdout\n"
          "  -h, --help           show this help\n",
-         false, {{"output", 'o', true}, {"help", 'h', false}}, export_main},
-        {"top", "chanctl top [--once | --iterations N] [--interval SECONDS] [--json] [DIR]",
+         false,
+         {{"output", 'o', true}, {"help", 'h', false}},
+         export_main},
+        {"top",
+         "chanctl top [--once | --iterations N] [--interval SECONDS] [--json] [DIR]",
          "a live table of the channels under a directory",
          "Shows the channels under DIR (default: the current directory) and its\n"
          "subdirectories, one row each: NAME KIND IN/s OUT/s (messages per second\n"
@@ -275,28 +308,33 @@ const std::vector<Command>& commands() {
          "  --json               one JSON array per refresh instead of a table\n"
          "  -h, --help           show this help\n",
          false,
-         {{"once", '\0', false}, {"iterations", '\0', true}, {"interval", '\0', true},
-          {"json", '\0', false}, {"help", 'h', false}},
+         {{"once", '\0', false},
+          {"iterations", '\0', true},
+          {"interval", '\0', true},
+          {"json", '\0', false},
+          {"help", 'h', false}},
          top_main},
     };
     return list;
 }
 
-const Command* find_command(std::string_view name) {
-    for (const auto& command : commands()) {
+const Command *find_command(std::string_view name)
+{
+    for (const auto &command : commands()) {
         if (command.name == name) return &command;
     }
     return nullptr;
 }
 
-void print_main_help(std::ostream& out) {
+void print_main_help(std::ostream &out)
+{
     out << "usage: chanctl COMMAND [ARGS...]\n"
            "\n"
            "Create, configure and inspect the channels of a chanfs mount\n"
            "through their user.chanfs.* extended attributes.\n"
            "\n"
            "Commands:\n";
-    for (const auto& command : commands()) {
+    for (const auto &command : commands()) {
         out << "  " << command.name << std::string(8 - command.name.size(), ' ') << command.summary
             << '\n';
     }
@@ -311,12 +349,14 @@ void print_main_help(std::ostream& out) {
            "Run 'chanctl help COMMAND' for a command's options.\n";
 }
 
-void print_command_help(const Command& command, std::ostream& out) {
+void print_command_help(const Command &command, std::ostream &out)
+{
     out << "usage: " << command.usage << "\n\n" << command.details;
     if (command.has_settings) out << '\n' << kSettingsHelp;
 }
 
-int usage_error(std::string_view message, const Command* command) {
+int usage_error(std::string_view message, const Command *command)
+{
     std::cerr << "chanctl: " << message << '\n';
     if (command != nullptr) {
         std::cerr << "usage: " << command->usage << '\n'
@@ -328,7 +368,8 @@ int usage_error(std::string_view message, const Command* command) {
     return 2;
 }
 
-int dispatch(std::span<char* const> args) {
+int dispatch(std::span<char *const> args)
+{
     if (args.empty()) return usage_error("missing command", nullptr);
     const std::string_view first = args[0];
     if (first == "--help" || first == "-h") {
@@ -345,7 +386,7 @@ int dispatch(std::span<char* const> args) {
             return 0;
         }
         if (args.size() > 2) return usage_error("help takes one COMMAND", nullptr);
-        const Command* command = find_command(args[1]);
+        const Command *command = find_command(args[1]);
         if (command == nullptr) {
             return usage_error("unknown command '" + std::string(args[1]) + "'", nullptr);
         }
@@ -353,8 +394,9 @@ int dispatch(std::span<char* const> args) {
         return 0;
     }
 
-    const Command* command = find_command(first);
-    if (command == nullptr) return usage_error("unknown command '" + std::string(first) + "'", nullptr);
+    const Command *command = find_command(first);
+    if (command == nullptr)
+        return usage_error("unknown command '" + std::string(first) + "'", nullptr);
     try {
         const ParsedArgs parsed = parse_args(args.subspan(1), command->options);
         if (parsed.has("help")) {
@@ -362,7 +404,7 @@ int dispatch(std::span<char* const> args) {
             return 0;
         }
         return command->run(parsed);
-    } catch (const UsageError& e) {
+    } catch (const UsageError &e) {
         return usage_error(e.what(), command);
     }
 }
@@ -370,12 +412,13 @@ int dispatch(std::span<char* const> args) {
 }  // namespace
 }  // namespace chanctl
 
-int main(int argc, char** argv) {
+int main(int argc, char **argv)
+{
     int status;
     try {
         const auto count = argc > 0 ? static_cast<size_t>(argc - 1) : 0;
-        status = chanctl::dispatch(std::span<char* const>(argv + 1, count));
-    } catch (const std::exception& e) {
+        status = chanctl::dispatch(std::span<char *const>(argv + 1, count));
+    } catch (const std::exception &e) {
         std::cerr << "chanctl: " << e.what() << '\n';
         status = 1;
     }

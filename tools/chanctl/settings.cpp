@@ -1,21 +1,22 @@
-#include "settings.h"
+#include "tools/chanctl/settings.h"
 
 #include <algorithm>
 
-#include "cli.h"
+#include "tools/chanctl/cli.h"
 
 namespace chanctl {
 
-const std::vector<std::string_view>& known_settings() {
+const std::vector<std::string_view> &known_settings()
+{
     static const std::vector<std::string_view> keys = {
-        "kind",  "framing",         "capacity",           "max_message", "overflow",
-        "replay", "fsync",          "retention_bytes",    "retention_messages",
-        "durable", "fifo",          "uds",
+        "kind",  "framing",         "capacity",           "max_message", "overflow", "replay",
+        "fsync", "retention_bytes", "retention_messages", "durable",     "fifo",     "uds",
     };
     return keys;
 }
 
-const std::vector<std::string_view>& known_stats() {
+const std::vector<std::string_view> &known_stats()
+{
     static const std::vector<std::string_view> keys = {
         "stats.queued_messages", "stats.queued_bytes",    "stats.readers",
         "stats.writers",         "stats.blocked_readers", "stats.blocked_writers",
@@ -28,13 +29,15 @@ const std::vector<std::string_view>& known_stats() {
     return keys;
 }
 
-size_t rank_of(std::string_view key, const std::vector<std::string_view>& known) {
+size_t rank_of(std::string_view key, const std::vector<std::string_view> &known)
+{
     const auto it = std::find(known.begin(), known.end(), key);
     return static_cast<size_t>(it - known.begin());
 }
 
-void SettingsRequest::put(std::string key, std::string value) {
-    for (auto& s : settings_) {
+void SettingsRequest::put(std::string key, std::string value)
+{
+    for (auto &s : settings_) {
         if (s.key == key) {
             s.value = std::move(value);
             return;
@@ -43,16 +46,18 @@ void SettingsRequest::put(std::string key, std::string value) {
     settings_.push_back({std::move(key), std::move(value)});
 }
 
-std::vector<Setting> SettingsRequest::in_apply_order() const {
+std::vector<Setting> SettingsRequest::in_apply_order() const
+{
     std::vector<Setting> ordered = settings_;
-    const auto& known = known_settings();
-    std::stable_sort(ordered.begin(), ordered.end(), [&](const Setting& a, const Setting& b) {
+    const auto &known = known_settings();
+    std::stable_sort(ordered.begin(), ordered.end(), [&](const Setting &a, const Setting &b) {
         return rank_of(a.key, known) < rank_of(b.key, known);
     });
     return ordered;
 }
 
-Setting parse_assignment(std::string_view arg) {
+Setting parse_assignment(std::string_view arg)
+{
     const size_t eq = arg.find('=');
     if (eq == std::string_view::npos) {
         throw UsageError("expected KEY=VALUE, got '" + std::string(arg) + "'");
@@ -71,12 +76,13 @@ Setting parse_assignment(std::string_view arg) {
     } else {
         // Short names are checked so a typo is a usage error rather than
         // an attribute the daemon refuses after other settings were applied.
-        const auto& known = known_settings();
+        const auto &known = known_settings();
         if (std::find(known.begin(), known.end(), key) == known.end()) {
-            throw UsageError("unknown setting '" + key +
-                             "' (known: kind, framing, capacity, max_message, overflow, replay, fsync,"
-                             " retention_bytes, retention_messages, durable, fifo, uds;"
-                             " other attributes as user.chanfs.NAME=VALUE)");
+            throw UsageError(
+                "unknown setting '" + key +
+                "' (known: kind, framing, capacity, max_message, overflow, replay, fsync,"
+                " retention_bytes, retention_messages, durable, fifo, uds;"
+                " other attributes as user.chanfs.NAME=VALUE)");
         }
     }
     return {std::move(key), std::move(value)};

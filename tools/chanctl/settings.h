@@ -15,14 +15,14 @@ inline constexpr std::string_view kStatsPrefix = "stats.";
 // Short names (without kAttrPrefix) of the settings chanctl has options for,
 // in the order they must be applied: the daemon resets framing when kind
 // changes, so kind goes first and framing right after it.
-const std::vector<std::string_view>& known_settings();
+const std::vector<std::string_view> &known_settings();
 
 // Short names of the stats, in display order.
-const std::vector<std::string_view>& known_stats();
+const std::vector<std::string_view> &known_stats();
 
 // Position of `key` in `known` for sorting; unknown keys rank after all
 // known ones (and are then sorted by name by the caller).
-size_t rank_of(std::string_view key, const std::vector<std::string_view>& known);
+size_t rank_of(std::string_view key, const std::vector<std::string_view> &known);
 
 struct Setting {
     std::string key;  // short name, e.g. "capacity" or "fifo"

@@ -39,7 +39,7 @@ public:
     void add_row(std::vector<std::string> cells);
     // Aligned: columns separated by two spaces, no trailing blanks.
     // `has_header`: the first row is a header (bold if the style says so).
-    void print(std::ostream& out, const TableStyle& style = {}, bool has_header = false) const;
+    void print(std::ostream &out, const TableStyle &style = {}, bool has_header = false) const;
 
 private:
     std::vector<bool> right_aligned_;

@@ -1,4 +1,4 @@
-#include "xattr_client.h"
+#include "tools/chanctl/xattr_client.h"
 
 #include <sys/xattr.h>
 
@@ -15,7 +15,8 @@ constexpr int kMaxAttempts = 8;
 
 }  // namespace
 
-int get(const std::string& path, const std::string& name, std::string& value) {
+int get(const std::string &path, const std::string &name, std::string &value)
+{
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
         ssize_t size = ::getxattr(path.c_str(), name.c_str(), nullptr, 0);
         if (size < 0) return -errno;
@@ -34,12 +35,14 @@ int get(const std::string& path, const std::string& name, std::string& value) {
     return -ERANGE;
 }
 
-int set(const std::string& path, const std::string& name, std::string_view value) {
+int set(const std::string &path, const std::string &name, std::string_view value)
+{
     if (::setxattr(path.c_str(), name.c_str(), value.data(), value.size(), 0) < 0) return -errno;
     return 0;
 }
 
-int list(const std::string& path, std::vector<std::string>& names) {
+int list(const std::string &path, std::vector<std::string> &names)
+{
     for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
         ssize_t size = ::listxattr(path.c_str(), nullptr, 0);
         if (size < 0) return -errno;

@@ -10,12 +10,12 @@
 namespace chanctl::xattr {
 
 // Reads the value of `name` into `value`. Returns 0 or -errno.
-int get(const std::string& path, const std::string& name, std::string& value);
+int get(const std::string &path, const std::string &name, std::string &value);
 
 // Sets `name` to `value` (creating or replacing it). Returns 0 or -errno.
-int set(const std::string& path, const std::string& name, std::string_view value);
+int set(const std::string &path, const std::string &name, std::string_view value);
 
 // Lists every attribute name of `path` into `names`. Returns 0 or -errno.
-int list(const std::string& path, std::vector<std::string>& names);
+int list(const std::string &path, std::vector<std::string> &names);
 
 }  // namespace chanctl::xattr

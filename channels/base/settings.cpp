@@ -1,0 +1,396 @@
+#include "channels/base/settings.h"
+
+#include <cerrno>
+#include <charconv>
+#include <limits>
+
+namespace chanfs {
+
+bool PartialSettings::empty() const
+{
+    return !kind && !framing && !capacityBytes && !maxMessageBytes && !overflow && !replay &&
+           !durable && !fsync && !retentionBytes && !retentionMessages;
+}
+
+void PartialSettings::overlay(const PartialSettings &over)
+{
+    if (over.kind) kind = over.kind;
+    if (over.framing) framing = over.framing;
+    if (over.capacityBytes) capacityBytes = over.capacityBytes;
+    if (over.maxMessageBytes) maxMessageBytes = over.maxMessageBytes;
+    if (over.overflow) overflow = over.overflow;
+    if (over.replay) replay = over.replay;
+    if (over.durable) durable = over.durable;
+    if (over.fsync) fsync = over.fsync;
+    if (over.retentionBytes) retentionBytes = over.retentionBytes;
+    if (over.retentionMessages) retentionMessages = over.retentionMessages;
+}
+
+Framing defaultFraming(Kind kind)
+{
+    return kind == Kind::Pipe ? Framing::Bytes : Framing::Lines;
+}
+
+uint64_t defaultMaxMessage(Framing framing)
+{
+    return framing == Framing::Messages ? kMaxMessagesFramingBytes : kMiB;
+}
+
+Settings resolveSettings(const PartialSettings &mountDefaults,
+                         const std::vector<const PartialSettings *> &dirDefaults)
+{
+    PartialSettings merged = mountDefaults;
+    for (const PartialSettings *d : dirDefaults) merged.overlay(*d);
+
+    Settings s;
+    if (merged.kind) s.kind = *merged.kind;
+    s.framing = merged.framing.value_or(defaultFraming(s.kind));
+    s.framingExplicit = merged.framing.has_value();
+    s.capacityBytes = merged.capacityBytes.value_or(kDefaultCapacityBytes);
+    s.maxMessageBytes = merged.maxMessageBytes.value_or(defaultMaxMessage(s.framing));
+    s.maxMessageExplicit = merged.maxMessageBytes.has_value();
+    // A directory default that is too large for `messages` is clamped rather
+    // than making channel creation fail.
+    if (s.framing == Framing::Messages && s.maxMessageBytes > kMaxMessagesFramingBytes)
+        s.maxMessageBytes = kMaxMessagesFramingBytes;
+    s.overflow = merged.overflow.value_or(Overflow::Block);
+    s.replay = merged.replay.value_or(0);
+    s.durable = merged.durable.value_or(false);
+    s.fsync = merged.fsync.value_or(FsyncPolicy::Batch);
+    s.retentionBytes = merged.retentionBytes.value_or(kDefaultRetentionBytes);
+    s.retentionMessages = merged.retentionMessages.value_or(0);
+    return s;
+}
+
+int validate(const Settings &s, std::string *why)
+{
+    if (s.capacityBytes == 0 || s.capacityBytes > kMaxCapacityBytes) {
+        if (why) *why = "capacity must be between 1 and 16G bytes";
+        return -EINVAL;
+    }
+    if (s.maxMessageBytes == 0 || s.maxMessageBytes > kMaxMessageLimitBytes) {
+        if (why) *why = "max_message must be between 1 and 64M bytes";
+        return -EINVAL;
+    }
+    if (s.framing == Framing::Messages && s.maxMessageBytes > kMaxMessagesFramingBytes) {
+        if (why)
+            *why =
+                "max_message above 1044480 with messages framing: FUSE may split a "
+                "larger write() into several requests; use lp32 for larger messages";
+        return -EINVAL;
+    }
+    if (s.replay > kMaxReplay) {
+        if (why) *why = "replay must be at most 1000000";
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int parseKind(std::string_view t, Kind *out)
+{
+    if (t == "pipe")
+        *out = Kind::Pipe;
+    else if (t == "queue")
+        *out = Kind::Queue;
+    else if (t == "topic")
+        *out = Kind::Topic;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int parseFraming(std::string_view t, Framing *out)
+{
+    if (t == "bytes")
+        *out = Framing::Bytes;
+    else if (t == "lines")
+        *out = Framing::Lines;
+    else if (t == "messages")
+        *out = Framing::Messages;
+    else if (t == "lp32")
+        *out = Framing::Lp32;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int parseOverflow(std::string_view t, Overflow *out)
+{
+    if (t == "block")
+        *out = Overflow::Block;
+    else if (t == "drop-oldest")
+        *out = Overflow::DropOldest;
+    else if (t == "error")
+        *out = Overflow::Error;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int parseFsync(std::string_view t, FsyncPolicy *out)
+{
+    if (t == "always")
+        *out = FsyncPolicy::Always;
+    else if (t == "batch")
+        *out = FsyncPolicy::Batch;
+    else if (t == "never")
+        *out = FsyncPolicy::Never;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int parseCount(std::string_view t, uint64_t *out)
+{
+    if (t.empty()) return -EINVAL;
+    uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || ptr != t.data() + t.size()) return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int parseSize(std::string_view t, uint64_t *out)
+{
+    uint64_t mult = 1;
+    if (!t.empty()) {
+        switch (t.back()) {
+        case 'k':
+        case 'K': mult = kKiB; break;
+        case 'm':
+        case 'M': mult = kMiB; break;
+        case 'g':
+        case 'G': mult = kGiB; break;
+        default: break;
+        }
+        if (mult != 1) t.remove_suffix(1);
+    }
+    uint64_t v = 0;
+    if (parseCount(t, &v) < 0) return -EINVAL;
+    if (v > std::numeric_limits<uint64_t>::max() / mult) return -EINVAL;
+    *out = v * mult;
+    return 0;
+}
+
+std::string_view toString(Kind k)
+{
+    switch (k) {
+    case Kind::Pipe: return "pipe";
+    case Kind::Queue: return "queue";
+    case Kind::Topic: return "topic";
+    }
+    return "?";
+}
+
+std::string_view toString(Framing f)
+{
+    switch (f) {
+    case Framing::Bytes: return "bytes";
+    case Framing::Lines: return "lines";
+    case Framing::Messages: return "messages";
+    case Framing::Lp32: return "lp32";
+    }
+    return "?";
+}
+
+std::string_view toString(Overflow o)
+{
+    switch (o) {
+    case Overflow::Block: return "block";
+    case Overflow::DropOldest: return "drop-oldest";
+    case Overflow::Error: return "error";
+    }
+    return "?";
+}
+
+std::string_view toString(FsyncPolicy f)
+{
+    switch (f) {
+    case FsyncPolicy::Always: return "always";
+    case FsyncPolicy::Batch: return "batch";
+    case FsyncPolicy::Never: return "never";
+    }
+    return "?";
+}
+
+namespace {
+
+// One parse step shared by the full and the partial forms: the parsed value
+// lands in exactly one of the out-parameters.
+struct Parsed {
+    std::optional<Kind> kind;
+    std::optional<Framing> framing;
+    std::optional<uint64_t> capacity;
+    std::optional<uint64_t> maxMessage;
+    std::optional<Overflow> overflow;
+    std::optional<uint64_t> replay;
+    std::optional<bool> durable;
+    std::optional<FsyncPolicy> fsync;
+    std::optional<uint64_t> retentionBytes;
+    std::optional<uint64_t> retentionMessages;
+};
+
+int parseOne(std::string_view name, std::string_view value, Parsed *p, std::string *why)
+{
+    auto bad = [&](const char *expected) {
+        if (why) *why = std::string("expected ") + expected;
+        return -EINVAL;
+    };
+    if (name == "kind") {
+        Kind k;
+        if (parseKind(value, &k) < 0) return bad("pipe, queue or topic");
+        p->kind = k;
+    } else if (name == "framing") {
+        Framing f;
+        if (parseFraming(value, &f) < 0) return bad("bytes, lines, messages or lp32");
+        p->framing = f;
+    } else if (name == "capacity" || name == "max_message") {
+        uint64_t v;
+        if (parseSize(value, &v) < 0) return bad("a byte count such as 65536, 64K or 1M");
+        const uint64_t limit = name == "capacity" ? kMaxCapacityBytes : kMaxMessageLimitBytes;
+        if (v == 0 || v > limit)
+            return bad(name == "capacity" ? "1 to 16G bytes" : "1 to 64M bytes");
+        (name == "capacity" ? p->capacity : p->maxMessage) = v;
+    } else if (name == "overflow") {
+        Overflow o;
+        if (parseOverflow(value, &o) < 0) return bad("block, drop-oldest or error");
+        p->overflow = o;
+    } else if (name == "replay") {
+        uint64_t v;
+        if (parseCount(value, &v) < 0 || v > kMaxReplay) return bad("a count from 0 to 1000000");
+        p->replay = v;
+    } else if (name == "durable") {
+        if (value == "1")
+            p->durable = true;
+        else if (value == "0")
+            p->durable = false;
+        else
+            return bad("0 or 1");
+    } else if (name == "fsync") {
+        FsyncPolicy f;
+        if (parseFsync(value, &f) < 0) return bad("always, batch or never");
+        p->fsync = f;
+    } else if (name == "retention_bytes") {
+        uint64_t v;
+        if (parseSize(value, &v) < 0) return bad("a byte count such as 64M (0: no limit)");
+        p->retentionBytes = v;
+    } else if (name == "retention_messages") {
+        uint64_t v;
+        if (parseCount(value, &v) < 0) return bad("a count (0: no limit)");
+        p->retentionMessages = v;
+    } else {
+        if (why) *why = "unknown setting";
+        return -ENODATA;
+    }
+    return 0;
+}
+
+}  // namespace
+
+int applySetting(Settings *s, std::string_view name, std::string_view value, std::string *why)
+{
+    Parsed p;
+    if (int rc = parseOne(name, value, &p, why); rc < 0) return rc;
+    Settings next = *s;
+    if (p.kind) {
+        next.kind = *p.kind;
+        if (!next.framingExplicit) next.framing = defaultFraming(next.kind);
+    }
+    if (p.framing) {
+        next.framing = *p.framing;
+        next.framingExplicit = true;
+    }
+    if ((p.kind || p.framing) && !next.maxMessageExplicit)
+        next.maxMessageBytes = defaultMaxMessage(next.framing);
+    if (p.capacity) next.capacityBytes = *p.capacity;
+    if (p.maxMessage) {
+        next.maxMessageBytes = *p.maxMessage;
+        next.maxMessageExplicit = true;
+    }
+    if (p.overflow) next.overflow = *p.overflow;
+    if (p.replay) next.replay = *p.replay;
+    if (p.durable) next.durable = *p.durable;
+    if (p.fsync) next.fsync = *p.fsync;
+    if (p.retentionBytes) next.retentionBytes = *p.retentionBytes;
+    if (p.retentionMessages) next.retentionMessages = *p.retentionMessages;
+    if (int rc = validate(next, why); rc < 0) return rc;
+    *s = next;
+    return 0;
+}
+
+int applySetting(PartialSettings *s, std::string_view name, std::string_view value,
+                 std::string *why)
+{
+    Parsed p;
+    if (int rc = parseOne(name, value, &p, why); rc < 0) return rc;
+    PartialSettings next = *s;
+    next.overlay(PartialSettings{p.kind, p.framing, p.capacity, p.maxMessage, p.overflow, p.replay,
+                                 p.durable, p.fsync, p.retentionBytes, p.retentionMessages});
+    const bool messages = next.framing == Framing::Messages;
+    if (messages && next.maxMessageBytes && *next.maxMessageBytes > kMaxMessagesFramingBytes) {
+        if (why) *why = "max_message above 1044480 with messages framing";
+        return -EINVAL;
+    }
+    *s = next;
+    return 0;
+}
+
+std::optional<std::string> formatSetting(const Settings &s, std::string_view name)
+{
+    if (name == "kind") return std::string(toString(s.kind));
+    if (name == "framing") return std::string(toString(s.framing));
+    if (name == "capacity") return std::to_string(s.capacityBytes);
+    if (name == "max_message") return std::to_string(s.maxMessageBytes);
+    if (name == "overflow") return std::string(toString(s.overflow));
+    if (name == "replay") return std::to_string(s.replay);
+    if (name == "durable") return std::string(s.durable ? "1" : "0");
+    if (name == "fsync") return std::string(toString(s.fsync));
+    if (name == "retention_bytes") return std::to_string(s.retentionBytes);
+    if (name == "retention_messages") return std::to_string(s.retentionMessages);
+    return std::nullopt;
+}
+
+std::optional<std::string> formatSetting(const PartialSettings &s, std::string_view name)
+{
+    if (name == "kind" && s.kind) return std::string(toString(*s.kind));
+    if (name == "framing" && s.framing) return std::string(toString(*s.framing));
+    if (name == "capacity" && s.capacityBytes) return std::to_string(*s.capacityBytes);
+    if (name == "max_message" && s.maxMessageBytes) return std::to_string(*s.maxMessageBytes);
+    if (name == "overflow" && s.overflow) return std::string(toString(*s.overflow));
+    if (name == "replay" && s.replay) return std::to_string(*s.replay);
+    if (name == "durable" && s.durable) return std::string(*s.durable ? "1" : "0");
+    if (name == "fsync" && s.fsync) return std::string(toString(*s.fsync));
+    if (name == "retention_bytes" && s.retentionBytes) return std::to_string(*s.retentionBytes);
+    if (name == "retention_messages" && s.retentionMessages)
+        return std::to_string(*s.retentionMessages);
+    return std::nullopt;
+}
+
+int clearSetting(PartialSettings *s, std::string_view name)
+{
+    if (name == "kind")
+        s->kind.reset();
+    else if (name == "framing")
+        s->framing.reset();
+    else if (name == "capacity")
+        s->capacityBytes.reset();
+    else if (name == "max_message")
+        s->maxMessageBytes.reset();
+    else if (name == "overflow")
+        s->overflow.reset();
+    else if (name == "replay")
+        s->replay.reset();
+    else if (name == "durable")
+        s->durable.reset();
+    else if (name == "fsync")
+        s->fsync.reset();
+    else if (name == "retention_bytes")
+        s->retentionBytes.reset();
+    else if (name == "retention_messages")
+        s->retentionMessages.reset();
+    else
+        return -ENODATA;
+    return 0;
+}
+
+}  // namespace chanfs

@@ -1,0 +1,116 @@
+// Channel settings: kind, framing, limits, overflow policy; parsing from and
+// formatting to the text values of the `user.chanfs.*` xattrs.
+// Plain values, no shared state: thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chanfs {
+
+enum class Kind { Pipe, Queue, Topic };
+enum class Framing { Bytes, Lines, Messages, Lp32 };
+enum class Overflow { Block, DropOldest, Error };
+// When a durable channel's log is flushed to disk (fdatasync): before each
+// write is acknowledged, at most kBatchSyncInterval after it, or never (the
+// kernel writes it back; it still survives the daemon being killed).
+enum class FsyncPolicy { Always, Batch, Never };
+
+inline constexpr uint64_t kKiB = 1024;
+inline constexpr uint64_t kMiB = 1024 * kKiB;
+inline constexpr uint64_t kGiB = 1024 * kMiB;
+
+// FUSE carries at most 1 MiB per WRITE request and splits a write(2) at the
+// caller's page boundaries, so only a write of at most 1 MiB - 4 KiB is
+// guaranteed to arrive as one request: that is the largest `messages` frame.
+inline constexpr uint64_t kMaxWriteRequestBytes = kMiB;
+inline constexpr uint64_t kMaxMessagesFramingBytes = kMaxWriteRequestBytes - 4096;
+
+inline constexpr uint64_t kDefaultCapacityBytes = kMiB;
+inline constexpr uint64_t kMaxCapacityBytes = 16 * kGiB;
+inline constexpr uint64_t kMaxMessageLimitBytes = 64 * kMiB;
+inline constexpr uint64_t kMaxReplay = 1000000;
+inline constexpr uint64_t kDefaultRetentionBytes = 64 * kMiB;
+
+struct Settings {
+    Kind kind = Kind::Pipe;
+    Framing framing = Framing::Bytes;
+    uint64_t capacityBytes = kDefaultCapacityBytes;
+    uint64_t maxMessageBytes = kMiB;
+    Overflow overflow = Overflow::Block;
+    uint64_t replay = 0;
+    // Durable channels keep their messages in a log under the state
+    // directory (journal.h); retention applies to topics.
+    bool durable = false;
+    FsyncPolicy fsync = FsyncPolicy::Batch;
+    uint64_t retentionBytes = kDefaultRetentionBytes;  // 0: unlimited
+    uint64_t retentionMessages = 0;                    // 0: unlimited
+    // Framing and max_message follow the kind (and framing) unless set.
+    bool framingExplicit = false;
+    bool maxMessageExplicit = false;
+
+    bool operator==(const Settings &) const = default;
+};
+
+// Defaults for channels created in a directory: only what was set there.
+struct PartialSettings {
+    std::optional<Kind> kind;
+    std::optional<Framing> framing;
+    std::optional<uint64_t> capacityBytes;
+    std::optional<uint64_t> maxMessageBytes;
+    std::optional<Overflow> overflow;
+    std::optional<uint64_t> replay;
+    std::optional<bool> durable;
+    std::optional<FsyncPolicy> fsync;
+    std::optional<uint64_t> retentionBytes;
+    std::optional<uint64_t> retentionMessages;
+
+    bool empty() const;
+    // Fields set in `over` replace ours.
+    void overlay(const PartialSettings &over);
+};
+
+Framing defaultFraming(Kind kind);
+uint64_t defaultMaxMessage(Framing framing);
+
+// Settings from mount-wide defaults, then directory defaults in order.
+Settings resolveSettings(const PartialSettings &mountDefaults,
+                         const std::vector<const PartialSettings *> &dirDefaults);
+
+// Checks a complete settings value. Returns 0 or -EINVAL with `why` filled.
+int validate(const Settings &s, std::string *why);
+
+// Parsers return 0 or -EINVAL.
+int parseKind(std::string_view text, Kind *out);
+int parseFraming(std::string_view text, Framing *out);
+int parseOverflow(std::string_view text, Overflow *out);
+int parseFsync(std::string_view text, FsyncPolicy *out);
+// A byte count: decimal digits with an optional K, M or G suffix (binary).
+int parseSize(std::string_view text, uint64_t *out);
+int parseCount(std::string_view text, uint64_t *out);
+
+std::string_view toString(Kind kind);
+std::string_view toString(Framing framing);
+std::string_view toString(Overflow overflow);
+std::string_view toString(FsyncPolicy fsync);
+
+// The settings keys, short names as in `user.chanfs.<name>`.
+inline constexpr std::string_view kSettingNames[] = {
+    "kind",   "framing", "capacity", "max_message",     "overflow",
+    "replay", "durable", "fsync",    "retention_bytes", "retention_messages"};
+
+// Applies one named setting to `s` (and marks framing/max_message explicit).
+// Returns 0, -EINVAL for a bad value, -ENOATTR-like -ENODATA for an unknown
+// name; `why` says what was wrong.
+int applySetting(Settings *s, std::string_view name, std::string_view value, std::string *why);
+int applySetting(PartialSettings *s, std::string_view name, std::string_view value,
+                 std::string *why);
+// Formats one setting; nullopt if the name is unknown (or unset in `s`).
+std::optional<std::string> formatSetting(const Settings &s, std::string_view name);
+std::optional<std::string> formatSetting(const PartialSettings &s, std::string_view name);
+int clearSetting(PartialSettings *s, std::string_view name);
+
+}  // namespace chanfs

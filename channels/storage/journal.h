@@ -1,0 +1,166 @@
+// A durable channel's message log on disk: segment files in one directory
+// of the state directory, each a header and CRC-checked records
+// (journal_format.h):
+//   'M' seq, message bytes     a message (or a pipe's chunk) was accepted
+//   'E' seq                    a pipe's end-of-stream mark was queued
+//   'G' seq...                 these were consumed or dropped (queue, pipe)
+// Segments are named by the first sequence number written to them and
+// rotated at kSegmentBytes. A queue's or pipe's segment is deleted once it
+// and every older one hold nothing unconsumed (a 'G' record can then only
+// refer to deleted segments); a topic's oldest segments are deleted once the
+// newer ones alone hold its retention (retention_messages or
+// retention_bytes).
+//
+// Threading contract: thread-safe; one mutex per journal, taken after the
+// owning channel's mutex (the channel calls appended() with its own held),
+// never held while calling into a channel. JournalSyncer's mutex is taken
+// after a journal's, and the syncer never holds its own while it syncs one.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "channels/base/buffer.h"
+#include "channels/base/settings.h"
+#include "channels/base/unique_fd.h"
+#include "channels/base/waiters.h"
+
+namespace chanfs {
+
+inline constexpr char kSegmentMagic[] = "CHANFSD1";
+inline constexpr uint64_t kSegmentBytes = 4 * kMiB;
+inline constexpr std::chrono::milliseconds kBatchSyncInterval{10};
+
+// What a journal held when it was opened: messages and marks not consumed,
+// in order, with their sequence numbers.
+struct RecoveredLog {
+    std::vector<Entry> entries;
+    uint64_t nextSeq = 1;   // the log's numbering continues from here
+    uint64_t cutBytes = 0;  // bytes of torn or corrupt records cut off
+    uint64_t segments = 0;  // segment files kept
+};
+
+// Something JournalSyncer flushes to disk: a journal, the tree log.
+class Syncable {
+public:
+    virtual ~Syncable() = default;
+    // fdatasync of what was written since the last call; 0 or -errno.
+    virtual int sync() = 0;
+};
+
+class Journal final : public LogObserver,
+                      public Syncable,
+                      public std::enable_shared_from_this<Journal> {
+public:
+    // Opens the log in `dir` (made if missing) for a channel with settings
+    // `s`; `label` names the channel in log lines. What the log holds lands
+    // in `rec`; torn or corrupt records are logged and cut off, never
+    // returned. 0 or -errno with `why`.
+    static int open(const std::string &dir, const Settings &s, const std::string &label,
+                    std::shared_ptr<Journal> *out, RecoveredLog *rec, std::string *why);
+    // Only open() makes journals (make_shared needs a public constructor).
+    struct Token {
+        explicit Token() = default;
+    };
+    Journal(Token, std::string dir, const Settings &s, std::string label);
+    ~Journal() override;
+    Journal(const Journal &) = delete;
+    Journal &operator=(const Journal &) = delete;
+
+    // Buffers a record for an appended entry (channel mutex held).
+    void appended(const Entry &e) override;
+    // Buffers a record that these entries are consumed or dropped. Ignored
+    // for topics, whose log is trimmed by retention instead.
+    void gone(std::span<const uint64_t> seqs);
+    // Writes what is buffered to the active segment, rotating and deleting
+    // segments as needed. 0, or -errno: the journal has failed and every
+    // later flush fails the same way (the channel then refuses writes).
+    int flush();
+    int failure() const;
+    int sync() override;
+    // Takes the fsync policy and retention from new settings.
+    void configure(const Settings &s);
+    // Deletes every segment and the directory (durable turned off, the
+    // channel removed); later calls do nothing.
+    void destroy();
+    size_t segmentCount() const;
+    const std::string &dir() const { return dir_; }
+
+private:
+    struct Segment {
+        std::string path;
+        uint64_t live = 0;      // entries not yet consumed (queue, pipe)
+        uint64_t messages = 0;  // message records (topic retention)
+        uint64_t messageBytes = 0;
+        uint64_t fileBytes = 0;
+    };
+    struct PendingEntry {
+        uint64_t seq;
+        uint64_t bytes;  // 0 for a mark
+        bool mark;
+    };
+    int openActive(uint64_t firstSeq);
+    void trimSegments();
+    int fail(int err, const std::string &what);
+
+    mutable std::mutex mu_;
+    const std::string dir_;
+    const std::string label_;
+    Settings settings_;
+    std::map<uint64_t, Segment> segments_;  // by first seq
+    uint64_t activeFirst_ = 0;
+    UniqueFd active_;
+    std::string buf_;
+    std::vector<PendingEntry> pending_;
+    std::vector<uint64_t> goneSeqs_;
+    bool dirty_ = false;
+    bool destroyed_ = false;
+    int failure_ = 0;
+};
+
+// One thread for every journal and the tree log: writes to an fsync=always channel are
+// acknowledged here after their fdatasync, and fsync=batch journals are
+// synced at most kBatchSyncInterval after they were written. The thread
+// starts with the first use (after the daemon forked).
+class JournalSyncer {
+public:
+    static JournalSyncer &instance();
+    ~JournalSyncer();
+    // Acknowledges `waiter` with `bytes` once `j` is synced (EIO if that fails).
+    void afterSync(std::shared_ptr<Syncable> s, std::unique_ptr<WriteWaiter> waiter, size_t bytes);
+    // Syncs `s` within kBatchSyncInterval.
+    void markDirty(const std::shared_ptr<Syncable> &s);
+    // Syncs and answers everything waiting, now, on the caller's thread,
+    // after the batch the syncer thread may be answering (the daemon is
+    // stopping: no reply may come after its session ends).
+    void drain();
+
+private:
+    struct Ack {
+        std::shared_ptr<Syncable> target;
+        std::unique_ptr<WriteWaiter> waiter;
+        size_t bytes;
+    };
+    JournalSyncer() = default;
+    void run();
+    void process(std::vector<Ack> acks, std::vector<std::weak_ptr<Syncable>> dirty);
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::condition_variable idle_;  // busy_ went false
+    bool busy_ = false;             // the thread is answering a batch
+    std::vector<Ack> acks_;
+    std::vector<std::weak_ptr<Syncable>> dirty_;
+    std::thread thread_;
+    bool stop_ = false;
+};
+
+}  // namespace chanfs

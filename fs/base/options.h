@@ -1,0 +1,44 @@
+// The daemon's command line: `chanfs [SOURCE] MOUNTPOINT [-o opts] [-f] [-d]`.
+// Options chanfs understands are taken out; the rest go to libfuse.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "channels/base/settings.h"
+
+namespace chanfs::fs {
+
+struct Options {
+    std::string source;  // state directory or a label (fstab's first field)
+    std::string mountpoint;
+    // -o bridge_root=DIR: bridge paths must lie inside it (absolute, resolved).
+    std::string bridgeRoot;
+    // -o config=FILE (absolute): the config file, instead of SOURCE/chanfs.toml.
+    std::string configFile;
+    bool foreground = false;
+    bool debug = false;  // -d: libfuse request tracing, implies -f
+    bool help = false;
+    bool version = false;
+    std::string logLevel = "info";
+    unsigned threads = 1;  // request threads; 1: single-threaded loop (fastest on 2 cores)
+    bool defaultPermissions = true;
+    PartialSettings defaults;  // -o default_kind= etc.
+    // -o max_memory=SIZE: all channels' queued messages together (see
+    // channels/core/memory_budget.h). Default: a quarter of physical memory.
+    uint64_t maxMemoryBytes = 0;
+    // -o max_channels=N: channels and directories in the tree together.
+    uint64_t maxChannels = 1000000;
+    std::vector<std::string> fuseOptions;     // passed to libfuse as -o
+    std::vector<std::string> ignoredOptions;  // fstab-only (defaults, _netdev, x-*...)
+};
+
+// 0 on success; otherwise *err holds a message for the user (exit code 2).
+int parseOptions(int argc, char **argv, Options *out, std::string *err);
+// A quarter of physical memory (the default max_memory); 1 GiB if unknown.
+uint64_t defaultMaxMemory();
+// The smallest max_memory accepted: one FUSE write request's worth.
+inline constexpr uint64_t kMinMaxMemoryBytes = kMiB;
+std::string usage(const char *prog);
+
+}  // namespace chanfs::fs

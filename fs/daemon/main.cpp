@@ -1,0 +1,166 @@
+// chanfs: mounts a directory of IPC channels.
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+#include "channels/base/unique_fd.h"
+#include "fs/base/log.h"
+#include "fs/base/options.h"
+#include "fs/config/config.h"
+#include "fs/config/config_apply.h"
+#include "fs/fuse/session.h"
+#include "fs/tree/filesystem.h"
+
+using namespace chanfs;
+using namespace chanfs::fs;
+
+namespace {
+
+// The config file to read: -o config=FILE, else SOURCE/chanfs.toml if
+// there is one. "" for none.
+std::string configPath(const Options &opts)
+{
+    if (!opts.configFile.empty()) return opts.configFile;
+    if (opts.source.empty()) return {};
+    const std::string candidate = opts.source + "/" + kConfigFileName;
+    struct stat st {};
+    return ::stat(candidate.c_str(), &st) == 0 ? candidate : std::string();
+}
+
+// Goes to the background before anything starts a thread: the bridge event
+// loop's thread would not survive the fork() of fuse_daemonize() after the
+// mount. The parent waits for the child to report that it has mounted
+// (mounted()) and exits 0, or 1 if the child failed first; the child's
+// messages reach the terminal until then. Returns in the child only.
+class Detach {
+public:
+    // False if the fork failed (then nothing was detached).
+    bool start()
+    {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+        UniqueFd readEnd(fds[0]);
+        notify_.reset(fds[1]);
+        const pid_t pid = ::fork();
+        if (pid < 0) return false;
+        if (pid > 0) {
+            notify_.reset();
+            char ok = 0;
+            ssize_t n;
+            do n = ::read(readEnd.get(), &ok, 1);
+            while (n < 0 && errno == EINTR);
+            ::_exit(n == 1 ? 0 : 1);
+        }
+        ::setsid();
+        return true;
+    }
+    // The mount is live: detach from the terminal and release the parent.
+    void mounted()
+    {
+        if (::chdir("/") != 0) spdlog::warn("cannot change to /: {}", std::strerror(errno));
+        UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+        if (null) {
+            ::dup2(null.get(), 0);
+            ::dup2(null.get(), 1);
+            ::dup2(null.get(), 2);
+        }
+        const char ok = 1;
+        [[maybe_unused]] ssize_t n = ::write(notify_.get(), &ok, 1);
+        notify_.reset();
+    }
+
+private:
+    UniqueFd notify_;
+};
+
+}  // namespace
+
+int main(int argc, char **argv)
+{
+    Options opts;
+    std::string err;
+    if (parseOptions(argc, argv, &opts, &err) != 0) {
+        std::fprintf(stderr, "chanfs: %s\n%s", err.c_str(), usage("chanfs").c_str());
+        return 2;
+    }
+    if (opts.help) {
+        std::fputs(usage("chanfs").c_str(), stdout);
+        return 0;
+    }
+    if (opts.version) {
+        std::printf("chanfs %s\n", CHANFS_VERSION);
+        return 0;
+    }
+    setupLogging(opts.logLevel, false);
+    for (const std::string &o : opts.ignoredOptions)
+        spdlog::debug("-o {}: an fstab/mount(8) option, ignored", o);
+
+    // The whole file is checked before anything is mounted or made.
+    std::optional<Config> config;
+    if (const std::string file = configPath(opts); !file.empty()) {
+        std::vector<ConfigProblem> problems;
+        config.emplace();
+        if (!loadConfig(file, opts.defaults, &*config, &problems)) {
+            for (const ConfigProblem &p : problems)
+                std::fprintf(stderr, "chanfs: %s\n", formatProblem(file, p).c_str());
+            std::fprintf(stderr, "chanfs: %s: refused, nothing mounted\n", file.c_str());
+            return 2;
+        }
+    }
+
+    Detach detach;
+    if (!opts.foreground && !detach.start()) {
+        spdlog::error("cannot daemonize: {}", std::strerror(errno));
+        return 1;
+    }
+    Filesystem fs(opts);
+    // A state directory brings back the tree the last run left (config.h's
+    // file then applies on top of it).
+    if (opts.source.find('/') != std::string::npos) {
+        if (StateStore::open(opts.source, &fs.state, &err) < 0 || fs.state->restore(fs, &err) < 0) {
+            std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
+            fs.closeAll();
+            return 1;
+        }
+    }
+    if (config) {
+        if (applyConfig(fs, *config, &err) < 0) {
+            std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
+            fs.closeAll();
+            return 1;
+        }
+    }
+    if (fs.state && fs.state->compact(fs) < 0) {
+        std::fprintf(stderr,
+                     "chanfs: cannot write the state directory %s\nchanfs: nothing mounted\n",
+                     opts.source.c_str());
+        fs.closeAll();
+        return 1;
+    }
+    std::unique_ptr<Session> session = Session::start(opts, fs, &err);
+    if (!session) {
+        spdlog::error("{}", err);
+        fs.closeAll();
+        return 1;
+    }
+    if (!opts.foreground) {
+        detach.mounted();
+        spdlog::drop_all();
+        setupLogging(opts.logLevel, true);
+    }
+    spdlog::info("chanfs {} mounted at {} ({} thread{})", CHANFS_VERSION, opts.mountpoint,
+                 opts.threads, opts.threads == 1 ? "" : "s");
+    const int rc = session->run(opts.threads);
+    spdlog::info("chanfs at {} unmounting", opts.mountpoint);
+    fs.closeAll();
+    session.reset();
+    // libfuse reports the signal that ended the loop as a positive number:
+    // SIGINT/SIGTERM/SIGHUP are a clean stop.
+    return rc >= 0 ? 0 : 1;
+}

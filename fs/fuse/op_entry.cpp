@@ -1,0 +1,145 @@
+// lookup, forget, getattr, setattr.
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+
+#include "fs/base/log.h"
+#include "fs/fuse/ops.h"
+#include "fs/tree/filesystem.h"
+
+namespace chanfs::fs {
+
+void opLookup(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    std::unique_lock lock(fs.inodes.mutex());
+    Node *dir = fs.inodes.get(parent);
+    if (!dir || !dir->isDir) {
+        lock.unlock();
+        fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
+        return;
+    }
+    Node *n = fs.inodes.child(*dir, name);
+    if (!n) {
+        lock.unlock();
+        fuse_reply_err(req, ENOENT);
+        return;
+    }
+    ++n->nlookup;
+    const fuse_entry_param e = entryFor(*n);
+    lock.unlock();
+    if (fuse_reply_entry(req, &e) != 0) {
+        // The kernel will not remember this lookup, so neither do we.
+        std::unique_lock again(fs.inodes.mutex());
+        fs.inodes.forget(e.ino, 1);
+    }
+}
+
+void opForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        fs.inodes.forget(ino, nlookup);
+    }
+    fuse_reply_none(req);
+}
+
+void opForgetMulti(fuse_req_t req, size_t count, fuse_forget_data *forgets) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        for (size_t i = 0; i < count; ++i) fs.inodes.forget(forgets[i].ino, forgets[i].nlookup);
+    }
+    fuse_reply_none(req);
+}
+
+void opGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info *) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    struct stat st {};
+    double timeout = 0;
+    {
+        std::shared_lock lock(fs.inodes.mutex());
+        Node *n = fs.inodes.get(ino);
+        if (!n) {
+            lock.unlock();
+            fuse_reply_err(req, ENOENT);
+            return;
+        }
+        fillStat(*n, &st);
+        timeout = n->isDir ? 1.0 : 0.0;
+    }
+    fuse_reply_attr(req, &st, timeout);
+}
+
+void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
+               fuse_file_info *) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    struct stat st {};
+    double timeout = 0;
+    // Bridge files that follow a new owner or mode, and what they get.
+    std::shared_ptr<Bridge> followers[2];
+    std::string path;
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *n = fs.inodes.get(ino);
+        if (!n) {
+            lock.unlock();
+            fuse_reply_err(req, ENOENT);
+            return;
+        }
+        if ((toSet & FUSE_SET_ATTR_SIZE) && attr->st_size != 0 && !n->isDir) {
+            // Truncating to 0 (`> chan`, O_TRUNC) is accepted and changes
+            // nothing; any other size would promise a file it is not.
+            const std::string path = fs.inodes.path(*n);
+            lock.unlock();
+            spdlog::warn(
+                "truncate {} to {} bytes refused: a channel's size is what is queued; "
+                "only truncating to 0 is accepted (and changes nothing)",
+                printable(path), static_cast<long long>(attr->st_size));
+            fuse_reply_err(req, EINVAL);
+            return;
+        }
+        const timespec now = nowRealtime();
+        if (toSet & FUSE_SET_ATTR_MODE) n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
+        if (toSet & FUSE_SET_ATTR_UID) n->uid = attr->st_uid;
+        if (toSet & FUSE_SET_ATTR_GID) n->gid = attr->st_gid;
+        // Truncation (`> chan`, O_TRUNC) changes nothing: what is queued
+        // belongs to the readers.
+        if (toSet & FUSE_SET_ATTR_ATIME_NOW)
+            n->atime = now;
+        else if (toSet & FUSE_SET_ATTR_ATIME)
+            n->atime = attr->st_atim;
+        if (toSet & FUSE_SET_ATTR_MTIME_NOW)
+            n->mtime = now;
+        else if (toSet & FUSE_SET_ATTR_MTIME)
+            n->mtime = attr->st_mtim;
+        if (toSet & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+            n->ctime = now;
+            if (fs.state) fs.state->save(fs, *n);
+            followers[0] = n->fifo;
+            followers[1] = n->udsListen;
+            if (followers[0] || followers[1]) path = fs.inodes.path(*n);
+        }
+        fillStat(*n, &st);
+        timeout = n->isDir ? 1.0 : 0.0;
+    }
+    // Outside the table lock: these are system calls on other filesystems.
+    // Done before the reply, so when chmod returns the bridge file is as
+    // private as the channel.
+    for (const auto &b : followers) {
+        if (!b) continue;
+        if (int rc = b->followChannel(st.st_mode & 07777, st.st_uid, st.st_gid); rc < 0)
+            spdlog::warn("channel {}: bridge {} did not follow its new owner and mode: {}",
+                         printable(path), printable(b->describe()), std::strerror(-rc));
+    }
+    fuse_reply_attr(req, &st, timeout);
+}
+
+}  // namespace chanfs::fs

@@ -1,0 +1,63 @@
+// read, write, poll: the data path, answered by the channel now or later.
+#include <fcntl.h>
+#include <poll.h>
+
+#include "fs/fuse/fuse_waiters.h"
+#include "fs/fuse/ops.h"
+#include "fs/tree/filesystem.h"
+
+namespace chanfs::fs {
+
+void opRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info *fi) noexcept
+{
+    const OpenFile::Target t = FhTable<OpenFile>::get(fi->fh)->reading();
+    if (!t.handle) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
+    ReadRequest r;
+    r.maxBytes = size;
+    r.nonblock = (fi->flags & O_NONBLOCK) != 0;
+    // FOPEN_STREAM starts every read(2) at offset 0, so a non-zero offset
+    // is the next chunk of one large read that already has data: never
+    // make it wait.
+    r.continuation = off > 0;
+    if (!r.nonblock && !r.continuation) armInterrupt(req, t.channel->id());
+    t.channel->read(*t.handle, r, makeReadWaiter(req));
+}
+
+void opWrite(fuse_req_t req, fuse_ino_t, const char *buf, size_t size, off_t,
+             fuse_file_info *fi) noexcept
+{
+    // The offset means nothing here: O_APPEND writes carry the cached file
+    // size, which is the queued byte count.
+    const OpenFile::Target t = FhTable<OpenFile>::get(fi->fh)->writing();
+    if (!t.handle) {
+        fuse_reply_err(req, EBADF);
+        return;
+    }
+    WriteRequest w;
+    w.data = std::span<const char>(buf, size);
+    w.nonblock = (fi->flags & O_NONBLOCK) != 0;
+    if (!w.nonblock) armInterrupt(req, t.channel->id());
+    t.channel->write(*t.handle, w, makeWriteWaiter(req));
+}
+
+void opPoll(fuse_req_t req, fuse_ino_t, fuse_file_info *fi, fuse_pollhandle *ph) noexcept
+{
+    OpenFile *of = FhTable<OpenFile>::get(fi->fh);
+    std::shared_ptr<PollNotifier> notifier = ph ? makePollNotifier(ph) : nullptr;
+    if (!of->conn) {
+        fuse_reply_poll(req, of->channel->poll(*of->handle, std::move(notifier)));
+        return;
+    }
+    // A connection: readable from its `in` channel, writable to its `out`
+    // channel; both keep the same notifier.
+    unsigned events = 0;
+    if (Handle *h = of->conn->inHandle()) events |= of->conn->in().poll(*h, notifier);
+    if (Handle *h = of->conn->outHandle())
+        events |= of->conn->out().poll(*h, notifier) & (POLLOUT | POLLWRNORM | POLLERR);
+    fuse_reply_poll(req, events);
+}
+
+}  // namespace chanfs::fs

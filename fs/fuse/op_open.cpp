@@ -1,0 +1,82 @@
+// open, release, flush, fsync.
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+
+#include "fs/fuse/ops.h"
+#include "fs/fuse/stream_io.h"
+#include "fs/tree/filesystem.h"
+
+namespace chanfs::fs {
+
+void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    auto of = std::make_unique<OpenFile>();
+    std::shared_ptr<UdsConnectBridge> uds;
+    std::shared_ptr<UdsListenBridge> listen;
+    {
+        std::shared_lock lock(fs.inodes.mutex());
+        Node *n = fs.inodes.get(ino);
+        if (!n || n->isDir || !n->channel) {
+            const int err = !n ? ENOENT : EISDIR;
+            lock.unlock();
+            fuse_reply_err(req, err);
+            return;
+        }
+        of->channel = n->channel;
+        of->ino = ino;
+        uds = n->uds;
+        listen = n->udsListen;
+    }
+    // O_TRUNC and O_APPEND change nothing on a channel; O_NONBLOCK is read
+    // per request. Opening never waits (a Unix-socket connect does not).
+    const int acc = fi->flags & O_ACCMODE;
+    if (uds) {
+        if (int rc = uds->connect(callerOf(req), acc != O_WRONLY, acc != O_RDONLY, &of->conn);
+            rc < 0) {
+            spdlog::debug("open {}: {} failed: {}", ino, uds->describe(), std::strerror(-rc));
+            fuse_reply_err(req, -rc);
+            return;
+        }
+    } else if (listen) {
+        of->conn = listen->openFile(acc != O_WRONLY, acc != O_RDONLY);
+    } else {
+        of->handle = of->channel->open(acc != O_WRONLY, acc != O_RDONLY);
+    }
+    OpenFile *raw = of.get();
+    fi->fh = fs.files.adopt(std::move(of));
+    fi->direct_io = 1;
+    fi->nonseekable = 1;
+    fi->noflush = 1;
+    if (replyOpenStream(req, fi) != 0) {
+        // The opener is gone and no RELEASE will come.
+        raw->close();
+        fs.files.take(fi->fh);
+    }
+}
+
+void opRelease(fuse_req_t req, fuse_ino_t, fuse_file_info *fi) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    if (std::unique_ptr<OpenFile> of = fs.files.take(fi->fh)) of->close();
+    fuse_reply_err(req, 0);
+}
+
+void opFlush(fuse_req_t req, fuse_ino_t, fuse_file_info *) noexcept
+{
+    // Opened with noflush, so the kernel sends none; counting happens on
+    // OPEN/RELEASE, since FLUSH comes once per duplicate descriptor.
+    fuse_reply_err(req, 0);
+}
+
+void opFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info *) noexcept
+{
+    fuse_reply_err(req, 0);
+}
+
+}  // namespace chanfs::fs

@@ -1,0 +1,167 @@
+// unlink, rmdir, rename.
+#include <linux/fs.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+
+#include "fs/base/log.h"
+#include "fs/fuse/ops.h"
+#include "fs/tree/filesystem.h"
+#include "fs/tree/node_ops.h"
+
+namespace chanfs::fs {
+
+namespace {
+
+// Takes a channel out of the namespace: readers waiting on it get
+// end-of-stream; open handles keep working on the unnamed channel.
+void retire(std::shared_ptr<Channel> ch, std::shared_ptr<Bridge> fifo)
+{
+    fifo.reset();  // closes it and removes the FIFO it created
+    if (!ch) return;
+    // Its messages go with its name; handles still open keep reading and
+    // writing the unnamed channel, in memory only.
+    if (auto journal = ch->detachJournal()) journal->destroy();
+    ch->detach();
+}
+
+// Bytes of the longest path below `n` ("/x/y" under a directory; 0 for a
+// channel or an empty directory): a move adds them to its new path.
+size_t longestBelow(Filesystem &fs, const Node &n)
+{
+    size_t longest = 0;
+    std::vector<std::pair<const Node *, size_t>> todo{{&n, 0}};
+    while (!todo.empty()) {
+        auto [cur, len] = todo.back();
+        todo.pop_back();
+        longest = std::max(longest, len);
+        for (const auto &[name, ino] : cur->children)
+            if (const Node *c = fs.inodes.get(ino)) todo.emplace_back(c, len + 1 + name.size());
+    }
+    return longest;
+}
+
+}  // namespace
+
+void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    std::shared_ptr<Channel> gone;
+    std::shared_ptr<Bridge> goneFifo;
+    std::shared_ptr<Bridge> goneUds;
+    std::shared_ptr<Bridge> goneListen;
+    int err = 0;
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *dir = fs.inodes.get(parent);
+        Node *n = dir ? fs.inodes.child(*dir, name) : nullptr;
+        if (!n)
+            err = ENOENT;
+        else if (n->isDir)
+            err = EISDIR;
+        else {
+            gone = n->channel;
+            goneFifo = std::move(n->fifo);
+            goneUds = std::move(n->uds);
+            goneListen = std::move(n->udsListen);
+            spdlog::info("channel {} removed", fs.inodes.path(*n));
+            if (fs.state) fs.state->drop(n->ino);
+            fs.inodes.removeName(*dir, name);
+        }
+    }
+    goneUds.reset();  // hangs up its connections
+    goneListen.reset();
+    retire(std::move(gone), std::move(goneFifo));
+    fuse_reply_err(req, err);
+}
+
+void opRmdir(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    int err = 0;
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *dir = fs.inodes.get(parent);
+        Node *n = dir ? fs.inodes.child(*dir, name) : nullptr;
+        if (!n)
+            err = ENOENT;
+        else if (!n->isDir)
+            err = ENOTDIR;
+        else if (!n->children.empty())
+            err = ENOTEMPTY;
+        else {
+            if (fs.state) fs.state->drop(n->ino);
+            fs.inodes.removeName(*dir, name);
+        }
+    }
+    fuse_reply_err(req, err);
+}
+
+void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+              const char *newname, unsigned int flags) noexcept
+{
+    Filesystem &fs = fsOf(req);
+    if (flags & ~RENAME_NOREPLACE) {
+        // RENAME_EXCHANGE and RENAME_WHITEOUT have no use for channels.
+        spdlog::warn(
+            "rename {} -> {} refused: flags {:#x} (RENAME_EXCHANGE, RENAME_WHITEOUT) "
+            "are not supported, only RENAME_NOREPLACE",
+            printable(name), printable(newname), flags);
+        fuse_reply_err(req, EINVAL);
+        return;
+    }
+    if (std::strlen(newname) > 255) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
+    std::shared_ptr<Channel> replaced;
+    std::shared_ptr<Bridge> replacedFifo;
+    std::shared_ptr<Bridge> replacedUds;
+    std::shared_ptr<Bridge> replacedListen;
+    int err = 0;
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *from = fs.inodes.get(parent);
+        Node *to = fs.inodes.get(newparent);
+        Node *src = from ? fs.inodes.child(*from, name) : nullptr;
+        if (!from || !to || !src) {
+            err = ENOENT;
+        } else if (!to->isDir) {
+            err = ENOTDIR;
+        } else if (Node *dst = fs.inodes.child(*to, newname); dst == src) {
+            err = 0;  // same entry: nothing to do
+        } else if (dst && (flags & RENAME_NOREPLACE)) {
+            err = EEXIST;
+        } else if (dst && dst->isDir && !src->isDir) {
+            err = EISDIR;
+        } else if (dst && !dst->isDir && src->isDir) {
+            err = ENOTDIR;
+        } else if (dst && dst->isDir && !dst->children.empty()) {
+            err = ENOTEMPTY;
+        } else if ((err = checkNewEntry(fs, *to, newname, src->isDir ? longestBelow(fs, *src) : 0,
+                                        false, "rename"))) {
+            // a name or a path inside the moved tree would be too long
+        } else {
+            if (dst) {
+                replaced = dst->channel;
+                replacedFifo = std::move(dst->fifo);
+                replacedUds = std::move(dst->uds);
+                replacedListen = std::move(dst->udsListen);
+                if (fs.state) fs.state->drop(dst->ino);
+                fs.inodes.removeName(*to, newname);
+            }
+            fs.inodes.move(*from, name, *to, newname);
+            if (fs.state) fs.state->save(fs, *src);
+        }
+    }
+    replacedUds.reset();
+    replacedListen.reset();
+    retire(std::move(replaced), std::move(replacedFifo));
+    fuse_reply_err(req, err);
+}
+
+}  // namespace chanfs::fs

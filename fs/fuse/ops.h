@@ -1,0 +1,47 @@
+// The FUSE low-level handlers, one file per group (op_*.cpp), wired in
+// ops.cpp. Every handler is noexcept and ends in exactly one fuse_reply_*
+// (or hands the request to a channel, which replies exactly once).
+#pragma once
+
+#include "fs/base/fuse_api.h"
+
+namespace chanfs::fs {
+
+const fuse_lowlevel_ops &operations();
+
+void opInit(void *userdata, fuse_conn_info *conn) noexcept;
+void opLookup(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept;
+void opForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept;
+void opForgetMulti(fuse_req_t req, size_t count, fuse_forget_data *forgets) noexcept;
+void opGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept;
+void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
+               fuse_file_info *fi) noexcept;
+void opMknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) noexcept;
+void opMkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) noexcept;
+void opCreate(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+              fuse_file_info *fi) noexcept;
+void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept;
+void opRmdir(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept;
+void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+              const char *newname, unsigned int flags) noexcept;
+void opLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) noexcept;
+void opSymlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) noexcept;
+void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept;
+void opRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept;
+void opFlush(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept;
+void opFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info *fi) noexcept;
+void opRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info *fi) noexcept;
+void opWrite(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+             fuse_file_info *fi) noexcept;
+void opPoll(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi, fuse_pollhandle *ph) noexcept;
+void opOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept;
+void opReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info *fi) noexcept;
+void opReleasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept;
+void opStatfs(fuse_req_t req, fuse_ino_t ino) noexcept;
+void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+                int flags) noexcept;
+void opGetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) noexcept;
+void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept;
+void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept;
+
+}  // namespace chanfs::fs

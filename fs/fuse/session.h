@@ -1,0 +1,34 @@
+// One mounted FUSE session, owned RAII-style: created and mounted by
+// Session::start(), unmounted and destroyed by the destructor, whatever
+// path leaves main(). SIGINT/SIGTERM/SIGHUP end the loop.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "fs/base/fuse_api.h"
+#include "fs/base/options.h"
+#include "fs/tree/filesystem.h"
+
+namespace chanfs::fs {
+
+class Session {
+public:
+    // Mounts; nullptr with *err set on failure.
+    static std::unique_ptr<Session> start(const Options &opts, Filesystem &fs, std::string *err);
+    ~Session();
+    Session(const Session &) = delete;
+    Session &operator=(const Session &) = delete;
+
+    // Runs the request loop until unmount or a signal. 0 on a clean end.
+    int run(unsigned threads);
+
+    explicit Session(fuse_session *se) : se_(se) {}
+
+private:
+    fuse_session *se_;
+    bool signalsSet_ = false;
+    bool mounted_ = false;
+};
+
+}  // namespace chanfs::fs

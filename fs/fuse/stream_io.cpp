@@ -1,0 +1,159 @@
+#include "fs/fuse/stream_io.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace chanfs::fs {
+
+namespace {
+
+// Kernel ABI (include/uapi/linux/fuse.h), stable since protocol 7.x. The
+// kernel header clashes with libfuse's, so the two layouts used are here.
+struct OutHeader {
+    uint32_t len;
+    int32_t error;
+    uint64_t unique;
+};
+struct OpenOut {
+    uint64_t fh;
+    uint32_t openFlags;
+    uint32_t padding;
+};
+constexpr uint32_t kFopenStream = 1u << 4;
+struct InHeader {
+    uint32_t len;
+    uint32_t opcode;
+    uint64_t unique;
+    uint64_t nodeid;
+    uint32_t uid;
+    uint32_t gid;
+    uint32_t pid;
+    uint16_t totalExtlen;
+    uint16_t padding;
+};
+struct ReleaseIn {
+    uint64_t fh;
+    uint32_t flags;
+    uint32_t releaseFlags;
+    uint64_t lockOwner;
+};
+constexpr uint32_t kOpRelease = 18;
+
+// Held for one non-blocking read and the early release it may carry.
+std::mutex gReadMu;
+EarlyRelease gOnRelease;
+// One request thread: /dev/fuse stays blocking and reads need no poll.
+bool gBlockingRead = false;
+
+// Set by replyOpenStream() around its fuse_reply_* call, which writes the
+// reply synchronously on the same thread.
+thread_local bool tlMarkStream = false;
+
+ssize_t streamWritev(int fd, struct iovec *iov, int count, void *)
+{
+    if (!tlMarkStream || count < 2 || iov[0].iov_len < sizeof(OutHeader))
+        return ::writev(fd, iov, count);
+    const auto *hdr = static_cast<const OutHeader *>(iov[0].iov_base);
+    iovec &last = iov[count - 1];
+    if (hdr->error != 0 || last.iov_len < sizeof(OpenOut)) return ::writev(fd, iov, count);
+    // fuse_open_out ends both the OPEN reply and the CREATE reply (after
+    // fuse_entry_out). Patch a copy: libfuse's buffer is not ours.
+    std::vector<char> tail(static_cast<char *>(last.iov_base),
+                           static_cast<char *>(last.iov_base) + last.iov_len);
+    OpenOut out;
+    std::memcpy(&out, tail.data() + tail.size() - sizeof out, sizeof out);
+    out.openFlags |= kFopenStream;
+    std::memcpy(tail.data() + tail.size() - sizeof out, &out, sizeof out);
+    std::vector<iovec> patched(iov, iov + count);
+    patched.back() = iovec{tail.data(), tail.size()};
+    return ::writev(fd, patched.data(), count);
+}
+
+// Disables thread cancellation for its scope: libfuse cancels its workers
+// at exit, and a worker cancelled while holding gReadMu would leave the
+// others stuck on it.
+struct NoCancel {
+    NoCancel() { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old); }
+    ~NoCancel() { pthread_setcancelstate(old, nullptr); }
+    NoCancel(const NoCancel &) = delete;
+    NoCancel &operator=(const NoCancel &) = delete;
+    int old = 0;
+};
+
+ssize_t orderedRead(int fd, void *buf, size_t len, void *)
+{
+    for (;;) {
+        // Wait outside the lock (a cancellation point, as read(2) was).
+        // A single thread has nobody to race: it sleeps in read(2) itself,
+        // saving a poll(2) per request.
+        pollfd p{fd, POLLIN, 0};
+        if (!gBlockingRead && ::poll(&p, 1, -1) < 0) return -1;  // EINTR: libfuse checks for exit
+        ssize_t n;
+        int err;
+        {
+            NoCancel nc;
+            std::lock_guard g(gReadMu);
+            n = ::read(fd, buf, len);
+            err = errno;
+            if (n >= static_cast<ssize_t>(sizeof(InHeader) + sizeof(ReleaseIn))) {
+                InHeader in;
+                std::memcpy(&in, buf, sizeof in);
+                if (in.opcode == kOpRelease) {
+                    ReleaseIn rel;
+                    std::memcpy(&rel, static_cast<const char *>(buf) + sizeof in, sizeof rel);
+                    gOnRelease(rel.fh);
+                }
+            }
+        }
+        // Another worker took the request this one was woken for.
+        if (n < 0 && err == EAGAIN) continue;
+        errno = err;
+        return n;
+    }
+}
+
+struct StreamFlag {
+    StreamFlag() { tlMarkStream = true; }
+    ~StreamFlag() { tlMarkStream = false; }
+    StreamFlag(const StreamFlag &) = delete;
+    StreamFlag &operator=(const StreamFlag &) = delete;
+};
+
+}  // namespace
+
+int installStreamIo(fuse_session *se, EarlyRelease onRelease, unsigned threads)
+{
+    const int fd = fuse_session_fd(se);
+    gBlockingRead = threads <= 1;
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0) return -errno;
+    if (!gBlockingRead && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+    gOnRelease = std::move(onRelease);
+    fuse_custom_io io{};
+    io.writev = streamWritev;
+    io.read = orderedRead;
+    return fuse_session_custom_io(se, &io, fd);
+}
+
+int replyOpenStream(fuse_req_t req, const fuse_file_info *fi)
+{
+    StreamFlag flag;
+    return fuse_reply_open(req, fi);
+}
+
+int replyCreateStream(fuse_req_t req, const fuse_entry_param *e, const fuse_file_info *fi)
+{
+    StreamFlag flag;
+    return fuse_reply_create(req, e, fi);
+}
+
+}  // namespace chanfs::fs
