@@ -158,6 +158,7 @@ int StateStore::restore(Filesystem &fs, std::string *why)
         return readRc;
     }
     TreeReplay replay = replayTreeLog(data);
+    replayedEnd_ = replay.validEnd;
     for (const std::string &p : replay.problems) spdlog::error("state {}: {}", path, p);
     if (replay.validEnd < data.size())
         spdlog::error("state {}: {} damaged bytes at the end cut off", path,
@@ -358,7 +359,26 @@ void StateStore::keepJournalAside(const std::string &name)
 int StateStore::compact(Filesystem &fs)
 {
     std::lock_guard g(mu_);
-    return rewrite(fs);
+    const int rc = rewrite(fs);
+    if (rc == 0 || recording_) return rc;
+    // At mount, with no room for a second copy (a full disk): go on with
+    // the log as replayed, its damaged tail cut off, rather than not
+    // mounting at all. Changes are saved while there is room.
+    const std::string path = dir_ + "/" + kTreeLogName;
+    if (replayedEnd_ < kFileMagicBytes) return rc;
+    log_.reset(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC));
+    struct stat st {};
+    if (!log_ || ::fstat(log_.get(), &st) < 0 ||
+        (static_cast<uint64_t>(st.st_size) > replayedEnd_ &&
+         ::ftruncate(log_.get(), static_cast<off_t>(replayedEnd_)) < 0)) {
+        log_.reset();
+        return rc;
+    }
+    spdlog::error("state: {} not rewritten ({}); going on with it as it is", path,
+                  std::strerror(-rc));
+    goodEnd_ = replayedEnd_;
+    recording_ = true;
+    return 0;
 }
 
 int StateStore::rewrite(Filesystem &fs)

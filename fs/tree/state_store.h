@@ -50,7 +50,9 @@ public:
     // Records made meanwhile are not written; call compact() after the
     // config file is applied. 0 or -errno with `why`.
     int restore(Filesystem &fs, std::string *why);
-    // Rewrites the log as one record per node and starts recording.
+    // Rewrites the log as one record per node and starts recording. At
+    // mount, if there is no room for the rewrite, records after the log as
+    // restore() found it (cut after its last good record) instead.
     // Needs the table lock (shared is enough) or no mount yet.
     int compact(Filesystem &fs);
 
@@ -99,7 +101,8 @@ private:
     // pages' fate is unknown; retrying the fsync would lie, see the
     // PostgreSQL fsync lesson).
     bool rewriteNeeded_ = false;
-    uint64_t goodEnd_ = 0;  // bytes of whole records in tree.log
+    uint64_t goodEnd_ = 0;      // bytes of whole records in tree.log
+    uint64_t replayedEnd_ = 0;  // restore(): where the replayed records end
     uint64_t records_ = 0;
     std::unordered_set<uint64_t> live_;
 };
