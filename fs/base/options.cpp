@@ -74,6 +74,17 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         uint64_t n = 0;
         if (parseCount(value, &n) < 0 || n < 1) return bad("expected a count of 1 or more");
         o->maxChannels = n;
+    } else if (key == "metrics") {
+        if (value.empty()) return bad("expected ADDR:PORT or unix:/path");
+        if (value.rfind("unix:", 0) == 0 && (value.size() < 6 || value[5] != '/'))
+            return bad("expected unix:/absolute/path");
+        o->metricsAddress = value;
+    } else if (key == "metrics_bind_any") {
+        o->metricsBindAny = true;
+    } else if (key == "metrics_max_channels") {
+        uint64_t n = 0;
+        if (parseCount(value, &n) < 0) return bad("expected a count");
+        o->metricsMaxChannels = n;
     } else if (key == "threads") {
         uint64_t n = 0;
         if (parseCount(value, &n) < 0 || n < 1 || n > 64) return bad("expected 1 to 64");
@@ -139,6 +150,11 @@ std::string usage(const char *prog)
       << "  -o max_channels=N      channels and directories in the mount (default\n"
       << "                         1000000); one more is refused with ENOSPC\n"
       << "  -o threads=N           request threads (default 1)\n"
+      << "  -o metrics=ADDR:PORT   serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+      << "                         (loopback only unless -o metrics_bind_any);\n"
+      << "                         -o metrics=unix:/path serves them on a socket\n"
+      << "  -o metrics_max_channels=N  per-channel series for at most N channels\n"
+      << "                         (default 1000)\n"
       << "  -o bridge_root=DIR     FIFO and socket bridge paths must be inside DIR\n"
       << "  -o config=FILE         create the tree FILE declares (default:\n"
       << "                         SOURCE/chanfs.toml if it exists)\n"

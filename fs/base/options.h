@@ -29,6 +29,13 @@ struct Options {
     uint64_t maxMemoryBytes = 0;
     // -o max_channels=N: channels and directories in the tree together.
     uint64_t maxChannels = 1000000;
+    // -o metrics=ADDR:PORT or unix:/path: where fs/daemon/metrics.* serves
+    // /metrics; "" for no endpoint. A TCP address must be loopback unless
+    // -o metrics_bind_any.
+    std::string metricsAddress;
+    bool metricsBindAny = false;
+    // -o metrics_max_channels=N: channels past N (by path) get no series.
+    uint64_t metricsMaxChannels = 1000;
     std::vector<std::string> fuseOptions;     // passed to libfuse as -o
     std::vector<std::string> ignoredOptions;  // fstab-only (defaults, _netdev, x-*...)
 };

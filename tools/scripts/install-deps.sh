@@ -4,7 +4,9 @@
 #   install-deps.sh --test   also everything the test suites use
 set -euo pipefail
 
-pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr)
+# libmicrohttpd: the metrics endpoint's HTTP; libsystemd: sd_notify.
+pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr
+    libmicrohttpd-dev libsystemd-dev)
 if [[ "${1:-}" == "--test" ]]; then
     # gcc-12 brings the ASan/UBSan/TSan runtimes; the interop suite needs a
     # compiler or interpreter per language.
@@ -16,6 +18,9 @@ if [[ "${1:-}" == "--test" ]]; then
     # ASan, UBSan: libclang-rt-14-dev); llvm-symbolizer (llvm) for
     # readable crash stacks.
     pkgs+=(clang libclang-rt-14-dev llvm)
+    # The metrics suite: curl scrapes, promtool (from prometheus, large)
+    # checks the exposition format.
+    pkgs+=(curl prometheus)
 fi
 
 missing=()
