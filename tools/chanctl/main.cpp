@@ -19,6 +19,7 @@
 
 #include "tools/chanctl/cli.h"
 #include "tools/chanctl/commands.h"
+#include "tools/chanctl/health.h"
 #include "tools/chanctl/settings.h"
 
 #ifndef CHANFS_VERSION
@@ -208,6 +209,27 @@ int top_main(const ParsedArgs &args)
     return run_top(options);
 }
 
+// "--timeout 2.5": seconds, more than 0 and at most a day.
+double parse_timeout(const std::string &value)
+{
+    char *end = nullptr;
+    const double seconds = std::strtod(value.c_str(), &end);
+    if (end != value.c_str() + value.size() || !(seconds > 0 && seconds <= 86400))
+        throw UsageError("invalid --timeout '" + value + "' (expected seconds, up to 86400)");
+    return seconds;
+}
+
+int health_main(const ParsedArgs &args)
+{
+    if (args.operands.size() != 1) throw UsageError("health takes one MOUNT");
+    HealthOptions options;
+    options.mount = args.operands[0];
+    options.json = args.has("json");
+    for (const auto &[name, value] : args.options)
+        if (name == "timeout") options.timeout_s = parse_timeout(value);
+    return run_health(options);
+}
+
 std::vector<OptionSpec> with_settings(std::vector<OptionSpec> options)
 {
     options.insert(options.end(), kSettingOptions.begin(), kSettingOptions.end());
@@ -314,6 +336,30 @@ const std::vector<Command> &commands()
           {"json", '\0', false},
           {"help", 'h', false}},
          top_main},
+        {"health",
+         "chanctl health [--timeout SECONDS] [--json] MOUNT",
+         "check that the chanfs daemon at a mount answers",
+         "Checks that MOUNT is a chanfs mount and that its daemon answers a request\n"
+         "(a read of the mount's stats) within the timeout. For liveness and\n"
+         "readiness probes (systemd ExecStartPost=, container health checks).\n"
+         "\n"
+         "Exit status:\n"
+         "  0  the daemon answered\n"
+         "  1  MOUNT cannot be checked (missing, permission denied, another error)\n"
+         "  2  usage error\n"
+         "  3  MOUNT is not a chanfs mount\n"
+         "  4  stale mount: mounted, but the daemon is gone (ENOTCONN)\n"
+         "  5  the daemon did not answer within the timeout\n"
+         "\n"
+         "Options:\n"
+         "  --timeout SECONDS    how long to wait for the answer (default 5)\n"
+         "  --json               one JSON object: mount, state (ok, error,\n"
+         "                       not_chanfs, stale, no_answer), exit_status,\n"
+         "                       message; entries, memory_bytes, max_memory if ok\n"
+         "  -h, --help           show this help\n",
+         false,
+         {{"timeout", '\0', true}, {"json", '\0', false}, {"help", 'h', false}},
+         health_main},
     };
     return list;
 }
