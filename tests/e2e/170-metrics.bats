@@ -60,7 +60,7 @@ sample() {
         "$BATS_TEST_TMPDIR/scrape"
     # Only a topic has a subscriber backlog.
     grep -q '^chanfs_channel_subscriber_backlog_max_bytes{path="/t",kind="topic"' "$BATS_TEST_TMPDIR/scrape"
-    ! grep -q '^chanfs_channel_subscriber_backlog_max_bytes{path="/q"' "$BATS_TEST_TMPDIR/scrape"
+    run ! grep -q '^chanfs_channel_subscriber_backlog_max_bytes{path="/q"' "$BATS_TEST_TMPDIR/scrape"
     # Anything but /metrics is not found.
     run curl -s -o /dev/null -w '%{http_code}' --unix-socket "$SOCK" http://chanfs/other
     [ "$output" = 404 ]

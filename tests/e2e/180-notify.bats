@@ -67,7 +67,7 @@ print(r.get("fields", {}).get(key, r.get(key, "")))' "$2"
     local last
     last="$(wc -l < "$WORK/records")"
     [ "$(field "$last" STOPPING)" = 1 ]
-    ! grep -q '"error"' "$WORK/records"
+    run ! grep -q '"error"' "$WORK/records"
 }
 
 @test "notify: WATCHDOG=1 keeps coming while the request loop answers" {
@@ -89,7 +89,8 @@ print(r.get("fields", {}).get(key, r.get(key, "")))' "$2"
 
 @test "notify: without NOTIFY_SOCKET nothing is sent and the mount works" {
     mount_chanfs
-    bg sh -c "echo hi > '$MNT/p'"
-    [ "$(cat "$MNT/p")" = hi ]
-    ! grep -qi "notify\|watchdog" "$CHANFS_LOG"
+    "$CHANCTL_BIN" create --kind queue "$MNT/q"
+    echo hi > "$MNT/q"
+    [ "$(read_once "$MNT/q" 10)" = "b'hi\\n'" ]
+    run ! grep -qi "notify\|watchdog" "$CHANFS_LOG"
 }
