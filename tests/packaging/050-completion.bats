@@ -37,7 +37,7 @@ complete_words() {
         done
     done
     run complete_words help s
-    [ "$output" = "$(printf 'set\nstat')" ]
+    [ "$output" = "$(printf 'set\nstat\nsub')" ]
 }
 
 @test "setting values after --kind, --framing, --overflow, --kind= and KEY=" {
