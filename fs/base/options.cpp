@@ -58,6 +58,9 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
     if (key == "log_level") {
         if (!validLogLevel(value)) return bad("expected trace, debug, info, warn, error or off");
         o->logLevel = value;
+    } else if (key == "log_format") {
+        if (value != "text" && value != "json") return bad("expected text or json");
+        o->logJson = value == "json";
     } else if (key == "default_kind" || key == "default_framing" || key == "capacity" ||
                key == "max_message" || key == "overflow" || key == "replay") {
         const std::string name = key == "default_kind"      ? "kind"
@@ -139,6 +142,7 @@ std::string usage(const char *prog)
       << "  -h, --help             this help\n"
       << "  -V, --version          print the version\n"
       << "  -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n"
+      << "  -o log_format=FORMAT   text (default) or json (one object per line)\n"
       << "  -o default_kind=KIND   pipe (default), queue or topic\n"
       << "  -o default_framing=F   bytes, lines, messages or lp32\n"
       << "  -o capacity=SIZE       default channel capacity (default 1M)\n"

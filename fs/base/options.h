@@ -21,6 +21,7 @@ struct Options {
     bool help = false;
     bool version = false;
     std::string logLevel = "info";
+    bool logJson = false;  // -o log_format=json
     unsigned threads = 1;  // request threads; 1: single-threaded loop (fastest on 2 cores)
     bool defaultPermissions = true;
     PartialSettings defaults;  // -o default_kind= etc.

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         std::printf("chanfs %s\n", CHANFS_VERSION);
         return 0;
     }
-    setupLogging(opts.logLevel, false);
+    setupLogging(opts.logLevel, false, opts.logJson);
     for (const std::string &o : opts.ignoredOptions)
         spdlog::debug("-o {}: an fstab/mount(8) option, ignored", o);
 
@@ -165,7 +165,7 @@ int main(int argc, char **argv)
     if (!opts.foreground) {
         detach.mounted();
         spdlog::drop_all();
-        setupLogging(opts.logLevel, true);
+        setupLogging(opts.logLevel, true, opts.logJson);
     }
     spdlog::info("chanfs {} mounted at {} ({} thread{})", CHANFS_VERSION, opts.mountpoint,
                  opts.threads, opts.threads == 1 ? "" : "s");

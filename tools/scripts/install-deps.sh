@@ -4,9 +4,10 @@
 #   install-deps.sh --test   also everything the test suites use
 set -euo pipefail
 
-# libmicrohttpd: the metrics endpoint's HTTP; libsystemd: sd_notify.
+# libmicrohttpd: the metrics endpoint's HTTP; libsystemd: sd_notify;
+# nlohmann-json: -o log_format=json.
 pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr
-    libmicrohttpd-dev libsystemd-dev)
+    libmicrohttpd-dev libsystemd-dev nlohmann-json3-dev)
 if [[ "${1:-}" == "--test" ]]; then
     # gcc-12 brings the ASan/UBSan/TSan runtimes; the interop suite needs a
     # compiler or interpreter per language.
