@@ -175,3 +175,21 @@ for _ in range(5):
     ((n >= 1))
     [ "$(sample chanfs_channel_out_messages_total 'path="/busy"')" = 200000 ]
 }
+
+@test "metrics: the Grafana dashboard uses only names a scrape has" {
+    mount_chanfs -o "metrics=unix:$SOCK"
+    "$CHANCTL_BIN" create --kind topic "$MNT/t"
+    scrape > "$BATS_TEST_TMPDIR/scrape"
+    local dashboard="$BATS_TEST_DIRNAME/../../packaging/grafana/chanfs-dashboard.json"
+    python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$dashboard"
+    local names name
+    names="$(grep -oE 'chanfs_[a-z_]+' "$dashboard" | sort -u)"
+    [ -n "$names" ]
+    for name in $names; do
+        name="${name%_bucket}"
+        grep -q "^# TYPE $name " "$BATS_TEST_TMPDIR/scrape" || {
+            echo "dashboard uses $name, which no scrape has" >&2
+            return 1
+        }
+    done
+}
