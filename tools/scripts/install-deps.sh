@@ -22,6 +22,8 @@ if [[ "${1:-}" == "--test" ]]; then
     # The metrics suite: curl scrapes, promtool (from prometheus, large)
     # checks the exposition format.
     pkgs+=(curl prometheus)
+    # bench.sh --plot and its test draw with gnuplot.
+    pkgs+=(gnuplot-nox)
 fi
 
 missing=()
