@@ -689,6 +689,7 @@ ChannelStats Channel::stats() const
     ChannelStats s = stats_;
     s.queuedBytes = log_.bytes();
     s.queuedMessages = log_.messages();
+    s.maxBacklogBytes = policy_->backlogBytes(*this);
     return s;
 }
 

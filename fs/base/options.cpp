@@ -81,6 +81,9 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
     if (key == "log_level") {
         if (!validLogLevel(value)) return bad("expected trace, debug, info, warn, error or off");
         o->logLevel = value;
+    } else if (key == "log_format") {
+        if (value != "text" && value != "json") return bad("expected text or json");
+        o->logJson = value == "json";
     } else if (const SettingName *setting = mountOptionSetting(key)) {
         std::string why;
         if (applySetting(&o->defaults, setting->name, value, &why) < 0) return bad(why);
@@ -93,6 +96,17 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         uint64_t n = 0;
         if (parseCount(value, &n) < 0 || n < 1) return bad("expected a count of 1 or more");
         o->maxChannels = n;
+    } else if (key == "metrics") {
+        if (value.empty()) return bad("expected ADDR:PORT or unix:/path");
+        if (value.rfind("unix:", 0) == 0 && (value.size() < 6 || value[5] != '/'))
+            return bad("expected unix:/absolute/path");
+        o->metricsAddress = value;
+    } else if (key == "metrics_bind_any") {
+        o->metricsBindAny = true;
+    } else if (key == "metrics_max_channels") {
+        uint64_t n = 0;
+        if (parseCount(value, &n) < 0) return bad("expected a count");
+        o->metricsMaxChannels = n;
     } else if (key == "threads") {
         uint64_t n = 0;
         if (parseCount(value, &n) < 0 || n < 1 || n > 64) return bad("expected 1 to 64");
@@ -148,7 +162,8 @@ std::string usage(const char *prog)
       << "  -d                     foreground with libfuse request tracing\n"
       << "  -h, --help             this help\n"
       << "  -V, --version          print the version\n"
-      << "  -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n";
+      << "  -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n"
+      << "  -o log_format=FORMAT   text (default) or json (one object per line)\n";
     // The settings whose mount-wide default an -o option sets.
     for (const SettingName &setting : kSettings)
         if (!setting.mountOption.empty())
@@ -161,6 +176,11 @@ std::string usage(const char *prog)
       << "  -o max_channels=N      channels and directories in the mount (default\n"
       << "                         1000000); one more is refused with ENOSPC\n"
       << "  -o threads=N           request threads (default 1)\n"
+      << "  -o metrics=ADDR:PORT   serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+      << "                         (loopback only unless -o metrics_bind_any);\n"
+      << "                         -o metrics=unix:/path serves them on a socket\n"
+      << "  -o metrics_max_channels=N  per-channel series for at most N channels\n"
+      << "                         (default 1000)\n"
       << "  -o bridge_root=DIR     FIFO and socket bridge paths must be inside DIR\n"
       << "  -o config=FILE         create the tree FILE declares (default:\n"
       << "                         SOURCE/chanfs.toml if it exists)\n"

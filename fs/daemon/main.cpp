@@ -15,6 +15,8 @@
 #include "fs/base/options.h"
 #include "fs/config/config.h"
 #include "fs/config/config_apply.h"
+#include "fs/daemon/metrics.h"
+#include "fs/daemon/service_notify.h"
 #include "fs/fuse/session.h"
 #include "fs/tree/filesystem.h"
 
@@ -106,7 +108,7 @@ int main(int argc, char **argv)
         std::printf("chanfs %s\n", CHANFS_VERSION);
         return 0;
     }
-    setupLogging(opts.logLevel, false);
+    setupLogging(opts.logLevel, false, opts.logJson);
     for (const std::string &o : opts.ignoredOptions)
         spdlog::debug("-o {}: an fstab/mount(8) option, ignored", o);
 
@@ -164,6 +166,17 @@ int main(int argc, char **argv)
         fs.closeAll();
         return 1;
     }
+    // Before the mount, so a bad address refuses to mount rather than
+    // leaving a mount nobody can watch.
+    std::unique_ptr<MetricsServer> metrics;
+    if (!opts.metricsAddress.empty()) {
+        metrics = MetricsServer::start(fs, opts, &err);
+        if (!metrics) {
+            std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
+            fs.closeAll();
+            return 1;
+        }
+    }
     std::unique_ptr<Session> session = Session::start(opts, fs, &err);
     if (!session) {
         spdlog::error("{}", err);
@@ -173,15 +186,21 @@ int main(int argc, char **argv)
     if (!opts.foreground) {
         detach.mounted();
         spdlog::drop_all();
-        setupLogging(opts.logLevel, true);
+        setupLogging(opts.logLevel, true, opts.logJson);
     }
     spdlog::info("chanfs {} mounted at {} ({} thread{})", CHANFS_VERSION, opts.mountpoint,
                  opts.threads, opts.threads == 1 ? "" : "s");
+    if (metrics) spdlog::info("metrics at {}/metrics", metrics->address());
+    // READY=1 comes from its thread once the loop below answers.
+    std::unique_ptr<ServiceNotifier> notifier = ServiceNotifier::start(opts.mountpoint);
     const int rc = session->run(opts.threads);
+    if (notifier) notifier->stopping();
     flushSuppressedLogLines();
     spdlog::info("chanfs at {} unmounting", opts.mountpoint);
+    metrics.reset();  // its thread reads the tree closeAll() empties
     fs.closeAll();
     session.reset();
+    notifier.reset();  // a probe still in the kernel returned with the session
     // libfuse reports the signal that ended the loop as a positive number:
     // SIGINT/SIGTERM/SIGHUP are a clean stop.
     return rc >= 0 ? 0 : 1;
