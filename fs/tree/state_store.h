@@ -3,7 +3,7 @@
 //   SOURCE/chanfs.toml               the config file (config.h), read-only
 //   SOURCE/state/tree.log            every directory and channel: name,
 //                                    owner, mode, settings, bridges (tree_log.h)
-//   SOURCE/state/channels/<ino>/     a durable channel's segments (journal.h)
+//   SOURCE/state/channels/<ino>/     a durable channel's store (its journal)
 // Each change to the tree appends one record to tree.log before the
 // request is answered; at mount the log is replayed, the tree rebuilt with
 // the same inode numbers, durable channels refilled from their journals,
@@ -19,7 +19,7 @@
 #include <unordered_set>
 
 #include "channels/base/unique_fd.h"
-#include "channels/storage/journal.h"
+#include "channels/storage/syncable.h"
 
 namespace chanfs::fs {
 
@@ -47,8 +47,8 @@ public:
     void save(Filesystem &fs, const Node &n);
     void drop(uint64_t ino);
 
-    // Where channel `ino`'s journal lives.
-    std::string journalDir(uint64_t ino) const;
+    // Where channel `ino`'s durable store lives.
+    std::string storeDir(uint64_t ino) const;
     int sync() override;
 
     // Only open() makes stores (make_shared needs a public constructor).
@@ -69,9 +69,10 @@ private:
     std::unordered_set<uint64_t> live_;
 };
 
-// Makes channel `n` durable or not to match its settings: opens (fresh:
-// anything left in its directory is discarded first) and attaches a
-// journal, or detaches and deletes it. Needs the table lock. 0 or -errno
+// Makes channel `n` durable or not to match its settings: opens the store
+// the settings name (storage registry; fresh: anything left in its
+// directory is discarded first) and moves the channel into it, or moves it
+// back to memory and destroys the durable store. Needs the table lock. 0 or -errno
 // with `why` (no state directory: -EINVAL).
 int matchDurability(Filesystem &fs, Node &n, std::string *why);
 
