@@ -116,7 +116,7 @@ struct Delivery {
     uint64_t bytes = 0;
 };
 
-class Channel : public std::enable_shared_from_this<Channel>, private ChannelView {
+class Channel final : public std::enable_shared_from_this<Channel>, private ChannelView {
 public:
     static std::shared_ptr<Channel> create(const Settings &settings, std::string name);
     // Finds a live channel by id (interrupt callbacks carry only the id,
@@ -213,7 +213,15 @@ private:
         size_t requestBytes;
         std::unique_ptr<WriteWaiter> waiter;
     };
-    struct Actions;
+    // Replies and wake-ups gathered under the lock, carried out after it.
+    struct Actions {
+        std::vector<std::pair<std::unique_ptr<ReadWaiter>, Delivery>> reads;
+        std::vector<std::pair<std::unique_ptr<WriteWaiter>, size_t>> writes;
+        std::vector<std::pair<std::unique_ptr<ReadWaiter>, int>> readErrors;
+        std::vector<std::pair<std::unique_ptr<WriteWaiter>, int>> writeErrors;
+        std::vector<std::shared_ptr<PollNotifier>> polls;
+        std::vector<std::shared_ptr<PollNotifier>> retired;
+    };
 
     // ChannelView, for the kind policy.
     MessageStore &store() override REQUIRES(mu_) { return *store_; }
@@ -274,8 +282,7 @@ private:
     std::unordered_set<Handle *> polled_ GUARDED_BY(mu_);
     std::list<ParkedRead> parkedReads_ GUARDED_BY(mu_);
     std::list<ParkedWrite> parkedWrites_ GUARDED_BY(mu_);
-    std::unordered_map<uintptr_t, std::list<ParkedRead>::iterator> parkedReadIndex_
-        GUARDED_BY(mu_);
+    std::unordered_map<uintptr_t, std::list<ParkedRead>::iterator> parkedReadIndex_ GUARDED_BY(mu_);
     ChannelStats stats_ GUARDED_BY(mu_);
     bool detached_ GUARDED_BY(mu_) = false;
     bool broken_ GUARDED_BY(mu_) = false;

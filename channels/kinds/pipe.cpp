@@ -41,8 +41,7 @@ public:
         dropOrphanMarks(c);
     }
 
-    bool take(ChannelView &c, Handle &h, size_t maxBytes, bool continuation,
-              Delivery &d) override
+    bool take(ChannelView &c, Handle &h, size_t maxBytes, bool continuation, Delivery &d) override
     {
         if (takePending(c.pendingOf(h), maxBytes, c.config().framing, d)) return true;
         takeFromLog(c, h, maxBytes, d);
