@@ -32,6 +32,7 @@
 #include "channels/base/settings.h"
 #include "channels/base/unique_fd.h"
 #include "channels/base/waiters.h"
+#include "channels/storage/syncable.h"
 
 namespace chanfs {
 
@@ -46,14 +47,6 @@ struct RecoveredLog {
     uint64_t nextSeq = 1;   // the log's numbering continues from here
     uint64_t cutBytes = 0;  // bytes of torn or corrupt records cut off
     uint64_t segments = 0;  // segment files kept
-};
-
-// Something JournalSyncer flushes to disk: a journal, the tree log.
-class Syncable {
-public:
-    virtual ~Syncable() = default;
-    // fdatasync of what was written since the last call; 0 or -errno.
-    virtual int sync() = 0;
 };
 
 class Journal final : public LogObserver,

@@ -26,7 +26,7 @@ void retire(std::shared_ptr<Channel> ch, std::shared_ptr<Bridge> fifo)
     if (!ch) return;
     // Its messages go with its name; handles still open keep reading and
     // writing the unnamed channel, in memory only.
-    if (auto journal = ch->detachJournal()) journal->destroy();
+    ch->leaveStore()->destroy();
     ch->detach();
 }
 

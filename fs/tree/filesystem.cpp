@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "channels/core/memory_budget.h"
+#include "channels/storage/registry.h"
 
 #include <unistd.h>
 
@@ -44,7 +45,7 @@ void Filesystem::closeAll()
     }
     dirs.takeAll();
     // Writes waiting for an fsync are answered before the session ends.
-    JournalSyncer::instance().drain();
+    finishPendingSyncs();
     if (state) state->sync();
 }
 
