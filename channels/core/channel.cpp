@@ -257,7 +257,25 @@ int Channel::admit(Handle &h, FramedWrite &framed, bool nonblock)
         }
     }
     chargedBytes_ += need;
+    if (!journal_) {
+        commit(h, framed);
+        return 1;
+    }
+    // A durable write is in the journal before anyone can read it; one the
+    // journal refuses (a full disk) is taken back whole, so it is neither
+    // delivered nor restored. syncBudget() returns its memory.
+    const MessageLog::BackMark mark = log_.backMark();
+    std::string heldBefore = h.held_;
+    const uint64_t inMessagesBefore = stats_.inMessages, inBytesBefore = stats_.inBytes;
     commit(h, framed);
+    if (const int rc = journal_->flush(); rc < 0) {
+        journal_->cancelAppends(mark.nextSeq);
+        log_.rollback(mark);
+        h.held_ = std::move(heldBefore);
+        stats_.inMessages = inMessagesBefore;
+        stats_.inBytes = inBytesBefore;
+        return rc;
+    }
     return 1;
 }
 
@@ -321,9 +339,9 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
         waiter->fail(EPIPE);
         return;
     }
-    if (journal_ && journal_->failure()) {
+    if (const int err = journal_ ? journal_->failure() : 0; err < 0) {
         lock.unlock();
-        waiter->fail(EIO);
+        waiter->fail(-err);
         return;
     }
     Actions acts;
@@ -574,11 +592,9 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
         // in the journal (and, with fsync=always, on disk).
         std::shared_ptr<Journal> journal = journal_;
         const bool syncFirst = journal && settings_.fsync == FsyncPolicy::Always;
-        if (journal && journal->flush() < 0) {
-            for (auto &[waiter, n] : acts.writes)
-                acts.writeErrors.emplace_back(std::move(waiter), EIO);
-            acts.writes.clear();
-        }
+        // Writes were flushed when they were admitted; this saves what
+        // else changed (consumption, marks), and keeps it buffered if it fails.
+        if (journal) journal->flush();
         wakeBudget |= std::exchange(wakeBudget_, false);
         lock.unlock();
         std::vector<Delivery> failed;
@@ -686,6 +702,7 @@ ChannelStats Channel::stats() const
     ChannelStats s = stats_;
     s.queuedBytes = log_.bytes();
     s.queuedMessages = log_.messages();
+    if (journal_) s.storageError = journal_->healthText();
     return s;
 }
 

@@ -108,6 +108,7 @@ struct ChannelStats {
     uint64_t drops = 0;
     uint64_t droppedBytes = 0;
     timespec lastWrite{};
+    std::string storageError;  // a durable channel's journal: "ok" or what failed
 };
 
 // What a read takes, kept so a failed reply can put it back.

@@ -47,6 +47,9 @@ std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
     return std::nullopt;
 }
 
+// A durable channel's journal: "ok", or why writes are refused.
+constexpr std::string_view kStorageErrorStat = "storage_error";
+
 constexpr std::string_view kFifoKey = "fifo";
 constexpr std::string_view kUdsKey = "uds";
 constexpr std::string_view kUdsStatNames[] = {"uds_connected", "uds_bytes"};
@@ -97,7 +100,13 @@ int readValue(const Node &n, std::string_view key, std::string *out)
             *out = *b;
             return 0;
         }
-        auto v = statValue(n.channel->stats(), stat);
+        const ChannelStats st = n.channel->stats();
+        if (stat == kStorageErrorStat) {
+            if (st.storageError.empty()) return -ENODATA;  // not durable
+            *out = st.storageError;
+            return 0;
+        }
+        auto v = statValue(st, stat);
         if (!v) return -ENODATA;
         *out = std::to_string(*v);
         return 0;
@@ -563,6 +572,8 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
         if (!n->isDir)
             for (std::string_view s : kStatNames)
                 names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
+        if (!n->isDir && n->channel->settings().durable)
+            names.append(kPrefix).append(kStatsPrefix).append(kStorageErrorStat).push_back('\0');
         if (n->fifo)
             for (std::string_view s : kFifoStatNames)
                 names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
