@@ -470,7 +470,8 @@ int Journal::open(const std::string &dir, const Settings &s, const std::string &
 // firstSeq; on failure a new file is removed and the old active stays.
 int Journal::openActive(uint64_t firstSeq)
 {
-    auto [it, fresh] = segments_.try_emplace(firstSeq);
+    auto [it, inserted] = segments_.try_emplace(firstSeq);
+    const bool fresh = inserted;  // a lambda cannot capture a structured binding in clang 14
     Segment &seg = it->second;
     if (fresh || seg.path.empty()) seg.path = dir_ + "/" + segmentName(firstSeq);
     const std::string path = seg.path;
