@@ -54,6 +54,21 @@ bool isMountTableOption(const std::string &key)
     return key.compare(0, 2, "x-") == 0;  // x-systemd.*, x-gvfs-* and the like
 }
 
+// realpath() of a dead mount fails (stat gives ENOTCONN): its parent's
+// real path and its own name.
+std::string absoluteOfDeadMount(std::string path)
+{
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    const size_t slash = path.rfind('/');
+    const std::string parent = slash == std::string::npos ? "." : path.substr(0, slash ? slash : 1);
+    const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    char *abs = realpath(parent.c_str(), nullptr);
+    if (!abs) return path;
+    std::string out = abs;
+    free(abs);
+    return (out == "/" ? "" : out) + "/" + name;
+}
+
 int takeOption(const std::string &opt, Options *o, std::string *err)
 {
     const auto eq = opt.find('=');
@@ -96,6 +111,8 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         // A missing file is reported when it is read, with its name.
         o->configFile = abs ? abs : value;
         free(abs);
+    } else if (key == "force_mount") {
+        o->forceMount = true;
     } else if (key == "default_permissions") {
         o->defaultPermissions = true;
     } else if (key == "nodefault_permissions" || key == "no_default_permissions") {
@@ -147,6 +164,9 @@ std::string usage(const char *prog)
       << "  -o bridge_root=DIR     FIFO and socket bridge paths must be inside DIR\n"
       << "  -o config=FILE         create the tree FILE declares (default:\n"
       << "                         SOURCE/chanfs.toml if it exists)\n"
+      << "  -o force_mount         mount even where a FUSE mount is: a dead one\n"
+      << "                         (its daemon gone) is unmounted first, a live one\n"
+      << "                         is mounted over\n"
       << "  -o allow_other         let other users use the mount\n"
       << "  -o default_permissions kernel checks modes (on by default;\n"
       << "                         -o nodefault_permissions turns it off)\n"
@@ -208,6 +228,11 @@ int parseOptions(int argc, char **argv, Options *o, std::string *err)
     if (positional.size() == 2) o->source = positional.front();
     struct stat st {};
     if (stat(o->mountpoint.c_str(), &st) != 0) {
+        if (errno == ENOTCONN) {
+            // A FUSE mount whose daemon died: main() says so (checkMountpoint).
+            o->mountpoint = absoluteOfDeadMount(o->mountpoint);
+            return 0;
+        }
         *err = "mountpoint " + o->mountpoint + ": " + std::strerror(errno);
         return -EINVAL;
     }

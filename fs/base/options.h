@@ -23,6 +23,9 @@ struct Options {
     std::string logLevel = "info";
     unsigned threads = 1;  // request threads; 1: single-threaded loop (fastest on 2 cores)
     bool defaultPermissions = true;
+    // -o force_mount: mount even if MOUNTPOINT is a FUSE mount already
+    // (see checkMountpoint() in session.h).
+    bool forceMount = false;
     PartialSettings defaults;  // -o default_kind= etc.
     // -o max_memory=SIZE: all channels' queued messages together (see
     // channels/core/memory_budget.h). Default: a quarter of physical memory.

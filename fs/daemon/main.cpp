@@ -9,6 +9,7 @@
 #include <cstring>
 #include <optional>
 
+#include "channels/base/log_limit.h"
 #include "channels/base/unique_fd.h"
 #include "fs/base/log.h"
 #include "fs/base/options.h"
@@ -36,8 +37,9 @@ std::string configPath(const Options &opts)
 // Goes to the background before anything starts a thread: the bridge event
 // loop's thread would not survive the fork() of fuse_daemonize() after the
 // mount. The parent waits for the child to report that it has mounted
-// (mounted()) and exits 0, or 1 if the child failed first; the child's
-// messages reach the terminal until then. Returns in the child only.
+// (mounted()) and exits 0, or with the code the child gave (failed()), or 1
+// if the child died first; the child's messages reach the terminal until
+// then. Returns in the child only.
 class Detach {
 public:
     // False if the fork failed (then nothing was detached).
@@ -51,11 +53,11 @@ public:
         if (pid < 0) return false;
         if (pid > 0) {
             notify_.reset();
-            char ok = 0;
+            char code = 1;
             ssize_t n;
-            do n = ::read(readEnd.get(), &ok, 1);
+            do n = ::read(readEnd.get(), &code, 1);
             while (n < 0 && errno == EINTR);
-            ::_exit(n == 1 ? 0 : 1);
+            ::_exit(n == 1 ? code : 1);
         }
         ::setsid();
         return true;
@@ -70,12 +72,19 @@ public:
             ::dup2(null.get(), 1);
             ::dup2(null.get(), 2);
         }
-        const char ok = 1;
-        [[maybe_unused]] ssize_t n = ::write(notify_.get(), &ok, 1);
+        report(0);
+    }
+    // The child gives up before mounting: the parent exits with `code`.
+    void failed(int code) { report(static_cast<char>(code)); }
+
+private:
+    void report(char code)
+    {
+        if (!notify_) return;
+        [[maybe_unused]] ssize_t n = ::write(notify_.get(), &code, 1);
         notify_.reset();
     }
 
-private:
     UniqueFd notify_;
 };
 
@@ -114,6 +123,13 @@ int main(int argc, char **argv)
         }
     }
 
+    // A FUSE mount there already (a live one would be hidden, a dead one
+    // is what kill -9 without auto_unmount leaves): refused unless forced.
+    if (checkMountpoint(opts, &err) < 0) {
+        std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
+        return 2;
+    }
+
     Detach detach;
     if (!opts.foreground && !detach.start()) {
         spdlog::error("cannot daemonize: {}", std::strerror(errno));
@@ -123,10 +139,15 @@ int main(int argc, char **argv)
     // A state directory brings back the tree the last run left (config.h's
     // file then applies on top of it).
     if (opts.source.find('/') != std::string::npos) {
-        if (StateStore::open(opts.source, &fs.state, &err) < 0 || fs.state->restore(fs, &err) < 0) {
+        const int rc = StateStore::open(opts.source, &fs.state, &err);
+        if (rc < 0 || fs.state->restore(fs, &err) < 0) {
             std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
             fs.closeAll();
-            return 1;
+            // Another daemon has the state directory: a usage error, like
+            // a bad option, not a failure of this one.
+            const int code = rc == -EBUSY ? 2 : 1;
+            detach.failed(code);
+            return code;
         }
     }
     if (config) {
@@ -157,6 +178,7 @@ int main(int argc, char **argv)
     spdlog::info("chanfs {} mounted at {} ({} thread{})", CHANFS_VERSION, opts.mountpoint,
                  opts.threads, opts.threads == 1 ? "" : "s");
     const int rc = session->run(opts.threads);
+    flushSuppressedLogLines();
     spdlog::info("chanfs at {} unmounting", opts.mountpoint);
     fs.closeAll();
     session.reset();

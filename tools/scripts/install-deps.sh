@@ -16,6 +16,9 @@ if [[ "${1:-}" == "--test" ]]; then
     # ASan, UBSan: libclang-rt-14-dev); llvm-symbolizer (llvm) for
     # readable crash stacks.
     pkgs+=(clang libclang-rt-14-dev llvm)
+    # The storage-faults suite (tests/storage, as root): mkfs.ext4 for the
+    # loop-mounted state directories, losetup and mount from util-linux.
+    pkgs+=(e2fsprogs mount)
 fi
 
 missing=()
