@@ -460,7 +460,9 @@ int Journal::open(const std::string &dir, const Settings &s, const std::string &
         }
         j->savedConsumedBelow_ = consumedBelow;
         j->consumedGeneration_ = consumed.generation;
-        j->saveConsumed();
+        // Rewritten only when it says less than the records do: a mount
+        // that changes nothing changes no file.
+        if (!haveConsumed || j->consumedBelow() != consumedBelow) j->saveConsumed();
     }
     rec->segments = j->segments_.size();
     return 0;
