@@ -101,4 +101,14 @@ void MessageLog::resequence()
     messages_ = entries_.size();
 }
 
+void MessageLog::rollback(BackMark m)
+{
+    while (!entries_.empty() && entries_.back().seq >= m.nextSeq) {
+        account(entries_.back(), -1);
+        entries_.pop_back();
+    }
+    nextSeq_ = m.nextSeq;
+    streamEnd_ = m.streamEnd;
+}
+
 }  // namespace chanfs

@@ -74,6 +74,15 @@ public:
     size_t indexOfSeq(uint64_t seq) const;
     // Renumbers entries contiguously (after a kind change to topic).
     void resequence();
+    // Where the log's back is now; rollback() removes what was appended
+    // after it (a write its durable journal refused), so numbering and
+    // stream positions carry on as if it had never been appended.
+    struct BackMark {
+        uint64_t nextSeq;
+        uint64_t streamEnd;
+    };
+    BackMark backMark() const { return BackMark{nextSeq_, streamEnd_}; }
+    void rollback(BackMark m);
 
     uint64_t bytes() const { return bytes_; }
     uint64_t messages() const { return messages_; }

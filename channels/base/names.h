@@ -79,6 +79,7 @@ inline constexpr unsigned kFifoStat = 2;        // a channel with a fifo endpoin
 inline constexpr unsigned kUdsConnectStat = 4;  // a channel with uds=connect:
 inline constexpr unsigned kUdsListenStat = 8;   // a channel with uds=listen...:
 inline constexpr unsigned kMountRootStat = 16;  // the mount root, read by name, not listed
+inline constexpr unsigned kDurableStat = 32;    // a durable channel (its journal)
 
 struct StatName {
     std::string_view name;  // user.chanfs.stats.<name>
@@ -101,6 +102,7 @@ inline constexpr StatName kStats[] = {
     {"out_bytes", kChannelStat, "bytes delivered"},
     {"drops", kChannelStat, "messages dropped (drop-oldest, or a partial frame left at close)"},
     {"dropped_bytes", kChannelStat, "bytes of the dropped messages"},
+    {"storage_error", kDurableStat, "a durable channel's journal: ok, refusing writes: WHY (the state directory is full; each write tries again) or failed: WHY (writes fail until a restart on a repaired state directory)"},
     {"fifo_connected", kFifoStat, "1 while a program has the FIFO's other end open"},
     {"fifo_bytes", kFifoStat, "bytes moved through the FIFO"},
     {"fifo_error", kFifoStat, "the FIFO's last error, empty if none"},

@@ -399,11 +399,10 @@ void Channel::runActions(Actions &acts, bool writesFirst)
         std::shared_ptr<MessageStore> store = store_;
         const bool syncFirst = store->acknowledgesAfterSync();
         const bool tracksConsumed = store->durable();
-        if (store->flush() < 0) {
-            for (auto &[waiter, n] : acts.writes)
-                acts.writeErrors.emplace_back(std::move(waiter), EIO);
-            acts.writes.clear();
-        }
+        // Writes were flushed when they were admitted (admit(): one the
+        // store refuses is taken back whole); this saves what else changed
+        // (consumption, marks), and a store that fails keeps it buffered.
+        store->flush();
         wakeBudget |= std::exchange(wakeBudget_, false);
         mu_.unlock();
         std::vector<Delivery> failed;

@@ -105,6 +105,7 @@ struct ChannelStats {
     // subscriber: the early warning before drop-oldest drops).
     uint64_t maxBacklogBytes = 0;
     timespec lastWrite{};
+    std::string storageError;  // a durable channel's journal: "ok" or what failed
 };
 
 // What a read takes, kept so a failed reply can put it back.

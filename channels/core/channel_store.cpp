@@ -53,6 +53,7 @@ ChannelStats Channel::stats() const
     s.queuedBytes = store_->queued().bytes();
     s.queuedMessages = store_->queued().messages();
     s.maxBacklogBytes = policy_->backlogBytes(*this);
+    if (store_->durable()) s.storageError = store_->health();
     return s;
 }
 

@@ -95,7 +95,24 @@ int Channel::admit(Handle &h, FramedWrite &framed, bool nonblock)
         }
     }
     chargedBytes_ += need;
+    if (!store_->durable()) {
+        commit(h, framed);
+        return 1;
+    }
+    // A durable write is kept before anyone can read it; one the store
+    // refuses (a full disk) is taken back whole, so it is neither delivered
+    // nor restored. syncBudget() returns its memory.
+    const MessageLog::BackMark mark = store_->backMark();
+    std::string heldBefore = h.held_;
+    const uint64_t inMessagesBefore = stats_.inMessages, inBytesBefore = stats_.inBytes;
     commit(h, framed);
+    if (const int rc = store_->flush(); rc < 0) {
+        store_->rollbackAppends(mark);
+        h.held_ = std::move(heldBefore);
+        stats_.inMessages = inMessagesBefore;
+        stats_.inBytes = inBytesBefore;
+        return rc;
+    }
     return 1;
 }
 
@@ -107,9 +124,9 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
         waiter->fail(EPIPE);
         return;
     }
-    if (store_->failure()) {
+    if (const int err = store_->failure(); err < 0) {
         mu_.unlock();
-        waiter->fail(EIO);
+        waiter->fail(-err);
         return;
     }
     Actions acts;

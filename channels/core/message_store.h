@@ -69,6 +69,14 @@ public:
     void putBackBytes(uint32_t n) { log_.unconsumeFront(n); }
     // Renumbers entries contiguously and drops pipe marks (kind changed).
     void renumber() { log_.resequence(); }
+    // Where the queue's back is now, and taking back every append since:
+    // a write whose flush() the store refused is neither delivered nor kept.
+    MessageLog::BackMark backMark() const { return log_.backMark(); }
+    void rollbackAppends(MessageLog::BackMark m)
+    {
+        cancelAppends(m.nextSeq);
+        log_.rollback(m);
+    }
 
     // ---- Durability ----------------------------------------------------
     // The registry name ("memory", "journal").
@@ -88,9 +96,16 @@ public:
     // [any thread] Makes what was appended and consumed so far kept (writes
     // it out). 0, or -errno: the store has failed, and keeps failing.
     virtual int flush() { return 0; }
-    // [channel mutex] Non-zero (-errno) once the store failed: the channel
-    // then refuses writes with EIO.
+    // [channel mutex] Non-zero (-errno) once the store refuses writes: the
+    // channel then refuses each write with that errno (ENOSPC while a full
+    // disk lasts, EIO/EROFS once the store has failed for good).
     virtual int failure() const { return 0; }
+    // [channel mutex] What stats.storage_error shows for a durable store:
+    // "ok", or why it refuses writes.
+    virtual std::string health() const { return "ok"; }
+    // [channel mutex] Appends since `fromSeq` are taken back: flush()
+    // refused them (a full disk), so the store forgets them too.
+    virtual void cancelAppends(uint64_t /*fromSeq*/) {}
     // [channel mutex] Whether a write is acknowledged only after a sync
     // (fsync=always): the channel then hands its reply to
     // acknowledgeAfterSync() instead of answering it.

@@ -42,6 +42,16 @@ int JournalStore::failure() const
     return journal_->failure();
 }
 
+std::string JournalStore::health() const
+{
+    return journal_->healthText();
+}
+
+void JournalStore::cancelAppends(uint64_t fromSeq)
+{
+    journal_->cancelAppends(fromSeq);
+}
+
 void JournalStore::acknowledgeAfterSync(std::unique_ptr<WriteWaiter> waiter, size_t bytes)
 {
     JournalSyncer::instance().afterSync(journal_, std::move(waiter), bytes);

@@ -28,6 +28,8 @@ public:
     void consumed(std::span<const uint64_t> seqs) override;
     int flush() override;
     int failure() const override;
+    std::string health() const override;
+    void cancelAppends(uint64_t fromSeq) override;
     bool acknowledgesAfterSync() const override { return fsync_ == FsyncPolicy::Always; }
     void acknowledgeAfterSync(std::unique_ptr<WriteWaiter> waiter, size_t bytes) override;
     void destroy() override;

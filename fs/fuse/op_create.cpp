@@ -67,7 +67,7 @@ Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t
     }
     if (int rc = fs.state ? fs.state->save(fs, n) : 0; rc < 0) {
         // Not saved: it never existed. A journal just made goes with it.
-        if (auto j = n.channel->detachJournal()) j->destroy();
+        if (auto st = n.channel->leaveStore()) st->destroy();
         n.channel->detach();
         fs.inodes.removeName(dir, name);
         *err = -rc;

@@ -44,9 +44,13 @@ std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
     return std::nullopt;
 }
 
+// A durable channel's journal: "ok", or why writes are refused (names.h).
+constexpr std::string_view kStorageErrorStat = "storage_error";
+
 constexpr std::string_view kFifoKey = "fifo";
 constexpr std::string_view kUdsKey = "uds";
 static_assert(isEndpointKey(kFifoKey) && isEndpointKey(kUdsKey));
+static_assert(findStat(kStorageErrorStat) != nullptr);
 
 // Appends the names of the stats (names.h) shown on `shownOn`.
 void appendStatNames(std::string *names, unsigned shownOn)
@@ -100,7 +104,13 @@ int readValue(const Node &n, std::string_view key, std::string *out)
             *out = *b;
             return 0;
         }
-        auto v = statValue(n.channel->stats(), stat);
+        const ChannelStats st = n.channel->stats();
+        if (stat == kStorageErrorStat) {
+            if (st.storageError.empty()) return -ENODATA;  // not durable
+            *out = st.storageError;
+            return 0;
+        }
+        auto v = statValue(st, stat);
         if (!v) return -ENODATA;
         *out = std::to_string(*v);
         return 0;
@@ -525,7 +535,7 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
         std::unique_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
         if (n && n->channel == ch && !n->unlinked) {
-            const bool hadJournal = ch->journal() != nullptr;
+            const bool hadJournal = ch->messageStore()->durable();
             // Turning durable off deletes the journal: only once the log
             // says so, or a refused change would have lost the messages.
             const bool turningOff = hadJournal && !ch->settings().durable;
@@ -539,7 +549,7 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
             if (const int saved = fs.state ? fs.state->save(fs, *n) : 0; saved < 0) {
                 // Not saved: the channel goes back to what the log says.
                 if (!hadJournal)
-                    if (auto j = ch->detachJournal()) j->destroy();
+                    if (auto st = ch->leaveStore()) st->destroy();
                 std::string ignored;
                 if (oldValue) ch->changeSetting(key, *oldValue, &ignored);
                 rc = saved;
@@ -613,6 +623,7 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
         if (n->fifo) names.append(kPrefix).append(kFifoKey).push_back('\0');
         if (n->uds || n->udsListen) names.append(kPrefix).append(kUdsKey).push_back('\0');
         if (!n->isDir) appendStatNames(&names, kChannelStat);
+        if (!n->isDir && n->channel->settings().durable) appendStatNames(&names, kDurableStat);
         if (n->fifo) appendStatNames(&names, kFifoStat);
         if (n->uds) appendStatNames(&names, kUdsConnectStat);
         if (n->udsListen) appendStatNames(&names, kUdsListenStat);

@@ -154,7 +154,8 @@ protected:
     std::vector<std::string> segmentFiles() const
     {
         std::vector<std::string> out;
-        for (const auto &e : fsys::directory_iterator(dir_)) out.push_back(e.path().string());
+        for (const auto &e : fsys::directory_iterator(dir_))
+            if (e.path().extension() == ".seg") out.push_back(e.path().string());
         std::sort(out.begin(), out.end());
         return out;
     }
@@ -268,7 +269,8 @@ TEST_F(JournalTest, ADamagedTailIsCutOffAndNeverDelivered)
     EXPECT_GT(rec.cutBytes, 8u);
     auto r = again->open(true, false);
     EXPECT_EQ(drain(*again, *r), "kept-1\nkept-2\n");
-    // The file was cut back to its last good record, then appended to.
+    // The damaged file was kept aside and replaced by its good records, then appended to.
+    EXPECT_TRUE(fsys::exists(seg + ".damaged"));
     auto w = again->open(false, true);
     writeOk(*again, *w, "after\n");
     auto third = reopen({{"kind", "queue"}});
