@@ -9,6 +9,13 @@
 
 namespace chanfs::fs {
 
+// -o poll_us's default: how long a request thread spins on /dev/fuse after
+// a request before it sleeps (fs/fuse/request_poll.h). Chosen from
+// tools/bench runs on a 2-vCPU VM (docs/performance-notes-speed.md).
+inline constexpr unsigned kDefaultPollUs = 50;
+// Longer spins gained nothing measurable and cost a core for that long.
+inline constexpr unsigned kMaxPollUs = 10000;
+
 struct Options {
     std::string source;  // state directory or a label (fstab's first field)
     std::string mountpoint;
@@ -22,6 +29,7 @@ struct Options {
     bool version = false;
     std::string logLevel = "info";
     unsigned threads = 1;  // request threads; 1: single-threaded loop (fastest on 2 cores)
+    unsigned pollUs = kDefaultPollUs;  // -o poll_us=N: spin window; 0: sleep at once
     bool defaultPermissions = true;
     PartialSettings defaults;  // -o default_kind= etc.
     // -o max_memory=SIZE: all channels' queued messages together (see
