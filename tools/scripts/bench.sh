@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs chanfs-bench (tools/bench/): chanfs against the kernel's pipe, FIFO
 # and Unix sockets and a bare FUSE loop, in one interleaved run.
-#   bench.sh [--quick] [--json FILE] [other chanfs-bench options]
+#   bench.sh [--quick] [--json FILE] [--compare OLD.json] [other chanfs-bench options]
+# --compare OLD.json prints each ratio's change against an earlier --json run
+# and flags a drop larger than the spread of the rounds; it never changes
+# the exit status (a benchmark, not a test).
 # Installs what is missing, builds a release build in build-release/ (the
 # one chanfs-up.sh installs) and runs it. Needs root (it mounts twice).
 set -euo pipefail

@@ -4,7 +4,8 @@
 #   install-deps.sh --test   also everything the test suites use
 set -euo pipefail
 
-pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr)
+# nlohmann-json3-dev: chanfs-bench --compare reads an earlier run's JSON.
+pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr nlohmann-json3-dev)
 if [[ "${1:-}" == "--test" ]]; then
     # gcc-12 brings the ASan/UBSan/TSan runtimes; the interop suite needs a
     # compiler or interpreter per language.
