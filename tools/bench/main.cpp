@@ -81,7 +81,8 @@ struct Args {
         "  --only TEXT  run only the figures whose \"ID TRANSPORT\" contains TEXT, e.g.\n"
         "               \"msg1k chanfs\", \"fanout\", \"scale\" (IDs: thr64k thr1m msg1k "
         "pingpong);\n"
-        "               a durable figure brings its references (\"--only durable\")\n");
+        "               a durable figure brings its references (\"--only durable\");\n"
+        "               A|B selects either (\"msg1k|pingpong|idle cpu\")\n");
     std::exit(code);
 }
 
@@ -354,8 +355,19 @@ int main(int argc, char **argv)
          true},
     };
 
+    // --only A|B: either.
+    std::vector<std::string> onlyAny;
+    for (size_t start = 0; !args.only.empty();) {
+        const size_t bar = args.only.find('|', start);
+        onlyAny.push_back(args.only.substr(start, bar - start));
+        if (bar == std::string::npos) break;
+        start = bar + 1;
+    }
     auto selected = [&](const std::string &what) {
-        return args.only.empty() || what.find(args.only) != std::string::npos;
+        if (onlyAny.empty()) return true;
+        for (const std::string &o : onlyAny)
+            if (what.find(o) != std::string::npos) return true;
+        return false;
     };
     auto applies = [](const Work &w, const Transport &t) { return w.durableToo || !t.durable(); };
     // A durable figure brings the figures its ratios need: the same queue
