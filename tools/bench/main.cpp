@@ -57,6 +57,8 @@ struct Args {
     unsigned threads = 0;  // 0: the daemon's default
     // chanfs -o poll_us and the polling bare loop's window.
     unsigned pollUs = chanfs::fs::kDefaultPollUs;
+    bool pollUsGiven =
+        false;            // else chanfs runs with its own default (an older one may not know it)
     std::string compare;  // an earlier run's --json: print each ratio's change
     std::string from;     // with --compare: this run's JSON instead of running
     std::string only;     // run only figures whose "id transport" contains this
@@ -110,7 +112,7 @@ Args parseArgs(int argc, char **argv)
         else if (s == "--only")
             a.only = value();
         else if (s == "--poll-us")
-            a.pollUs = static_cast<unsigned>(std::atoi(value().c_str()));
+            a.pollUs = static_cast<unsigned>(std::atoi(value().c_str())), a.pollUsGiven = true;
         else if (s == "--compare")
             a.compare = value();
         else if (s == "--from")
@@ -214,13 +216,12 @@ int main(int argc, char **argv)
     const std::string stateSource = tmp + "/state-source";
     const std::string stateFs = fsTypeOf(stateSource);
 
-    std::vector<std::string> chanfsArgv{args.chanfs,
-                                        tmp + "/mnt-chanfs",
-                                        "-f",
-                                        "-o",
-                                        "log_level=warn",
-                                        "-o",
-                                        "poll_us=" + std::to_string(args.pollUs)};
+    std::vector<std::string> chanfsArgv{args.chanfs, tmp + "/mnt-chanfs", "-f", "-o",
+                                        "log_level=warn"};
+    if (args.pollUsGiven) {
+        chanfsArgv.push_back("-o");
+        chanfsArgv.push_back("poll_us=" + std::to_string(args.pollUs));
+    }
     if (args.threads > 0) {
         chanfsArgv.push_back("-o");
         chanfsArgv.push_back("threads=" + std::to_string(args.threads));
@@ -286,7 +287,8 @@ int main(int argc, char **argv)
     const unsigned scaleN = 10000;
 
     Report report(args.rounds, args.quick);
-    report.setContext(std::thread::hardware_concurrency(), args.threads, args.pollUs);
+    report.setContext(std::thread::hardware_concurrency(), args.threads, args.pollUs,
+                      args.pollUsGiven);
 
     using Run = std::function<std::optional<Sample>(Transport &)>;
     struct Work {

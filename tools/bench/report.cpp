@@ -108,8 +108,9 @@ std::string jsonNum(double v)
 
 }  // namespace
 
-void Report::setContext(unsigned cpus, unsigned chanfsThreads, unsigned pollUs)
+void Report::setContext(unsigned cpus, unsigned chanfsThreads, unsigned pollUs, bool pollUsGiven)
 {
+    pollUsGiven_ = pollUsGiven;
     cpus_ = cpus;
     chanfsThreads_ = chanfsThreads;
     pollUs_ = pollUs;
@@ -299,10 +300,10 @@ void Report::print(std::FILE *out) const
     std::fprintf(out, "chanfs-bench %s, %s, %s, %u CPUs%s\n", CHANFS_VERSION, when_.c_str(),
                  kernel_.c_str(), cpus_, quick_ ? ", --quick" : "");
     std::fprintf(out,
-                 "chanfs request threads: %s, poll_us=%u; bare FUSE loop: 1 thread, and a copy "
+                 "chanfs request threads: %s, poll_us: %s; bare FUSE loop: 1 thread, and a copy "
                  "polling %u us\n",
-                 chanfsThreads_ ? std::to_string(chanfsThreads_).c_str() : "default", pollUs_,
-                 pollUs_);
+                 chanfsThreads_ ? std::to_string(chanfsThreads_).c_str() : "default",
+                 pollUsGiven_ ? std::to_string(pollUs_).c_str() : "chanfs's default", pollUs_);
     std::fprintf(
         out,
         "%u rounds, interleaved; median (min-max). Ratios are speed against the kernel FIFO,\n"
@@ -388,8 +389,9 @@ void Report::writeJson(std::ostream &out) const
     out << "{\n  \"tool\": \"chanfs-bench\", \"version\": " << jsonString(CHANFS_VERSION)
         << ", \"date\": " << jsonString(when_) << ", \"kernel\": " << jsonString(kernel_)
         << ", \"cpus\": " << cpus_ << ", \"chanfs_threads\": " << chanfsThreads_
-        << ", \"poll_us\": " << pollUs_ << ", \"rounds\": " << rounds_
-        << ", \"quick\": " << (quick_ ? "true" : "false");
+        << ", \"poll_us\": " << pollUs_
+        << ", \"poll_us_given\": " << (pollUsGiven_ ? "true" : "false")
+        << ", \"rounds\": " << rounds_ << ", \"quick\": " << (quick_ ? "true" : "false");
     if (!stateDir_.empty())
         out << ", \"state_dir\": " << jsonString(stateDir_)
             << ", \"state_fs\": " << jsonString(stateFsType_);

@@ -40,7 +40,9 @@ struct Sample {
 class Report {
 public:
     Report(unsigned rounds, bool quick) : rounds_(rounds), quick_(quick) {}
-    void setContext(unsigned cpus, unsigned chanfsThreads, unsigned pollUs);
+    // pollUs: the polling bare loop's window, and chanfs's -o poll_us if
+    // pollUsGiven (else chanfs ran with its own default).
+    void setContext(unsigned cpus, unsigned chanfsThreads, unsigned pollUs, bool pollUsGiven);
     // A daemon's CPU while idle, in percent of one core.
     void addIdleCpu(const std::string &daemon, double percent)
     {
@@ -100,6 +102,7 @@ private:
     unsigned cpus_ = 0;
     unsigned chanfsThreads_ = 0;
     unsigned pollUs_ = 0;
+    bool pollUsGiven_ = false;
     std::vector<std::pair<std::string, double>> idleCpu_;
     std::string when_;
     std::string kernel_;
