@@ -93,6 +93,23 @@ TEST(Queue, ShortReadOfALineReturnsTheRestToTheSameHandle)
     expectNothingToRead(*ch, *r1);
 }
 
+// The messages of one write share one buffer (issue 16): a short read's
+// remainder still belongs to its own message and reader.
+TEST(Queue, ShortReadOfOneOfAWritesLinesKeepsEveryBoundary)
+{
+    auto ch = makeQueue("lines");
+    auto w = ch->open(false, true);
+    auto r1 = ch->open(true, false);
+    auto r2 = ch->open(true, false);
+    writeOk(*ch, *w, "hello\nworld\nagain\n");
+    EXPECT_EQ(readData(*ch, *r1, 3), "hel");
+    EXPECT_EQ(readData(*ch, *r2, 6), "world\n");
+    EXPECT_EQ(readData(*ch, *r1, 2), "lo") << "r1's remainder, not the next line";
+    EXPECT_EQ(readData(*ch, *r1, 1), "\n") << "the remainder ends where its message does";
+    EXPECT_EQ(readData(*ch, *r2, 100), "again\n");
+    expectNothingToRead(*ch, *r1);
+}
+
 TEST(Queue, RemainderIsReadInSeveralShortReads)
 {
     auto ch = makeQueue("lines");
