@@ -188,6 +188,7 @@ void Channel::commit(Handle &h, FramedWrite &framed)
     stats_.inBytes += framed.messageBytes;
     clock_gettime(CLOCK_REALTIME, &stats_.lastWrite);
     policy_->append(*this, h, framed.messages);
+    newMessages_ = true;
 }
 
 void Channel::syncBudget()
@@ -557,9 +558,14 @@ unsigned Channel::events(const Handle &h) const
 
 void Channel::collectPolls(Actions &acts)
 {
+    // A kernel pipe wakes its readers on every write, not only when it
+    // turns readable: an edge-triggered epoll reader that leaves data
+    // behind would otherwise never see another edge.
+    const bool fresh = std::exchange(newMessages_, false);
     for (Handle *h : polled_) {
         const unsigned ev = events(*h);
-        if (ev & ~h->reportedEvents_) acts.polls.push_back(h->poll_);
+        if ((ev & ~h->reportedEvents_) || (fresh && h->reads_ && (ev & POLLIN)))
+            acts.polls.push_back(h->poll_);
         h->reportedEvents_ = ev;
     }
 }

@@ -280,6 +280,8 @@ private:
     bool broken_ = false;
     bool scanAllParked_ = false;
     bool batchWakeArmed_ = false;
+    // Messages were queued since pollers were last notified.
+    bool newMessages_ = false;
     uint64_t nextHandleId_ = 1;
     // Bytes charged to the memory budget: log_.bytes() plus the per-message
     // overhead, as of the last syncBudget(), plus admissions since.

@@ -585,6 +585,31 @@ TEST(Poll, ANotifierIsWokenWhenReadinessAppears)
     EXPECT_EQ(probe->notifies.load(), 2);
 }
 
+TEST(Poll, EveryNewMessageWakesAReaderThatLeftDataBehind)
+{
+    // An edge-triggered epoll reader that reads one message per wake-up
+    // still has data: a kernel pipe wakes it on every write anyway.
+    for (const char *kind : {"pipe", "queue", "topic"}) {
+        auto ch = makeChannel({{"kind", kind}});
+        auto r = ch->open(true, false);
+        auto w = ch->open(false, true);
+        auto probe = std::make_shared<PollProbe>();
+        EXPECT_EQ(ch->poll(*r, makeNotifier(probe)), 0u);
+        writeOk(*ch, *w, "a\n");
+        writeOk(*ch, *w, "b\n");
+        EXPECT_EQ(probe->notifies.load(), 2) << kind;
+        writeOk(*ch, *w, "c\n");
+        EXPECT_EQ(probe->notifies.load(), 3) << kind;
+        // A writer-only handle is not woken by new data.
+        auto wprobe = std::make_shared<PollProbe>();
+        ch->poll(*w, makeNotifier(wprobe));
+        writeOk(*ch, *w, "d\n");
+        EXPECT_EQ(wprobe->notifies.load(), 0) << kind;
+        ch->release(*w);
+        ch->release(*r);
+    }
+}
+
 TEST(Poll, ANotifierIsWokenWhenRoomAppears)
 {
     auto ch = makeChannel({{"kind", "queue"}, {"capacity", "4"}});
