@@ -186,6 +186,7 @@ void Channel::commit(Handle &h, FramedWrite &framed)
     h.held_ = std::move(framed.heldAfter);
     stats_.inMessages += framed.messages.size();
     stats_.inBytes += framed.messageBytes;
+    stats_.totalBytes += framed.messageBytes;
     clock_gettime(CLOCK_REALTIME, &stats_.lastWrite);
     policy_->append(*this, h, framed.messages);
     newMessages_ = true;
@@ -718,7 +719,10 @@ void Channel::noteGone(const Entry &e)
 void Channel::restore(RecoveredLog &rec)
 {
     Lock lock(mu_);
-    for (Entry &e : rec.entries) log_.restoreBack(std::move(e));
+    for (Entry &e : rec.entries) {
+        stats_.totalBytes += e.length;
+        log_.restoreBack(std::move(e));
+    }
     rec.entries.clear();
     log_.reserveSeq(rec.nextSeq);
 }

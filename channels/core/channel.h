@@ -107,6 +107,10 @@ struct ChannelStats {
     uint64_t outBytes = 0;
     uint64_t drops = 0;
     uint64_t droppedBytes = 0;
+    // Bytes ever queued: written, plus what a journal restored at mount.
+    // A channel's st_size: it never shrinks under a reader, so `tail -f`
+    // never takes a read for a truncation (and never tries to seek back).
+    uint64_t totalBytes = 0;
     timespec lastWrite{};
 };
 

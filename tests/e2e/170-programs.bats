@@ -57,3 +57,85 @@ long_name() {
     echo y > "$MNT/$ok"
     [ "$(cat "$MNT/$ok")" = y ]
 }
+
+# follow_test CMD...: runs a follower (tail -f/-F) of $F in the background
+# while three writer sessions come and go; each session's lines must show.
+follow_writers() {
+    local out="$BATS_TEST_TMPDIR/follow.out"
+    bg "$@" > "$out" 2>&1
+    local follower=$BG_PID
+    local i
+    for i in 1 2 3; do
+        echo "session $i" > "$F"
+        wait_until 10 grep -q "session $i" "$out" || {
+            cat "$out"
+            return 1
+        }
+    done
+    kill "$follower"
+    cat "$out"
+    # Nothing but the data: no "file truncated", no "cannot seek".
+    [ "$(cat "$out")" = "$(printf 'session 1\nsession 2\nsession 3')" ]
+}
+
+@test "tail -f on a pipe channel follows every writer, as on a FIFO" {
+    F="$OUTSIDE/fifo"
+    mkfifo "$F"
+    # A FIFO's tail blocks in open until the first writer: start it first.
+    follow_writers tail -f "$F"
+    F="$MNT/pipe"
+    touch "$F"
+    follow_writers tail -f "$F"
+}
+
+@test "tail -F on a pipe channel follows every writer" {
+    F="$MNT/pipe"
+    touch "$F"
+    follow_writers tail -F -s 0.1 "$F"
+}
+
+@test "a pipe channel's size never shrinks under a reader: total bytes written" {
+    F="$MNT/pipe"
+    touch "$F"
+    [ "$(stat -c %s "$F")" -eq 0 ]
+    printf 'hello\n' > "$F"
+    [ "$(stat -c %s "$F")" -eq 6 ]
+    [ "$(xattr "$F" stats.queued_bytes)" -eq 6 ]
+    [ "$(cat "$F")" = hello ]
+    # Read, yet the size stays: a follower that compared sizes would
+    # otherwise take the read for a truncation.
+    [ "$(stat -c %s "$F")" -eq 6 ]
+    [ "$(xattr "$F" stats.queued_bytes)" -eq 0 ]
+    printf 'abc' > "$F"
+    [ "$(stat -c %s "$F")" -eq 9 ]
+}
+
+@test "wc, head -c and cp read a pipe channel like a FIFO" {
+    F="$MNT/pipe"
+    touch "$F"
+    printf 'hello world\n' > "$F"
+    run wc -l "$F"
+    [ "$output" = "1 $F" ]
+    printf 'hello world\n' > "$F"
+    run bash -c 'cat "$1" | wc -c' _ "$F"
+    [ "$output" = 12 ]
+    # coreutils 9.1's wc -c on a regular file prints st_size without
+    # reading (docs/limits-programs.md): the bytes ever written, nothing taken.
+    printf 'abc\n' > "$F"
+    run wc -c "$F"
+    [ "$output" = "$(stat -c %s "$F") $F" ]
+    [ "$(xattr "$F" stats.queued_bytes)" = 4 ]
+    timeout 10 cat "$F" > /dev/null
+    printf 'hello world\n' > "$F"
+    run head -c 5 "$F"
+    [ "$status" -eq 0 ]
+    [ "$output" = hello ]
+    # head asked for 5 bytes: the rest stays queued for the next reader.
+    [ "$(timeout 10 cat "$F")" = " world" ]
+    printf 'first\n' > "$F"
+    printf 'second\n' > "$F"
+    cp "$F" "$OUTSIDE/copy"
+    [ "$(cat "$OUTSIDE/copy")" = first ]
+    cp "$F" "$OUTSIDE/copy2"
+    [ "$(cat "$OUTSIDE/copy2")" = second ]
+}
