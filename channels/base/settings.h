@@ -18,6 +18,10 @@ enum class Overflow { Block, DropOldest, Error };
 // write is acknowledged, at most kBatchSyncInterval after it, or never (the
 // kernel writes it back; it still survives the daemon being killed).
 enum class FsyncPolicy { Always, Batch, Never };
+// How much one read(2) takes: at most one whole message (competing readers
+// share jobs; a reader that stops early, like `head -n1`, takes only what
+// it used) or as many whole messages as fit in its buffer (fewer requests).
+enum class ReadDelivery { One, Batch };
 
 inline constexpr uint64_t kKiB = 1024;
 inline constexpr uint64_t kMiB = 1024 * kKiB;
@@ -48,9 +52,12 @@ struct Settings {
     FsyncPolicy fsync = FsyncPolicy::Batch;
     uint64_t retentionBytes = kDefaultRetentionBytes;  // 0: unlimited
     uint64_t retentionMessages = 0;                    // 0: unlimited
-    // Framing and max_message follow the kind (and framing) unless set.
+    ReadDelivery delivery = ReadDelivery::Batch;
+    // Framing, delivery and max_message follow the kind (and framing)
+    // unless set.
     bool framingExplicit = false;
     bool maxMessageExplicit = false;
+    bool deliveryExplicit = false;
 
     bool operator==(const Settings &) const = default;
 };
@@ -67,6 +74,7 @@ struct PartialSettings {
     std::optional<FsyncPolicy> fsync;
     std::optional<uint64_t> retentionBytes;
     std::optional<uint64_t> retentionMessages;
+    std::optional<ReadDelivery> delivery;
 
     bool empty() const;
     // Fields set in `over` replace ours.
@@ -75,6 +83,8 @@ struct PartialSettings {
 
 Framing defaultFraming(Kind kind);
 uint64_t defaultMaxMessage(Framing framing);
+// One message per read for a queue (jobs), a buffer-full for pipe and topic.
+ReadDelivery defaultDelivery(Kind kind);
 
 // Settings from mount-wide defaults, then directory defaults in order.
 Settings resolveSettings(const PartialSettings &mountDefaults,
@@ -88,6 +98,7 @@ int parseKind(std::string_view text, Kind *out);
 int parseFraming(std::string_view text, Framing *out);
 int parseOverflow(std::string_view text, Overflow *out);
 int parseFsync(std::string_view text, FsyncPolicy *out);
+int parseDelivery(std::string_view text, ReadDelivery *out);
 // A byte count: decimal digits with an optional K, M or G suffix (binary).
 int parseSize(std::string_view text, uint64_t *out);
 int parseCount(std::string_view text, uint64_t *out);
@@ -96,11 +107,12 @@ std::string_view toString(Kind kind);
 std::string_view toString(Framing framing);
 std::string_view toString(Overflow overflow);
 std::string_view toString(FsyncPolicy fsync);
+std::string_view toString(ReadDelivery delivery);
 
 // The settings keys, short names as in `user.chanfs.<name>`.
 inline constexpr std::string_view kSettingNames[] = {
-    "kind",   "framing", "capacity", "max_message",     "overflow",
-    "replay", "durable", "fsync",    "retention_bytes", "retention_messages"};
+    "kind",    "framing", "capacity",        "max_message",        "overflow", "replay",
+    "durable", "fsync",   "retention_bytes", "retention_messages", "delivery"};
 
 // Applies one named setting to `s` (and marks framing/max_message explicit).
 // Returns 0, -EINVAL for a bad value, -ENOATTR-like -ENODATA for an unknown

@@ -267,6 +267,8 @@ bool Channel::tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &d
 {
     d.handle = h.shared_from_this();
     if (maxBytes == 0) return true;
+    // The next chunk of one large read(2) that already has its one message.
+    if (continuation && h.pending_.empty() && KindPolicy::readsOneMessage(*this, h)) return true;
     if (!policy_->take(*this, h, maxBytes, continuation, d)) return false;
     if (settings_.kind == Kind::Topic && d.bytes > 0)
         h.lastDeliveryAt_ = std::chrono::steady_clock::now();

@@ -37,6 +37,9 @@ public:
         return std::nullopt;
     }
     virtual void trim(Channel &) {}
+    // Whether a read of `h` takes at most one whole message (delivery=one,
+    // or a socket bridge's own handle).
+    static bool readsOneMessage(const Channel &c, const Handle &h);
 };
 
 std::unique_ptr<KindPolicy> makePipePolicy();
@@ -63,6 +66,7 @@ protected:
 };
 
 // Helpers shared by all kinds.
+
 // Slices from h's pending entries; true if the read is complete (one message
 // for `messages` framing, or the buffer is full).
 bool takePending(std::deque<Entry> &pending, size_t maxBytes, Framing framing, Delivery &d);

@@ -8,6 +8,11 @@
 
 namespace chanfs {
 
+bool KindPolicy::readsOneMessage(const Channel &c, const Handle &h)
+{
+    return h.oneMessage_ || c.settings_.delivery == ReadDelivery::One;
+}
+
 bool takePending(std::deque<Entry> &pending, size_t maxBytes, Framing framing, Delivery &d)
 {
     while (!pending.empty() && d.bytes < maxBytes) {
@@ -56,6 +61,9 @@ void ConsumingPolicy::takeFromLog(Channel &c, Handle &h, size_t maxBytes, Delive
     MessageLog &log = c.log_;
     const Framing framing = c.settings_.framing;
     if (framing == Framing::Messages && d.bytes > 0) return;
+    const bool one = readsOneMessage(c, h);
+    // The rest of a message begun earlier was this read's one message.
+    if (one && d.messages > 0) return;
     while (!log.empty() && d.bytes < maxBytes) {
         Entry &head = log.front();
         if (head.isMark()) break;
@@ -66,7 +74,7 @@ void ConsumingPolicy::takeFromLog(Channel &c, Handle &h, size_t maxBytes, Delive
             d.bytes += e.length;
             ++d.messages;
             d.slices.push_back(std::move(e));
-            if (!joinsMessages(framing) || h.oneMessage_) break;
+            if (!joinsMessages(framing) || one) break;
             continue;
         }
         if (splitsFreely(framing)) {

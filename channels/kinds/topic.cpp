@@ -31,6 +31,8 @@ public:
         const Framing framing = c.settings_.framing;
         if (takePending(h.pending_, maxBytes, framing, d)) return true;
         if (framing == Framing::Messages && d.bytes > 0) return true;
+        const bool one = readsOneMessage(c, h);
+        if (one && d.messages > 0) return true;
         const MessageLog &log = c.log_;
         size_t idx = log.indexOfSeq(h.cursor_);
         while (idx < log.size() && d.bytes < maxBytes) {
@@ -41,7 +43,7 @@ public:
                 d.bytes += e.length;
                 ++d.messages;
                 ++idx;
-                if (!joinsMessages(framing)) break;
+                if (!joinsMessages(framing) || one) break;
                 continue;
             }
             if (d.bytes == 0 || splitsFreely(framing)) {

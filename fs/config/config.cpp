@@ -335,7 +335,8 @@ struct Checker {
             } else {
                 add(line, n.table() + ": unknown key " + key +
                               "; expected kind, framing, "
-                              "capacity, max_message, overflow, replay, mode, owner, group" +
+                              "capacity, max_message, overflow, replay, delivery, durable, fsync, "
+                              "retention_bytes, retention_messages, mode, owner, group" +
                               (n.isDir ? "" : ", fifo or uds"));
             }
         }

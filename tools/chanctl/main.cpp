@@ -36,6 +36,8 @@ constexpr std::string_view kSettingsHelp =
     "  --max-message SIZE   largest message in bytes; same format\n"
     "  --overflow POLICY    block, drop-oldest or error\n"
     "  --replay N           past messages a new topic subscriber receives\n"
+    "  --delivery HOW       what one read takes: one (a whole message; default for\n"
+    "                       queue) or batch (all that fits; pipe and topic)\n"
     "  --durable            keep the messages in a log under the state directory\n"
     "                       (they survive the daemon); durable=0 turns it off\n"
     "  --fsync POLICY       durable: always, batch (default) or never\n"
@@ -71,6 +73,7 @@ const std::vector<OptionSpec> kSettingOptions = {
     {"replay", '\0', true},
     {"durable", '\0', false},
     {"fsync", '\0', true},
+    {"delivery", '\0', true},
     {"retention-bytes", '\0', true},
     {"retention-messages", '\0', true},
     {"fifo-in", '\0', true},
@@ -237,7 +240,8 @@ const std::vector<Command> &commands()
          "Changes settings of the channel PATH or, if PATH is a directory, the\n"
          "defaults for channels later created in it. Settings are given as options\n"
          "or as KEY=VALUE, where KEY is kind, framing, capacity, max_message,\n"
-         "overflow, replay, fsync, retention_bytes, retention_messages, durable,\n"
+         "overflow, replay, delivery, fsync, retention_bytes, retention_messages,\n"
+         "durable,\n"
          "fifo (in:PATH or out:PATH) or uds (connect:PATH,\n"
          "listen:PATH or listen-seqpacket:PATH),\n"
          "or a full attribute name user.chanfs.NAME. Stops at the first refused\n"

@@ -9,8 +9,9 @@ namespace chanctl {
 const std::vector<std::string_view> &known_settings()
 {
     static const std::vector<std::string_view> keys = {
-        "kind",  "framing",         "capacity",           "max_message", "overflow", "replay",
-        "fsync", "retention_bytes", "retention_messages", "durable",     "fifo",     "uds",
+        "kind",    "framing",  "capacity", "max_message",     "overflow",
+        "replay",  "delivery", "fsync",    "retention_bytes", "retention_messages",
+        "durable", "fifo",     "uds",
     };
     return keys;
 }
@@ -80,7 +81,8 @@ Setting parse_assignment(std::string_view arg)
         if (std::find(known.begin(), known.end(), key) == known.end()) {
             throw UsageError(
                 "unknown setting '" + key +
-                "' (known: kind, framing, capacity, max_message, overflow, replay, fsync,"
+                "' (known: kind, framing, capacity, max_message, overflow, replay, delivery,"
+                " fsync,"
                 " retention_bytes, retention_messages, durable, fifo, uds;"
                 " other attributes as user.chanfs.NAME=VALUE)");
         }

@@ -195,7 +195,7 @@ TEST(Interrupts, AWriteAlreadyInterruptedIsNotParked)
 
 TEST(Interrupts, CancellingTheFrontParkedWriterLetsTheNextOneInWhenItFits)
 {
-    auto ch = makeChannel({{"kind", "queue"}, {"capacity", "10"}});
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}, {"capacity", "10"}});
     auto w1 = ch->open(false, true);
     auto w2 = ch->open(false, true);
     auto r = ch->open(true, false);
@@ -216,7 +216,7 @@ TEST(Interrupts, CancellingTheFrontParkedWriterLetsTheNextOneInWhenItFits)
 
 TEST(Requeue, QueueFailedDeliveryGoesBackAndTheNextReaderGetsTheSameBytesInOrder)
 {
-    auto ch = makeChannel({{"kind", "queue"}});
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}});
     auto w = ch->open(false, true);
     auto r1 = ch->open(true, false);
     auto r2 = ch->open(true, false);
@@ -263,7 +263,7 @@ TEST(Requeue, QueueFailedShortReadPutsTheWholeMessageBack)
 
 TEST(Requeue, QueueFailedReadOfARemainderKeepsItForTheSameHandle)
 {
-    auto ch = makeChannel({{"kind", "queue"}});
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}});
     auto w = ch->open(false, true);
     auto r1 = ch->open(true, false);
     auto r2 = ch->open(true, false);
@@ -715,7 +715,7 @@ TEST(Overflow, NonblockingWriterGetsEagainAndQueuesNothing)
 
 TEST(Overflow, ParkedWritersKeepTheirTurn)
 {
-    auto ch = makeChannel({{"kind", "queue"}, {"capacity", "10"}});
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}, {"capacity", "10"}});
     auto w1 = ch->open(false, true);
     auto w2 = ch->open(false, true);
     auto r = ch->open(true, false);
@@ -733,7 +733,8 @@ TEST(Overflow, ParkedWritersKeepTheirTurn)
 
 TEST(Overflow, DropOldestDropsWholeMessagesAndCountsThem)
 {
-    auto ch = makeChannel({{"kind", "queue"}, {"capacity", "8"}, {"overflow", "drop-oldest"}});
+    auto ch = makeChannel(
+        {{"kind", "queue"}, {"delivery", "batch"}, {"capacity", "8"}, {"overflow", "drop-oldest"}});
     auto w = ch->open(false, true);
     auto r = ch->open(true, false);
     writeOk(*ch, *w, "111\n");
@@ -866,7 +867,7 @@ TEST(Overflow, SwitchingPolicyDecidesWhatHappensToWaitingWriters)
 
 TEST(Stats, CountsHandlesQueuedBytesAndTotals)
 {
-    auto ch = makeChannel({{"kind", "queue"}});
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}});
     auto r = ch->open(true, false);
     auto w = ch->open(false, true);
     auto rw = ch->open(true, true);
