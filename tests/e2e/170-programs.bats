@@ -139,3 +139,36 @@ follow_writers() {
     cp "$F" "$OUTSIDE/copy2"
     [ "$(cat "$OUTSIDE/copy2")" = second ]
 }
+
+# mode_after_write FILE USER: writes one line into FILE as USER (root:
+# keeps CAP_FSETID) and prints the file's mode.
+mode_after_write() {
+    if [[ "$2" == root ]]; then
+        echo x >> "$1"
+    else
+        setpriv --reuid="$2" --regid="$(id -g "$2")" --clear-groups bash -c 'echo x >> "$1"' _ "$1"
+    fi
+    stat -c %a "$1"
+}
+
+@test "a write without CAP_FSETID clears set-user-ID and set-group-ID, as on the local filesystem" {
+    local ref="$OUTSIDE/ref" chan="$MNT/c" who expected got
+    # Non-owner, owner without CAP_FSETID, and root: each compared with an
+    # ordinary file outside the mount.
+    for who in nobody owner root; do
+        rm -f "$ref"
+        touch "$ref" "$chan"
+        if [[ "$who" == owner ]]; then chown nobody "$ref" "$chan"; else chown root "$ref" "$chan"; fi
+        chmod 06777 "$ref" "$chan"
+        local user="$who"
+        [[ "$who" == owner ]] && user=nobody
+        expected="$(mode_after_write "$ref" "$user")"
+        got="$(mode_after_write "$chan" "$user")"
+        echo "$who: local $expected, channel $got"
+        [ "$got" = "$expected" ]
+        timeout 10 cat "$chan" > /dev/null
+        rm -f "$chan"
+    done
+    # The reference really did clear them for the unprivileged writers.
+    [ "$(mode_after_write "$ref" root)" = 6777 ]
+}
