@@ -22,13 +22,7 @@ namespace chanfs::fs {
 
 namespace {
 
-constexpr std::string_view kPrefix = "user.chanfs.";
-constexpr std::string_view kStatsPrefix = "stats.";
-
-constexpr std::string_view kStatNames[] = {"queued_messages", "queued_bytes",    "readers",
-                                           "writers",         "blocked_readers", "blocked_writers",
-                                           "in_messages",     "in_bytes",        "out_messages",
-                                           "out_bytes",       "drops",           "dropped_bytes"};
+constexpr std::string_view kPrefix = kAttrPrefix;
 
 std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
 {
@@ -49,9 +43,15 @@ std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
 
 constexpr std::string_view kFifoKey = "fifo";
 constexpr std::string_view kUdsKey = "uds";
-constexpr std::string_view kUdsStatNames[] = {"uds_connected", "uds_bytes"};
-constexpr std::string_view kListenStatNames[] = {"uds_clients", "uds_bytes", "uds_error"};
-constexpr std::string_view kFifoStatNames[] = {"fifo_connected", "fifo_bytes", "fifo_error"};
+static_assert(isEndpointKey(kFifoKey) && isEndpointKey(kUdsKey));
+
+// Appends the names of the stats (names.h) shown on `shownOn`.
+void appendStatNames(std::string *names, unsigned shownOn)
+{
+    for (const StatName &s : kStats)
+        if (s.shownOn & shownOn)
+            names->append(kPrefix).append(kStatsPrefix).append(s.name).push_back('\0');
+}
 
 // A bridge's stat `name` ("fifo_bytes", "uds_clients"...) if it starts with
 // `prefix`: connected, clients, bytes or error.
@@ -560,18 +560,10 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
         }
         if (n->fifo) names.append(kPrefix).append(kFifoKey).push_back('\0');
         if (n->uds || n->udsListen) names.append(kPrefix).append(kUdsKey).push_back('\0');
-        if (!n->isDir)
-            for (std::string_view s : kStatNames)
-                names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
-        if (n->fifo)
-            for (std::string_view s : kFifoStatNames)
-                names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
-        if (n->uds)
-            for (std::string_view s : kUdsStatNames)
-                names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
-        if (n->udsListen)
-            for (std::string_view s : kListenStatNames)
-                names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
+        if (!n->isDir) appendStatNames(&names, kChannelStat);
+        if (n->fifo) appendStatNames(&names, kFifoStat);
+        if (n->uds) appendStatNames(&names, kUdsConnectStat);
+        if (n->udsListen) appendStatNames(&names, kUdsListenStat);
     }
     replySized(req, size, names, false);
 }
