@@ -111,6 +111,9 @@ struct ChannelStats {
     // A channel's st_size: it never shrinks under a reader, so `tail -f`
     // never takes a read for a truncation (and never tries to seek back).
     uint64_t totalBytes = 0;
+    // The bytes the slowest reader has yet to read (a topic's slowest
+    // subscriber: the early warning before drop-oldest drops).
+    uint64_t maxBacklogBytes = 0;
     timespec lastWrite{};
 };
 
