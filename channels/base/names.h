@@ -62,6 +62,8 @@ inline constexpr SettingName kSettings[] = {
      "when full: block (default), drop-oldest or error (ENOBUFS)"},
     {"replay", ValueType::Count, "", "0", "N", kAnywhere, "replay",
      "past messages a new topic subscriber receives, 0 to 1000000 (default 0)"},
+    {"delivery", ValueType::Choice, "one batch", "batch", "HOW", kAnywhere, "",
+     "what one read takes: one whole message (default for queue) or batch, all that fits (default for pipe and topic)"},
     {"durable", ValueType::Flag, "0 1", "0", "", kAnywhere, "",
      "keep the messages in a log under the state directory, so they survive the daemon (default off; durable=0 turns it off)"},
     {"fsync", ValueType::Choice, "always batch never", "batch", "POLICY", kAnywhere, "",
@@ -91,7 +93,7 @@ struct StatName {
 inline constexpr StatName kStats[] = {
     // clang-format off
     {"queued_messages", kChannelStat, "messages waiting to be read"},
-    {"queued_bytes", kChannelStat, "bytes waiting to be read (also the size ls -l shows)"},
+    {"queued_bytes", kChannelStat, "bytes waiting to be read (ls -l shows the bytes ever queued)"},
     {"readers", kChannelStat, "open handles that read"},
     {"writers", kChannelStat, "open handles that write"},
     {"blocked_readers", kChannelStat, "reads waiting for data"},

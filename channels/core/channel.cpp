@@ -152,6 +152,8 @@ bool Channel::tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &d
 {
     d.handle = h.shared_from_this();
     if (maxBytes == 0) return true;
+    // The next chunk of one large read(2) that already has its one message.
+    if (continuation && h.pending_.empty() && readsOneMessage(h)) return true;
     if (!policy_->take(*this, h, maxBytes, continuation, d)) return false;
     stats_.outBytes += d.bytes;
     stats_.outMessages += d.messages;
@@ -380,9 +382,14 @@ unsigned Channel::events(const Handle &h) const
 
 void Channel::collectPolls(Actions &acts)
 {
+    // A kernel pipe wakes its readers on every write, not only when it
+    // turns readable: an edge-triggered epoll reader that leaves data
+    // behind would otherwise never see another edge.
+    const bool fresh = std::exchange(newMessages_, false);
     for (Handle *h : polled_) {
         const unsigned ev = events(*h);
-        if (ev & ~h->reportedEvents_) acts.polls.push_back(h->poll_);
+        if ((ev & ~h->reportedEvents_) || (fresh && h->reads_ && (ev & POLLIN)))
+            acts.polls.push_back(h->poll_);
         h->reportedEvents_ = ev;
     }
 }

@@ -101,6 +101,10 @@ struct ChannelStats {
     uint64_t outBytes = 0;
     uint64_t drops = 0;
     uint64_t droppedBytes = 0;
+    // Bytes ever queued: written, plus what a journal restored at mount.
+    // A channel's st_size: it never shrinks under a reader, so `tail -f`
+    // never takes a read for a truncation (and never tries to seek back).
+    uint64_t totalBytes = 0;
     // The bytes the slowest reader has yet to read (a topic's slowest
     // subscriber: the early warning before drop-oldest drops).
     uint64_t maxBacklogBytes = 0;
@@ -237,7 +241,11 @@ private:
     void countDrop(uint64_t bytes) override REQUIRES(mu_);
     std::deque<Entry> &pendingOf(Handle &h) override { return h.pending_; }
     const std::deque<Entry> &pendingOf(const Handle &h) const override { return h.pending_; }
-    bool readsOneMessage(const Handle &h) const override { return h.oneMessage_; }
+    // delivery=one, or a socket bridge's own handle.
+    bool readsOneMessage(const Handle &h) const override
+    {
+        return h.oneMessage_ || settings_.delivery == ReadDelivery::One;
+    }
     bool isReleased(const Handle &h) const override { return h.released_; }
     std::unique_ptr<KindHandleState> &kindStateOf(Handle &h) override { return h.kindState_; }
     const KindHandleState *kindStateOf(const Handle &h) const override
@@ -292,6 +300,8 @@ private:
     bool broken_ GUARDED_BY(mu_) = false;
     bool scanAllParked_ GUARDED_BY(mu_) = false;
     bool holdWakeArmed_ GUARDED_BY(mu_) = false;
+    // Messages were queued since pollers were last notified.
+    bool newMessages_ GUARDED_BY(mu_) = false;
     uint64_t nextHandleId_ GUARDED_BY(mu_) = 1;
     // Bytes charged to the memory budget: the store's queued bytes plus the
     // per-message overhead, as of the last syncBudget(), plus admissions since.

@@ -86,6 +86,9 @@ int Channel::useStore(std::shared_ptr<MessageStore> store, bool carryQueued)
         if (carryQueued) store_->adoptQueued(*store);
         return rc;
     }
+    // What a store brought back at mount counts as queued once more (st_size
+    // is the bytes ever queued: it never shrinks under a reader).
+    if (!carryQueued) stats_.totalBytes += store->queued().bytes();
     store_ = std::move(store);
     return 0;
 }

@@ -23,8 +23,10 @@ void Channel::commit(Handle &h, FramedWrite &framed)
     h.held_ = std::move(framed.heldAfter);
     stats_.inMessages += framed.messages.size();
     stats_.inBytes += framed.messageBytes;
+    stats_.totalBytes += framed.messageBytes;
     clock_gettime(CLOCK_REALTIME, &stats_.lastWrite);
     policy_->append(*this, h, framed.messages);
+    newMessages_ = true;
 }
 
 void Channel::syncBudget()

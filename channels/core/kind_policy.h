@@ -78,6 +78,7 @@ protected:
 };
 
 // Helpers shared by all kinds.
+
 // Slices from h's pending entries; true if the read is complete (one message
 // for `messages` framing, or the buffer is full).
 bool takePending(std::deque<Entry> &pending, size_t maxBytes, Framing framing, Delivery &d);

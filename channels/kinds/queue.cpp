@@ -103,6 +103,9 @@ void ConsumingPolicy::takeFromLog(ChannelView &c, Handle &h, size_t maxBytes, De
     const MessageLog &log = store.queued();
     const Framing framing = c.config().framing;
     if (framing == Framing::Messages && d.bytes > 0) return;
+    const bool one = c.readsOneMessage(h);
+    // The rest of a message begun earlier was this read's one message.
+    if (one && d.messages > 0) return;
     while (!log.empty() && d.bytes < maxBytes) {
         const Entry &head = log.front();
         if (head.isMark()) break;
@@ -113,7 +116,7 @@ void ConsumingPolicy::takeFromLog(ChannelView &c, Handle &h, size_t maxBytes, De
             d.bytes += e.length;
             ++d.messages;
             d.slices.push_back(std::move(e));
-            if (!joinsMessages(framing) || c.readsOneMessage(h)) break;
+            if (!joinsMessages(framing) || one) break;
             continue;
         }
         if (splitsFreely(framing)) {

@@ -166,6 +166,8 @@ private:
         std::deque<Entry> &pending = c.pendingOf(h);
         if (takePending(pending, maxBytes, framing, d)) return true;
         if (framing == Framing::Messages && d.bytes > 0) return true;
+        const bool one = c.readsOneMessage(h);
+        if (one && d.messages > 0) return true;
         const MessageLog &log = c.store().queued();
         size_t idx = log.indexOfSeq(sub.cursor);
         while (idx < log.size() && d.bytes < maxBytes) {
@@ -176,7 +178,7 @@ private:
                 d.bytes += e.length;
                 ++d.messages;
                 ++idx;
-                if (!joinsMessages(framing)) break;
+                if (!joinsMessages(framing) || one) break;
                 continue;
             }
             if (d.bytes == 0 || splitsFreely(framing)) {

@@ -118,7 +118,7 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         fuse_reply_err(req, EINVAL);
         return;
     }
-    if (std::strlen(newname) > 255) {
+    if (nameTooLong(name) || nameTooLong(newname)) {
         fuse_reply_err(req, ENAMETOOLONG);
         return;
     }

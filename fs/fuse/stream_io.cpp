@@ -49,6 +49,17 @@ struct ReleaseIn {
     uint64_t lockOwner;
 };
 constexpr uint32_t kOpRelease = 18;
+struct WriteIn {
+    uint64_t fh;
+    uint64_t offset;
+    uint32_t size;
+    uint32_t writeFlags;
+};
+constexpr uint32_t kOpWrite = 16;
+constexpr uint32_t kWriteKillSuidgid = 1u << 2;
+
+// The request this thread read last was a WRITE carrying kWriteKillSuidgid.
+thread_local bool tlWriteKillsSuidgid = false;
 
 // Held for one non-blocking read and the early release it may carry.
 std::mutex gReadMu;
@@ -99,6 +110,16 @@ struct NoCancel {
 ssize_t readLocked(int fd, void *buf, size_t len)
 {
     const ssize_t n = ::read(fd, buf, len);
+    tlWriteKillsSuidgid = false;
+    if (n >= static_cast<ssize_t>(sizeof(InHeader) + sizeof(WriteIn))) {
+        InHeader in;
+        std::memcpy(&in, buf, sizeof in);
+        if (in.opcode == kOpWrite) {
+            WriteIn w;
+            std::memcpy(&w, static_cast<const char *>(buf) + sizeof in, sizeof w);
+            tlWriteKillsSuidgid = (w.writeFlags & kWriteKillSuidgid) != 0;
+        }
+    }
     if (n >= static_cast<ssize_t>(sizeof(InHeader) + sizeof(ReleaseIn))) {
         const int err = errno;
         InHeader in;
@@ -157,6 +178,11 @@ int installStreamIo(fuse_session *se, EarlyRelease onRelease, unsigned threads, 
     io.writev = streamWritev;
     io.read = orderedRead;
     return fuse_session_custom_io(se, &io, fd);
+}
+
+bool writeKillsSuidgid()
+{
+    return tlWriteKillsSuidgid;
 }
 
 int replyOpenStream(fuse_req_t req, const fuse_file_info *fi)

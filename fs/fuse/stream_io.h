@@ -23,6 +23,9 @@
 // non-blocking reads for up to N us before it sleeps. It spins holding the
 // read lock, so every read is still one at a time under it and a RELEASE
 // is still handled before the next request is taken.
+// A WRITE's FUSE_WRITE_KILL_SUIDGID flag (the writer lacks CAP_FSETID),
+// which libfuse 3.14 does not pass on, is noted for the thread that
+// handles it: libfuse handles a request on the thread that read it.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +42,10 @@ using EarlyRelease = std::function<void(uint64_t fh)>;
 // will serve, each spinning up to pollUs before it sleeps (0: never).
 // 0 or -errno.
 int installStreamIo(fuse_session *se, EarlyRelease onRelease, unsigned threads, unsigned pollUs);
+
+// Whether the WRITE this thread is handling asks for the set-user-ID and
+// set-group-ID bits to be cleared (the kernel's FUSE_WRITE_KILL_SUIDGID).
+bool writeKillsSuidgid();
 
 // fuse_reply_open/fuse_reply_create that also set FOPEN_STREAM.
 int replyOpenStream(fuse_req_t req, const fuse_file_info *fi);

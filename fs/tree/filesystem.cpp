@@ -82,7 +82,7 @@ void fillStat(const Node &n, struct stat *st)
         st->st_nlink = n.unlinked ? 0 : 1;
         if (n.channel) {
             const ChannelStats s = n.channel->stats();
-            st->st_size = static_cast<off_t>(s.queuedBytes);
+            st->st_size = static_cast<off_t>(s.totalBytes);
             if (later(s.lastWrite, st->st_mtim)) st->st_mtim = s.lastWrite;
         }
         st->st_blocks = (st->st_size + 511) / 512;

@@ -76,8 +76,9 @@ TreeRecord recordOf(const Node &n)
     }
     const Settings s = n.channel->settings();
     for (std::string_view k : kSettingNames) {
-        // Framing and max_message follow the kind unless they were set.
+        // Framing, delivery and max_message follow the kind unless set.
         if (k == "framing" && !s.framingExplicit) continue;
+        if (k == "delivery" && !s.deliveryExplicit) continue;
         if (k == "max_message" && !s.maxMessageExplicit) continue;
         if (auto v = formatSetting(s, k)) r.values.emplace_back(k, *v);
     }
