@@ -171,9 +171,11 @@ public:
     // channel into `store`: with carryQueued, what the channel queues now
     // goes into it and is recorded there (durable just turned on);
     // otherwise the store brings what it recovered (at mount, before any
-    // handle opens) and replaces what the channel held. 0, or -errno from
-    // the store's first flush: the channel then stays where it was and the
-    // caller destroys `store`.
+    // handle opens) and replaces what the channel held. 0, or (carryQueued
+    // only) -errno from the store's first flush: the channel then stays
+    // where it was and the caller destroys `store`. A recovered store that
+    // failed is used all the same: it serves what it recovered and refuses
+    // writes with its failure().
     int useStore(std::shared_ptr<MessageStore> store, bool carryQueued);
     // Moves the channel back into memory; returns the store it left (to
     // destroy() it, or nothing).

@@ -82,8 +82,12 @@ int Channel::useStore(std::shared_ptr<MessageStore> store, bool carryQueued)
     store->configure(settings_);
     // What the channel held before goes in first.
     if (carryQueued) store->recordQueued();
-    if (int rc = store->flush(); rc < 0) {
-        if (carryQueued) store_->adoptQueued(*store);
+    // A store that cannot keep what is carried into it is refused (the
+    // channel stays where it was); one brought back at mount is used even
+    // if it failed: it serves what it recovered and refuses writes with
+    // its failure() (one damaged channel never takes the others down).
+    if (int rc = store->flush(); rc < 0 && carryQueued) {
+        store_->adoptQueued(*store);
         return rc;
     }
     // What a store brought back at mount counts as queued once more (st_size
