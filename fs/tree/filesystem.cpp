@@ -1,5 +1,7 @@
 #include "fs/tree/filesystem.h"
 
+#include "fs/tree/node_ops.h"
+
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -31,10 +33,10 @@ Filesystem::~Filesystem()
 void Filesystem::closeAll()
 {
     Channel::setWakeScheduler({});
-    std::vector<std::shared_ptr<Bridge>> bridges;
+    std::vector<std::shared_ptr<Endpoint>> bridges;
     {
         std::unique_lock lock(inodes.mutex());
-        bridges = inodes.takeAllBridges();
+        bridges = inodes.takeAllEndpoints();
     }
     bridges.clear();  // stops them and removes the FIFOs they created
     for (auto &of : files.takeAll()) {
@@ -80,7 +82,7 @@ void fillStat(const Node &n, struct stat *st)
     } else {
         st->st_nlink = n.unlinked ? 0 : 1;
         if (n.channel) {
-            const ChannelStats s = n.channel->stats();
+            const ChannelStats s = fileStats(n);
             st->st_size = static_cast<off_t>(s.queuedBytes);
             if (later(s.lastWrite, st->st_mtim)) st->st_mtim = s.lastWrite;
         }

@@ -2,16 +2,21 @@
 
 #include <algorithm>
 
+#include "channels/endpoints/endpoint_keys.h"
 #include "tools/chanctl/cli.h"
 
 namespace chanctl {
 
 const std::vector<std::string_view> &known_settings()
 {
-    static const std::vector<std::string_view> keys = {
-        "kind",  "framing",         "capacity",           "max_message", "overflow", "replay",
-        "fsync", "retention_bytes", "retention_messages", "durable",     "fifo",     "uds",
-    };
+    static const std::vector<std::string_view> keys = [] {
+        std::vector<std::string_view> k = {
+            "kind",  "framing",         "capacity",           "max_message", "overflow",
+            "replay", "fsync", "retention_bytes", "retention_messages", "durable",
+        };
+        k.insert(k.end(), std::begin(chanfs::kEndpointKeys), std::end(chanfs::kEndpointKeys));
+        return k;
+    }();
     return keys;
 }
 
@@ -22,11 +27,20 @@ const std::vector<std::string_view> &known_stats()
         "stats.writers",         "stats.blocked_readers", "stats.blocked_writers",
         "stats.in_messages",     "stats.in_bytes",        "stats.out_messages",
         "stats.out_bytes",       "stats.drops",           "stats.dropped_bytes",
-        "stats.fifo_connected",  "stats.fifo_bytes",      "stats.fifo_error",
-        "stats.uds_connected",   "stats.uds_clients",     "stats.uds_bytes",
-        "stats.uds_error",
     };
-    return keys;
+    // Endpoint stats after the channel's, as "stats.NAME" (stored here: the
+    // list hands out views).
+    static const std::vector<std::string> endpoint = [] {
+        std::vector<std::string> names;
+        for (std::string_view n : chanfs::kEndpointStatNames) names.push_back("stats." + std::string(n));
+        return names;
+    }();
+    static const std::vector<std::string_view> all = [] {
+        std::vector<std::string_view> k = keys;
+        k.insert(k.end(), endpoint.begin(), endpoint.end());
+        return k;
+    }();
+    return all;
 }
 
 size_t rank_of(std::string_view key, const std::vector<std::string_view> &known)
