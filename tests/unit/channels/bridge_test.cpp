@@ -38,6 +38,24 @@
 namespace chanfs {
 namespace {
 
+// A FIFO endpoint's listed stats, read back by name (the generic list is
+// what the xattr code shows).
+struct FifoStats {
+    bool connected = false;
+    uint64_t bytes = 0;
+    std::string lastError;
+};
+FifoStats fifoStats(const Endpoint &e)
+{
+    FifoStats st;
+    for (const EndpointStat &s : e.stats()) {
+        if (s.name == "fifo_connected") st.connected = s.value == "1";
+        if (s.name == "fifo_bytes") st.bytes = std::stoull(s.value);
+        if (s.name == "fifo_error") st.lastError = s.value;
+    }
+    return st;
+}
+
 using namespace test;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -390,7 +408,7 @@ protected:
         s.mode = mode;
         return s;
     }
-    int make(std::shared_ptr<Channel> ch, const FifoBridgeSpec &s, std::unique_ptr<Bridge> *out)
+    int make(std::shared_ptr<Channel> ch, const FifoBridgeSpec &s, std::shared_ptr<Endpoint> *out)
     {
         std::string why;
         const int rc = makeFifoBridge(loop_, std::move(ch), s, out, &why);
@@ -468,7 +486,7 @@ TEST_F(FifoBridgeTest, InCreatesTheFifoWithItsModeWhateverTheUmask)
 {
     const mode_t old = ::umask(077);
     auto ch = queueChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::In, "in.fifo", 0640);
     const int rc = make(ch, s, &b);
     ::umask(old);
@@ -478,15 +496,15 @@ TEST_F(FifoBridgeTest, InCreatesTheFifoWithItsModeWhateverTheUmask)
     EXPECT_TRUE(S_ISFIFO(st.st_mode));
     EXPECT_EQ(st.st_mode & 07777, 0640u);
     EXPECT_EQ(b->describe(), "in:" + s.path);
-    EXPECT_FALSE(b->stats().connected);
-    EXPECT_EQ(b->stats().bytes, 0u);
-    EXPECT_EQ(b->stats().lastError, "");
+    EXPECT_FALSE(fifoStats(*b).connected);
+    EXPECT_EQ(fifoStats(*b).bytes, 0u);
+    EXPECT_EQ(fifoStats(*b).lastError, "");
 }
 
 TEST_F(FifoBridgeTest, InMovesWhatAWriterWritesIntoAQueue)
 {
     auto ch = queueChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::In, "in.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
 
@@ -494,19 +512,19 @@ TEST_F(FifoBridgeTest, InMovesWhatAWriterWritesIntoAQueue)
     writer.join();
     ASSERT_TRUE(waitFor([&] { return ch->stats().queuedMessages == 1; }))
         << "queued " << ch->stats().queuedMessages;
-    ASSERT_TRUE(waitFor([&] { return b->stats().bytes == 2; })) << b->stats().bytes;
+    ASSERT_TRUE(waitFor([&] { return fifoStats(*b).bytes == 2; })) << fifoStats(*b).bytes;
     EXPECT_EQ(ch->stats().inBytes, 2u);
 
     auto r = ch->open(true, false);
     EXPECT_EQ(readData(*ch, *r), "a\n");
     ch->release(*r);
-    EXPECT_EQ(b->stats().lastError, "");
+    EXPECT_EQ(fifoStats(*b).lastError, "");
 }
 
 TEST_F(FifoBridgeTest, InFromAChildProcess)
 {
     auto ch = queueChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::In, "in.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     const pid_t pid = ::fork();
@@ -525,13 +543,13 @@ TEST_F(FifoBridgeTest, InFromAChildProcess)
     auto r = ch->open(true, false);
     EXPECT_EQ(readData(*ch, *r), "one\ntwo\n");  // lines framing packs whole lines
     ch->release(*r);
-    EXPECT_EQ(b->stats().bytes, 8u);
+    EXPECT_EQ(fifoStats(*b).bytes, 8u);
 }
 
 TEST_F(FifoBridgeTest, InEachFifoWriterSessionIsOnePipeSession)
 {
     auto ch = pipeChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::In, "in.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     auto r = ch->open(true, false);
@@ -553,7 +571,7 @@ TEST_F(FifoBridgeTest, InEachFifoWriterSessionIsOnePipeSession)
     out = readWaiting(*ch, *r);
     EXPECT_TRUE(out.eof) << "got \"" << out.data << "\" instead of end-of-stream";
     ch->release(*r);
-    EXPECT_EQ(b->stats().bytes, 13u);
+    EXPECT_EQ(fifoStats(*b).bytes, 13u);
 }
 
 TEST_F(FifoBridgeTest, InWaitsForRoomWhenTheChannelIsFull)
@@ -562,20 +580,20 @@ TEST_F(FifoBridgeTest, InWaitsForRoomWhenTheChannelIsFull)
     auto w = ch->open(false, true);
     writeOk(*ch, *w, "aa\n");
     ch->release(*w);
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::In, "in.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     writeSession(s.path, "bb\n");
     // 3 + 3 bytes do not fit in 4: the bridge's write waits for room.
     ASSERT_TRUE(waitFor([&] { return ch->stats().blockedWriters == 1; }));
     EXPECT_EQ(ch->stats().queuedMessages, 1u);
-    EXPECT_EQ(b->stats().bytes, 0u);
+    EXPECT_EQ(fifoStats(*b).bytes, 0u);
     auto r = ch->open(true, false);
     EXPECT_EQ(readData(*ch, *r), "aa\n");
-    ASSERT_TRUE(waitFor([&] { return b->stats().bytes == 3; }));
+    ASSERT_TRUE(waitFor([&] { return fifoStats(*b).bytes == 3; }));
     EXPECT_EQ(readData(*ch, *r), "bb\n");
     ch->release(*r);
-    EXPECT_EQ(b->stats().lastError, "");
+    EXPECT_EQ(fifoStats(*b).lastError, "");
 }
 
 TEST_F(FifoBridgeTest, AnExistingNonFifoIsRefusedAndLeftAlone)
@@ -588,7 +606,7 @@ TEST_F(FifoBridgeTest, AnExistingNonFifoIsRefusedAndLeftAlone)
         ::close(fd);
     }
     for (auto d : {FifoDirection::In, FifoDirection::Out}) {
-        std::unique_ptr<Bridge> b;
+        std::shared_ptr<Endpoint> b;
         EXPECT_EQ(make(queueChannel(), spec(d, "regular"), &b), -EEXIST);
         EXPECT_EQ(b, nullptr);
         struct stat st {};
@@ -608,7 +626,7 @@ TEST_F(FifoBridgeTest, AFifoGetsTheChannelsGroupEvenOneItsSetterIsNotIn)
     s.ownerUid = kNobody;
     s.ownerGid = 4242;
     s.as = Credentials{kNobody, kNogroup, {kNogroup}};
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     ASSERT_EQ(make(queueChannel(), s, &b), 0) << lastWhy_;
     struct stat st {};
     ASSERT_EQ(::lstat(s.path.c_str(), &st), 0);
@@ -623,7 +641,7 @@ TEST_F(FifoBridgeTest, AFifoItMadeFollowsTheChannelAnAdoptedOneDoesNot)
     const auto adopted = spec(FifoDirection::Out, "adopted.fifo", 0640);
     ASSERT_EQ(::mkfifo(adopted.path.c_str(), 0600), 0);
     ASSERT_EQ(::chmod(adopted.path.c_str(), 0600), 0);
-    std::unique_ptr<Bridge> m, a;
+    std::shared_ptr<Endpoint> m, a;
     ASSERT_EQ(make(queueChannel(), made, &m), 0) << lastWhy_;
     ASSERT_EQ(make(queueChannel(), adopted, &a), 0) << lastWhy_;
     EXPECT_EQ(m->followChannel(0600, kNobody, kNogroup), 0);
@@ -684,7 +702,7 @@ TEST_F(GiveFileToTest, LeavesAFileOrSymlinkPutInItsPlaceAlone)
 TEST_F(FifoBridgeTest, AMissingParentDirIsEnoent)
 {
     for (auto d : {FifoDirection::In, FifoDirection::Out}) {
-        std::unique_ptr<Bridge> b;
+        std::shared_ptr<Endpoint> b;
         EXPECT_EQ(make(queueChannel(), spec(d, "no/such/dir.fifo"), &b), -ENOENT);
         EXPECT_EQ(b, nullptr);
         EXPECT_FALSE(exists(path("no")));
@@ -695,7 +713,7 @@ TEST_F(FifoBridgeTest, DestroyingABridgeRemovesTheFifoItCreated)
 {
     for (auto d : {FifoDirection::In, FifoDirection::Out}) {
         const auto s = spec(d, "made.fifo");
-        std::unique_ptr<Bridge> b;
+        std::shared_ptr<Endpoint> b;
         ASSERT_EQ(make(queueChannel(), s, &b), 0) << lastWhy_;
         EXPECT_TRUE(isFifo(s.path));
         b.reset();
@@ -708,7 +726,7 @@ TEST_F(FifoBridgeTest, DestroyingABridgeLeavesAnAdoptedFifo)
     for (auto d : {FifoDirection::In, FifoDirection::Out}) {
         const auto s = spec(d, "adopted.fifo");
         ASSERT_EQ(::mkfifo(s.path.c_str(), 0620), 0);
-        std::unique_ptr<Bridge> b;
+        std::shared_ptr<Endpoint> b;
         ASSERT_EQ(make(queueChannel(), s, &b), 0) << lastWhy_;
         b.reset();
         EXPECT_TRUE(isFifo(s.path)) << "direction " << static_cast<int>(d);
@@ -722,14 +740,14 @@ TEST_F(FifoBridgeTest, DestroyingABridgeLeavesAnAdoptedFifo)
 TEST_F(FifoBridgeTest, DestroyingAnInBridgeEndsItsWriterSession)
 {
     auto ch = pipeChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::In, "in.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     const int fd = ::open(s.path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::write(fd, "open", 4), 4);
     ASSERT_TRUE(waitFor([&] { return ch->stats().inBytes == 4; }));
-    EXPECT_TRUE(b->stats().connected);
+    EXPECT_TRUE(fifoStats(*b).connected);
     EXPECT_EQ(ch->stats().writers, 1u);
     b.reset();
     EXPECT_EQ(ch->stats().writers, 0u);
@@ -743,7 +761,7 @@ TEST_F(FifoBridgeTest, DestroyingAnInBridgeEndsItsWriterSession)
 TEST_F(FifoBridgeTest, OutKeepsLinesQueuedUntilAReaderOpensThenDeliversThemInOrder)
 {
     auto ch = queueChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::Out, "out.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     EXPECT_TRUE(isFifo(s.path));
@@ -756,28 +774,28 @@ TEST_F(FifoBridgeTest, OutKeepsLinesQueuedUntilAReaderOpensThenDeliversThemInOrd
     // Long enough for a couple of reconnect attempts (every 100 ms).
     std::this_thread::sleep_for(250ms);
     EXPECT_EQ(ch->stats().queuedMessages, 3u) << "lines left the channel with no FIFO reader";
-    EXPECT_FALSE(b->stats().connected);
-    EXPECT_EQ(b->stats().bytes, 0u);
+    EXPECT_FALSE(fifoStats(*b).connected);
+    EXPECT_EQ(fifoStats(*b).bytes, 0u);
 
     const int fd = ::open(s.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     EXPECT_EQ(readFifo(fd, 14), "one\ntwo\nthree\n");
     EXPECT_TRUE(waitFor([&] { return ch->stats().queuedMessages == 0; }));
-    EXPECT_TRUE(b->stats().connected);
-    EXPECT_TRUE(waitFor([&] { return b->stats().bytes == 14; })) << b->stats().bytes;
-    EXPECT_EQ(b->stats().lastError, "");
+    EXPECT_TRUE(fifoStats(*b).connected);
+    EXPECT_TRUE(waitFor([&] { return fifoStats(*b).bytes == 14; })) << fifoStats(*b).bytes;
+    EXPECT_EQ(fifoStats(*b).lastError, "");
     ::close(fd);
 }
 
 TEST_F(FifoBridgeTest, OutDeliversLinesWrittenWhileTheReaderIsOpen)
 {
     auto ch = queueChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::Out, "out.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     const int fd = ::open(s.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     ASSERT_GE(fd, 0);
-    ASSERT_TRUE(waitFor([&] { return b->stats().connected; }));
+    ASSERT_TRUE(waitFor([&] { return fifoStats(*b).connected; }));
     auto w = ch->open(false, true);
     std::string want;
     for (int i = 0; i < 50; ++i) {
@@ -793,17 +811,17 @@ TEST_F(FifoBridgeTest, OutDeliversLinesWrittenWhileTheReaderIsOpen)
 TEST_F(FifoBridgeTest, OutPutsBackWhatAGoneReaderDidNotTake)
 {
     auto ch = queueChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::Out, "out.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     int fd = ::open(s.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     ASSERT_GE(fd, 0);
-    ASSERT_TRUE(waitFor([&] { return b->stats().connected; }));
+    ASSERT_TRUE(waitFor([&] { return fifoStats(*b).connected; }));
     auto w = ch->open(false, true);
     writeOk(*ch, *w, "first\n");
     EXPECT_EQ(readFifo(fd, 6), "first\n");
     ::close(fd);
-    ASSERT_TRUE(waitFor([&] { return !b->stats().connected; }));
+    ASSERT_TRUE(waitFor([&] { return !fifoStats(*b).connected; }));
     writeOk(*ch, *w, "second\n");
     ch->release(*w);
     fd = ::open(s.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -815,12 +833,12 @@ TEST_F(FifoBridgeTest, OutPutsBackWhatAGoneReaderDidNotTake)
 TEST_F(FifoBridgeTest, OutEndsTheFifoReadersStreamAtAPipeSessionEnd)
 {
     auto ch = pipeChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::Out, "out.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     const int fd = ::open(s.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     ASSERT_GE(fd, 0);
-    ASSERT_TRUE(waitFor([&] { return b->stats().connected; }));
+    ASSERT_TRUE(waitFor([&] { return fifoStats(*b).connected; }));
     auto w = ch->open(false, true);
     writeOk(*ch, *w, "x\n");
     ch->release(*w);
@@ -846,7 +864,7 @@ TEST_F(FifoBridgeTest, OutEndsTheFifoReadersStreamAtAPipeSessionEnd)
 TEST_F(FifoBridgeTest, OutPipeSessionsGoToSuccessiveReaders)
 {
     auto ch = pipeChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::Out, "out.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     uint64_t sent = 0;
@@ -860,7 +878,7 @@ TEST_F(FifoBridgeTest, OutPipeSessionsGoToSuccessiveReaders)
         writeOk(*ch, *w, msg);
         ch->release(*w);
         sent += msg.size();
-        ASSERT_TRUE(waitFor([&] { return b->stats().bytes == sent; }));
+        ASSERT_TRUE(waitFor([&] { return fifoStats(*b).bytes == sent; }));
         std::string got;
         bool eof = false;
         const auto deadline = Clock::now() + 5s;
@@ -877,23 +895,23 @@ TEST_F(FifoBridgeTest, OutPipeSessionsGoToSuccessiveReaders)
         EXPECT_EQ(got, msg);
         EXPECT_TRUE(eof);
         ::close(fd);
-        ASSERT_TRUE(waitFor([&] { return !b->stats().connected; }));
+        ASSERT_TRUE(waitFor([&] { return !fifoStats(*b).connected; }));
     }
 }
 
 TEST_F(FifoBridgeTest, OutASlowPipeReaderStillSeesEndOfFile)
 {
     auto ch = pipeChannel();
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     const auto s = spec(FifoDirection::Out, "out.fifo");
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     const int fd = ::open(s.path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     ASSERT_GE(fd, 0);
-    ASSERT_TRUE(waitFor([&] { return b->stats().connected; }));
+    ASSERT_TRUE(waitFor([&] { return fifoStats(*b).connected; }));
     auto w = ch->open(false, true);
     writeOk(*ch, *w, "x\n");
     ch->release(*w);
-    ASSERT_TRUE(waitFor([&] { return b->stats().bytes == 2 && !b->stats().connected; }));
+    ASSERT_TRUE(waitFor([&] { return fifoStats(*b).bytes == 2 && !fifoStats(*b).connected; }));
     // A reader busy with something else for a moment (e.g. `while read l;
     // do work; done < fifo`) reads the session only now.
     std::this_thread::sleep_for(300ms);
@@ -917,7 +935,7 @@ TEST_F(FifoBridgeTest, NobodyCannotCreateAFifoInARootDir)
         s.as = Credentials{kNobody, kNogroup, {kNogroup}};
         s.ownerUid = kNobody;
         s.ownerGid = kNogroup;
-        std::unique_ptr<Bridge> b;
+        std::shared_ptr<Endpoint> b;
         EXPECT_EQ(make(queueChannel(), s, &b), -EACCES);
         EXPECT_EQ(b, nullptr);
         EXPECT_FALSE(exists(s.path));
@@ -934,7 +952,7 @@ TEST_F(FifoBridgeTest, NobodyCreatesAFifoInAnOpenDirOwnedAsTheSpecSays)
         s.as = Credentials{kNobody, kNogroup, {kNogroup, 4242}};
         s.ownerUid = kNobody;
         s.ownerGid = 4242;
-        std::unique_ptr<Bridge> b;
+        std::shared_ptr<Endpoint> b;
         ASSERT_EQ(make(queueChannel(), s, &b), 0) << lastWhy_;
         struct stat st {};
         ASSERT_EQ(::lstat(s.path.c_str(), &st), 0);
@@ -956,7 +974,7 @@ TEST_F(FifoBridgeTest, NobodyCannotAdoptARootOnlyFifo)
     for (auto d : {FifoDirection::In, FifoDirection::Out}) {
         auto s = spec(d, "root.fifo");
         s.as = Credentials{kNobody, kNogroup, {kNogroup}};
-        std::unique_ptr<Bridge> b;
+        std::shared_ptr<Endpoint> b;
         EXPECT_EQ(make(queueChannel(), s, &b), -EACCES) << "direction " << static_cast<int>(d);
         EXPECT_EQ(b, nullptr);
         EXPECT_TRUE(isFifo(p)) << "a FIFO it did not create was removed";
@@ -971,7 +989,7 @@ TEST_F(FifoBridgeTest, InReopensAsTheUserAfterEachSession)
     s.as = Credentials{kNobody, kNogroup, {kNogroup}};
     s.ownerUid = kNobody;
     s.ownerGid = kNogroup;
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     for (int i = 0; i < 3; ++i) {
         writeSession(s.path, "m\n");
@@ -979,8 +997,8 @@ TEST_F(FifoBridgeTest, InReopensAsTheUserAfterEachSession)
             waitFor([&] { return ch->stats().inMessages == static_cast<uint64_t>(i + 1); }));
         ASSERT_TRUE(waitFor([&] { return ch->stats().writers == 0; }));
     }
-    EXPECT_EQ(b->stats().lastError, "");
-    EXPECT_EQ(b->stats().bytes, 6u);
+    EXPECT_EQ(fifoStats(*b).lastError, "");
+    EXPECT_EQ(fifoStats(*b).bytes, 6u);
 }
 
 TEST_F(FifoBridgeTest, InDoesNotSpinOnTheHangUpAfterTheLastWriterCloses)
@@ -989,7 +1007,7 @@ TEST_F(FifoBridgeTest, InDoesNotSpinOnTheHangUpAfterTheLastWriterCloses)
     // that program exits): the session ends once, and the loop then sleeps.
     auto ch = pipeChannel();
     const auto s = spec(FifoDirection::In, "in.fifo");
-    std::unique_ptr<Bridge> b;
+    std::shared_ptr<Endpoint> b;
     ASSERT_EQ(make(ch, s, &b), 0) << lastWhy_;
     const int fd = ::open(s.path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     ASSERT_GE(fd, 0);
@@ -1003,7 +1021,7 @@ TEST_F(FifoBridgeTest, InDoesNotSpinOnTheHangUpAfterTheLastWriterCloses)
     const uint64_t later = loop_.dispatched();
     EXPECT_LE(later - first, 2u) << "the event loop spins on the FIFO's hang-up: " << later - first
                                  << " callbacks in 300 ms";
-    EXPECT_EQ(b->stats().lastError, "");
+    EXPECT_EQ(fifoStats(*b).lastError, "");
     auto r = ch->open(true, false);
     EXPECT_EQ(readData(*ch, *r), "m\n");
     ch->release(*r);
