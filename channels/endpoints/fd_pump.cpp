@@ -154,8 +154,8 @@ void FdPump::readSock(uint32_t fired)
             hangUp("a packet is larger than max_message");
             return;
         }
-        recvBuf_ =
-            frameMessage(fromChannel_->settings().framing, pktBuf_.substr(0, static_cast<size_t>(n)));
+        recvBuf_ = frameMessage(fromChannel_->settings().framing,
+                                pktBuf_.substr(0, static_cast<size_t>(n)));
         recvLen_ = recvBuf_.size();
     } else {
         recvLen_ = static_cast<size_t>(n);

@@ -49,9 +49,9 @@ public:
         spdlog::level::level_enum hangUpLevel = spdlog::level::warn;
     };
     struct Hooks {
-        std::function<void()> broken;         // the connection broke (before inboundEnded)
-        std::function<void()> inboundEnded;   // the peer will send nothing more
-        std::function<void()> finished;       // socket closed, handles released
+        std::function<void()> broken;        // the connection broke (before inboundEnded)
+        std::function<void()> inboundEnded;  // the peer will send nothing more
+        std::function<void()> finished;      // socket closed, handles released
     };
     // `writer` on `toChannel` takes what the peer sends (null: nothing is
     // read from the peer); `reader` on `fromChannel` gives what is sent.

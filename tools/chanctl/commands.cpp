@@ -386,9 +386,9 @@ void write_table(std::ostream &out, const std::string &header, const Entry &entr
     out << '\n' << header << '\n';
     for (const auto key : known_settings()) {
         if (const std::string *value = entry.find(key)) {
-            const bool bridge = std::find(std::begin(chanfs::kEndpointKeys),
-                                          std::end(chanfs::kEndpointKeys),
-                                          key) != std::end(chanfs::kEndpointKeys);
+            const bool bridge =
+                std::find(std::begin(chanfs::kEndpointKeys), std::end(chanfs::kEndpointKeys),
+                          key) != std::end(chanfs::kEndpointKeys);
             out << key << " = " << (bridge ? chanfs::tomlString(*value) : toml_value(*value))
                 << '\n';
         }

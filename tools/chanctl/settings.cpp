@@ -11,8 +11,8 @@ const std::vector<std::string_view> &known_settings()
 {
     static const std::vector<std::string_view> keys = [] {
         std::vector<std::string_view> k = {
-            "kind",  "framing",         "capacity",           "max_message", "overflow",
-            "replay", "fsync", "retention_bytes", "retention_messages", "durable",
+            "kind",   "framing", "capacity",        "max_message",        "overflow",
+            "replay", "fsync",   "retention_bytes", "retention_messages", "durable",
         };
         k.insert(k.end(), std::begin(chanfs::kEndpointKeys), std::end(chanfs::kEndpointKeys));
         return k;
@@ -32,7 +32,8 @@ const std::vector<std::string_view> &known_stats()
     // list hands out views).
     static const std::vector<std::string> endpoint = [] {
         std::vector<std::string> names;
-        for (std::string_view n : chanfs::kEndpointStatNames) names.push_back("stats." + std::string(n));
+        for (std::string_view n : chanfs::kEndpointStatNames)
+            names.push_back("stats." + std::string(n));
         return names;
     }();
     static const std::vector<std::string_view> all = [] {

@@ -119,7 +119,8 @@ protected:
     {
         std::shared_ptr<Endpoint> e;
         std::string why;
-        EXPECT_EQ(findEndpointKind(key)->make(loop_, t, value, &e, &why), 0) << value << ": " << why;
+        EXPECT_EQ(findEndpointKind(key)->make(loop_, t, value, &e, &why), 0)
+            << value << ": " << why;
         return e;
     }
     // The file side of one open() through `e`.
@@ -234,9 +235,9 @@ TEST_F(SocketEndpoints, EveryListedStatIsADeclaredNameAndTheyAreUnique)
     for (const auto &e : eps) {
         ASSERT_NE(e, nullptr);
         for (const EndpointStat &s : e->stats()) {
-            EXPECT_NE(std::find(std::begin(kEndpointStatNames), std::end(kEndpointStatNames),
-                                s.name),
-                      std::end(kEndpointStatNames))
+            EXPECT_NE(
+                std::find(std::begin(kEndpointStatNames), std::end(kEndpointStatNames), s.name),
+                std::end(kEndpointStatNames))
                 << s.name << " is not in endpoint_keys.h";
             all.push_back(e->describe() + " " + s.name);
         }
@@ -433,7 +434,9 @@ TEST_F(SocketEndpoints, ConnectFailsCleanlyWithoutAServer)
     std::shared_ptr<FileSide> side;
     EXPECT_EQ(ep->openFile([] { return Credentials{}; }, true, true, &side), -ENOENT);
     EXPECT_EQ(side, nullptr);
-    { UniqueFd dead = listenOn(path("dead.sock")); }  // bound, then closed
+    {
+        UniqueFd dead = listenOn(path("dead.sock"));
+    }  // bound, then closed
     auto ep2 = make("uds", "connect:" + path("dead.sock"), target(makeChannel({})));
     EXPECT_EQ(ep2->openFile([] { return Credentials{}; }, true, true, &side), -ECONNREFUSED);
     EXPECT_EQ(statOf(*ep2, "uds_connected"), "0");
