@@ -135,22 +135,4 @@ int setEndpoint(Filesystem &fs, fuse_ino_t ino, std::string_view key, const std:
     return rc;
 }
 
-ChannelStats fileStats(const Node &n)
-{
-    ChannelStats s = n.channel->stats();
-    for (const auto &[key, e] : n.endpoints.items()) {
-        const Channel *extra = e->queuedForFile();
-        if (!extra) continue;
-        const ChannelStats x = extra->stats();
-        s.queuedMessages += x.queuedMessages;
-        s.queuedBytes += x.queuedBytes;
-        s.inMessages += x.inMessages;
-        s.inBytes += x.inBytes;
-        if (x.lastWrite.tv_sec > s.lastWrite.tv_sec ||
-            (x.lastWrite.tv_sec == s.lastWrite.tv_sec && x.lastWrite.tv_nsec > s.lastWrite.tv_nsec))
-            s.lastWrite = x.lastWrite;
-    }
-    return s;
-}
-
 }  // namespace chanfs::fs

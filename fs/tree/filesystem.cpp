@@ -64,6 +64,22 @@ bool later(const timespec &a, const timespec &b)
 }
 }  // namespace
 
+ChannelStats fileStats(const Node &n)
+{
+    ChannelStats s = n.channel->stats();
+    for (const auto &[key, e] : n.endpoints.items()) {
+        const Channel *extra = e->queuedForFile();
+        if (!extra) continue;
+        const ChannelStats x = extra->stats();
+        s.queuedMessages += x.queuedMessages;
+        s.queuedBytes += x.queuedBytes;
+        s.inMessages += x.inMessages;
+        s.inBytes += x.inBytes;
+        if (later(x.lastWrite, s.lastWrite)) s.lastWrite = x.lastWrite;
+    }
+    return s;
+}
+
 void fillStat(const Node &n, struct stat *st)
 {
     *st = {};
