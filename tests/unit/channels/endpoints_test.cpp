@@ -55,7 +55,8 @@ TEST(EndpointRegistry, HoldsEveryKeyInListingOrderAndNothingElse)
 TEST(EndpointRegistry, ParsersGiveThePathOutsideTheMountOrSayWhatIsWrong)
 {
     struct Case {
-        std::string_view key, value;
+        std::string_view key;
+        std::string value;
         int rc;
         std::string_view path;
     };
@@ -266,7 +267,9 @@ TEST_F(SocketEndpoints, ListenStreamClientAndFileExchangeLines)
     EXPECT_EQ(readFile(*file, 5), "ping\n");
     writeOk(file->out(), *file->outHandle(), "pong\n");
     EXPECT_EQ(receive(c.get(), 5), "pong\n");
-    EXPECT_EQ(statOf(*ep, "uds_bytes"), "10");
+    // Counted on the loop thread once send() returned there.
+    EXPECT_TRUE(waitFor([&] { return statOf(*ep, "uds_bytes") == "10"; }))
+        << statOf(*ep, "uds_bytes");
     file->close();
 }
 
@@ -309,11 +312,11 @@ TEST_F(SocketEndpoints, ListenClientHangUpEndsItsSessionAndLeavesTheQueueForTheF
         UniqueFd c = connectTo(path("svc.sock"));
         ASSERT_EQ(::send(c.get(), "hello", 5, 0), 5);
     }
-    ASSERT_TRUE(waitFor([&] { return statOf(*ep, "uds_clients") == "0"; }));
     // What it sent is queued for the file, counted like any write.
     const Channel *queued = ep->queuedForFile();
     ASSERT_NE(queued, nullptr);
-    EXPECT_EQ(queued->stats().queuedBytes, 5u);
+    ASSERT_TRUE(waitFor([&] { return queued->stats().queuedBytes == 5; }));
+    ASSERT_TRUE(waitFor([&] { return statOf(*ep, "uds_clients") == "0"; }));
     EXPECT_NE(queued->stats().lastWrite.tv_sec, 0);
     auto reader = openFile(*ep, true, false);
     EXPECT_EQ(readFile(*reader, 5), "hello");
