@@ -20,7 +20,6 @@
 #include <memory>
 #include <sstream>
 
-#include "channels/endpoints/endpoint_keys.h"
 #include "fs/config/toml_text.h"
 #include "tools/chanctl/entry.h"
 #include "tools/chanctl/json.h"
@@ -386,9 +385,7 @@ void write_table(std::ostream &out, const std::string &header, const Entry &entr
     out << '\n' << header << '\n';
     for (const auto key : known_settings()) {
         if (const std::string *value = entry.find(key)) {
-            const bool bridge =
-                std::find(std::begin(chanfs::kEndpointKeys), std::end(chanfs::kEndpointKeys),
-                          key) != std::end(chanfs::kEndpointKeys);
+            const bool bridge = key == "fifo" || key == "uds";
             out << key << " = " << (bridge ? chanfs::tomlString(*value) : toml_value(*value))
                 << '\n';
         }
