@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "channels/base/names.h"
+
 namespace chanfs {
 
 enum class Kind { Pipe, Queue, Topic };
@@ -97,10 +99,8 @@ std::string_view toString(Framing framing);
 std::string_view toString(Overflow overflow);
 std::string_view toString(FsyncPolicy fsync);
 
-// The settings keys, short names as in `user.chanfs.<name>`.
-inline constexpr std::string_view kSettingNames[] = {
-    "kind",   "framing", "capacity", "max_message",     "overflow",
-    "replay", "durable", "fsync",    "retention_bytes", "retention_messages"};
+// The settings keys (kSettingNames, short names as in `user.chanfs.<name>`)
+// and their help are in names.h.
 
 // Applies one named setting to `s` (and marks framing/max_message explicit).
 // Returns 0, -EINVAL for a bad value, -ENOATTR-like -ENODATA for an unknown

@@ -1,12 +1,13 @@
-// The endpoint registry: each kind under its xattr name (endpoint_keys.h),
-// with the parser and the factory that wrap its implementation. Adding a
-// kind: its own file, its key in endpoint_keys.h, one line in kKinds.
+// The endpoint registry: each kind under its xattr name, with the parser and
+// the factory that wrap its implementation. Adding a kind: its own file, one
+// line in kKinds, and its key, modes and stats in channels/base/names.h (the
+// names users type, which chanctl, completion and the man pages read).
 #include <algorithm>
 #include <cerrno>
 
+#include "channels/base/names.h"
 #include "channels/endpoints/bridge.h"
 #include "channels/endpoints/endpoint.h"
-#include "channels/endpoints/endpoint_keys.h"
 #include "channels/endpoints/uds_connect.h"
 #include "channels/endpoints/uds_listen.h"
 
@@ -65,9 +66,12 @@ int makeUds(EventLoop &loop, const EndpointTarget &t, std::string_view value,
 }
 
 constexpr EndpointKind kKinds[] = {
-    {kFifoEndpointKey, &parseFifo, &makeFifo},
-    {kUdsEndpointKey, &parseUds, &makeUds},
+    {"fifo", &parseFifo, &makeFifo},
+    {"uds", &parseUds, &makeUds},
 };
+static_assert(std::size(kKinds) == std::size(kEndpointKeys));
+static_assert(kKinds[0].key == kEndpointKeys[0] && kKinds[1].key == kEndpointKeys[1],
+              "the registry lists names.h's endpoint keys, in its order");
 
 }  // namespace
 

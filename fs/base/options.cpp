@@ -33,6 +33,14 @@ std::vector<std::string> splitCommas(const std::string &s)
     return out;
 }
 
+// The setting whose mount-wide default `-o key=` sets (names.h), or null.
+const SettingName *mountOptionSetting(std::string_view key)
+{
+    for (const SettingName &s : kSettings)
+        if (!s.mountOption.empty() && s.mountOption == key) return &s;
+    return nullptr;
+}
+
 // Options that belong to mount(8) and fstab, not to the filesystem. mount
 // strips most of them before it runs mount.fuse3, but not every caller does
 // (mount.fuse3 run by hand, options copied from an fstab line into a unit),
@@ -58,13 +66,9 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
     if (key == "log_level") {
         if (!validLogLevel(value)) return bad("expected trace, debug, info, warn, error or off");
         o->logLevel = value;
-    } else if (key == "default_kind" || key == "default_framing" || key == "capacity" ||
-               key == "max_message" || key == "overflow" || key == "replay") {
-        const std::string name = key == "default_kind"      ? "kind"
-                                 : key == "default_framing" ? "framing"
-                                                            : key;
+    } else if (const SettingName *setting = mountOptionSetting(key)) {
         std::string why;
-        if (applySetting(&o->defaults, name, value, &why) < 0) return bad(why);
+        if (applySetting(&o->defaults, setting->name, value, &why) < 0) return bad(why);
     } else if (key == "max_memory") {
         uint64_t v = 0;
         if (parseSize(value, &v) < 0) return bad("expected a byte count such as 512M or 2G");
@@ -127,13 +131,14 @@ std::string usage(const char *prog)
       << "  -d                     foreground with libfuse request tracing\n"
       << "  -h, --help             this help\n"
       << "  -V, --version          print the version\n"
-      << "  -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n"
-      << "  -o default_kind=KIND   pipe (default), queue or topic\n"
-      << "  -o default_framing=F   bytes, lines, messages or lp32\n"
-      << "  -o capacity=SIZE       default channel capacity (default 1M)\n"
-      << "  -o max_message=SIZE    default maximum message size\n"
-      << "  -o overflow=POLICY     block (default), drop-oldest or error\n"
-      << "  -o max_memory=SIZE     bytes all channels may buffer together (default:\n"
+      << "  -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n";
+    // The settings whose mount-wide default an -o option sets.
+    for (const SettingName &setting : kSettings)
+        if (!setting.mountOption.empty())
+            s << optionHelp(
+                "-o " + std::string(setting.mountOption) + "=" + std::string(setting.metavar),
+                setting.help, 25);
+    s << "  -o max_memory=SIZE     bytes all channels may buffer together (default:\n"
       << "                         a quarter of RAM); past it writes wait or fail\n"
       << "                         as each channel's overflow policy says\n"
       << "  -o max_channels=N      channels and directories in the mount (default\n"

@@ -22,16 +22,6 @@ namespace chanfs::fs {
 
 namespace {
 
-// ", fifo or uds": the endpoint keys a channel table may hold.
-std::string endpointHint()
-{
-    std::string hint;
-    const auto kinds = endpointKinds();
-    for (size_t i = 0; i < kinds.size(); ++i)
-        hint.append(i == 0 ? ", " : i + 1 == kinds.size() ? " or " : ", ").append(kinds[i].key);
-    return hint;
-}
-
 using Components = std::vector<std::string>;
 
 constexpr size_t kMaxNameBytes = 255;
@@ -257,6 +247,21 @@ std::optional<uint32_t> lookupId(const std::string &name, bool user)
     return std::nullopt;
 }
 
+// The keys a table may hold, for the "unknown key" hint: every setting
+// (names.h), mode, owner, group and, for a channel, the endpoint keys.
+std::string knownKeysHint(bool isDir)
+{
+    std::vector<std::string_view> keys(kSettingNames.begin(), kSettingNames.end());
+    keys.insert(keys.end(), {"mode", "owner", "group"});
+    if (!isDir) keys.insert(keys.end(), kEndpointKeys.begin(), kEndpointKeys.end());
+    std::string hint;
+    for (size_t i = 0; i < keys.size(); ++i) {
+        if (i > 0) hint += i + 1 == keys.size() ? " or " : ", ";
+        hint += keys[i];
+    }
+    return hint;
+}
+
 struct Checker {
     const LineIndex &where;
     std::vector<ConfigProblem> &problems;
@@ -326,10 +331,8 @@ struct Checker {
                               " (a table); a path with slashes "
                               "is one quoted name, as in [channel.\"a/b\"]");
             } else {
-                add(line, n.table() + ": unknown key " + key +
-                              "; expected kind, framing, "
-                              "capacity, max_message, overflow, replay, mode, owner, group" +
-                              (n.isDir ? "" : endpointHint()));
+                add(line,
+                    n.table() + ": unknown key " + key + "; expected " + knownKeysHint(n.isDir));
             }
         }
         for (std::string_view name : kSettingNames)

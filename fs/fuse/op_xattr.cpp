@@ -22,13 +22,7 @@ namespace chanfs::fs {
 
 namespace {
 
-constexpr std::string_view kPrefix = "user.chanfs.";
-constexpr std::string_view kStatsPrefix = "stats.";
-
-constexpr std::string_view kStatNames[] = {"queued_messages", "queued_bytes",    "readers",
-                                           "writers",         "blocked_readers", "blocked_writers",
-                                           "in_messages",     "in_bytes",        "out_messages",
-                                           "out_bytes",       "drops",           "dropped_bytes"};
+constexpr std::string_view kPrefix = kAttrPrefix;
 
 std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
 {
@@ -45,6 +39,14 @@ std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
     if (name == "drops") return s.drops;
     if (name == "dropped_bytes") return s.droppedBytes;
     return std::nullopt;
+}
+
+// Appends the names of the stats (names.h) shown on `shownOn`.
+void appendStatNames(std::string *names, unsigned shownOn)
+{
+    for (const StatName &s : kStats)
+        if (s.shownOn & shownOn)
+            names->append(kPrefix).append(kStatsPrefix).append(s.name).push_back('\0');
 }
 
 // Value of `key` (without the prefix) on a node. Needs the table lock.
@@ -322,9 +324,7 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
         }
         for (const auto &[key, e] : n->endpoints.items())
             names.append(kPrefix).append(key).push_back('\0');
-        if (!n->isDir)
-            for (std::string_view s : kStatNames)
-                names.append(kPrefix).append(kStatsPrefix).append(s).push_back('\0');
+        if (!n->isDir) appendStatNames(&names, kChannelStat);
         for (const auto &[key, e] : n->endpoints.items())
             for (const EndpointStat &st : e->stats())
                 names.append(kPrefix).append(kStatsPrefix).append(st.name).push_back('\0');

@@ -17,7 +17,7 @@ MAN_DIR="$PACKAGING_BUILD/man"
     [[ "${lines[0]}" == "CHANFS(8)"*"chanfs $CHANFS_VERSION"*"CHANFS(8)" ]]
     [[ "$output" == *"chanfs - mount a directory of IPC channels"* ]]
     local section
-    for section in SYNOPSIS OPTIONS KINDS FRAMING SETTINGS BRIDGES EXAMPLES "EXIT STATUS" FILES; do
+    for section in SYNOPSIS OPTIONS KINDS FRAMING SETTINGS STATS BRIDGES EXAMPLES "EXIT STATUS" FILES; do
         [[ "$output" == *$'\n'"$section"$'\n'* ]] || { echo "chanfs(8) has no $section"; return 1; }
     done
     run env MANWIDTH=80 man -l "$MAN_DIR/chanctl.1"

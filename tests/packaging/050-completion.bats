@@ -5,7 +5,8 @@
 bats_require_minimum_version 1.5.0
 load ../e2e/helpers
 
-COMPLETION="$PACKAGING_SRC/completion/chanctl"
+# Built from packaging/completion/chanctl.in by names_gen.
+COMPLETION="$PACKAGING_BUILD/completion/chanctl"
 
 setup() { mount_chanfs; }
 teardown() { chanfs_teardown; }

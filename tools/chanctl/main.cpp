@@ -28,30 +28,6 @@
 namespace chanctl {
 namespace {
 
-constexpr std::string_view kSettingsHelp =
-    "Settings (values are checked by the chanfs daemon, which logs why it refuses one):\n"
-    "  --kind KIND          pipe, queue or topic\n"
-    "  --framing FRAMING    bytes, lines, messages or lp32\n"
-    "  --capacity SIZE      buffer size in bytes; suffixes K, M, G are KiB, MiB, GiB\n"
-    "  --max-message SIZE   largest message in bytes; same format\n"
-    "  --overflow POLICY    block, drop-oldest or error\n"
-    "  --replay N           past messages a new topic subscriber receives\n"
-    "  --durable            keep the messages in a log under the state directory\n"
-    "                       (they survive the daemon); durable=0 turns it off\n"
-    "  --fsync POLICY       durable: always, batch (default) or never\n"
-    "  --retention-bytes SIZE     durable topic: bytes of history kept on disk\n"
-    "  --retention-messages N     durable topic: messages of history kept on disk\n"
-    "  --fifo-in PATH       bridge: what programs write into the real FIFO PATH\n"
-    "                       flows into the channel (created if missing)\n"
-    "  --fifo-out PATH      bridge: the channel's messages are written into the\n"
-    "                       real FIFO PATH for a program reading it\n"
-    "  --uds-connect PATH   bridge: each open() of the file is its own connection\n"
-    "                       to the Unix-socket server at PATH\n"
-    "  --uds-listen PATH    bridge: chanfs listens on a Unix socket at PATH; socket\n"
-    "                       clients are one end of the channel, the file the other\n"
-    "  --uds-listen-seqpacket PATH  the same with SOCK_SEQPACKET (a packet per message)\n"
-    "Settings are applied kind first, then framing, then the others, bridges last.\n";
-
 struct Command {
     std::string_view name;
     std::string_view usage;  // without the leading "usage: "
@@ -62,23 +38,12 @@ struct Command {
     std::function<int(const ParsedArgs &)> run;
 };
 
-const std::vector<OptionSpec> kSettingOptions = {
-    {"kind", '\0', true},
-    {"framing", '\0', true},
-    {"capacity", '\0', true},
-    {"max-message", '\0', true},
-    {"overflow", '\0', true},
-    {"replay", '\0', true},
-    {"durable", '\0', false},
-    {"fsync", '\0', true},
-    {"retention-bytes", '\0', true},
-    {"retention-messages", '\0', true},
-    {"fifo-in", '\0', true},
-    {"fifo-out", '\0', true},
-    {"uds-connect", '\0', true},
-    {"uds-listen", '\0', true},
-    {"uds-listen-seqpacket", '\0', true},
-};
+// The options of create and set that name a setting or an endpoint (names.h).
+const std::vector<OptionSpec> kSettingOptions = [] {
+    std::vector<OptionSpec> specs;
+    for (const SettingOption &o : setting_options()) specs.push_back({o.name, '\0', o.takes_value});
+    return specs;
+}();
 
 // A bridge path as the daemon needs it: absolute (relative to our cwd).
 std::string absolute_path(const std::string &path)
@@ -93,26 +58,12 @@ std::string absolute_path(const std::string &path)
 void collect_settings(const ParsedArgs &args, SettingsRequest &settings)
 {
     for (const auto &[name, value] : args.options) {
-        for (const auto &spec : kSettingOptions) {
-            if (spec.long_name != name) continue;
-            if (name == "uds-connect" || name == "uds-listen" || name == "uds-listen-seqpacket") {
-                const std::string how = name == "uds-connect"  ? "connect:"
-                                        : name == "uds-listen" ? "listen:"
-                                                               : "listen-seqpacket:";
-                settings.put("uds", how + absolute_path(value));
-                continue;
-            }
-            if (name == "fifo-in" || name == "fifo-out") {
-                settings.put("fifo", (name == "fifo-in" ? "in:" : "out:") + absolute_path(value));
-                continue;
-            }
-            if (name == "durable") {
-                settings.put("durable", "1");
-                continue;
-            }
-            std::string key = name;
-            std::replace(key.begin(), key.end(), '-', '_');  // max-message, retention-bytes...
-            settings.put(std::move(key), value);
+        for (const SettingOption &o : setting_options()) {
+            if (o.name != name) continue;
+            if (o.is_endpoint)
+                settings.put(o.key, o.value_prefix + absolute_path(value));
+            else
+                settings.put(o.key, o.takes_value ? value : "1");  // --durable means durable=1
         }
     }
 }
@@ -352,7 +303,7 @@ void print_main_help(std::ostream &out)
 void print_command_help(const Command &command, std::ostream &out)
 {
     out << "usage: " << command.usage << "\n\n" << command.details;
-    if (command.has_settings) out << '\n' << kSettingsHelp;
+    if (command.has_settings) out << '\n' << settings_help();
 }
 
 int usage_error(std::string_view message, const Command *command)

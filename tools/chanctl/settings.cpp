@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "channels/endpoints/endpoint_keys.h"
 #include "tools/chanctl/cli.h"
 
 namespace chanctl {
@@ -10,11 +9,8 @@ namespace chanctl {
 const std::vector<std::string_view> &known_settings()
 {
     static const std::vector<std::string_view> keys = [] {
-        std::vector<std::string_view> k = {
-            "kind",   "framing", "capacity",        "max_message",        "overflow",
-            "replay", "fsync",   "retention_bytes", "retention_messages", "durable",
-        };
-        k.insert(k.end(), std::begin(chanfs::kEndpointKeys), std::end(chanfs::kEndpointKeys));
+        std::vector<std::string_view> k(chanfs::kSettingNames.begin(), chanfs::kSettingNames.end());
+        k.insert(k.end(), chanfs::kEndpointKeys.begin(), chanfs::kEndpointKeys.end());
         return k;
     }();
     return keys;
@@ -22,26 +18,47 @@ const std::vector<std::string_view> &known_settings()
 
 const std::vector<std::string_view> &known_stats()
 {
-    static const std::vector<std::string_view> keys = {
-        "stats.queued_messages", "stats.queued_bytes",    "stats.readers",
-        "stats.writers",         "stats.blocked_readers", "stats.blocked_writers",
-        "stats.in_messages",     "stats.in_bytes",        "stats.out_messages",
-        "stats.out_bytes",       "stats.drops",           "stats.dropped_bytes",
-    };
-    // Endpoint stats after the channel's, as "stats.NAME" (stored here: the
-    // list hands out views).
-    static const std::vector<std::string> endpoint = [] {
-        std::vector<std::string> names;
-        for (std::string_view n : chanfs::kEndpointStatNames)
-            names.push_back("stats." + std::string(n));
-        return names;
-    }();
-    static const std::vector<std::string_view> all = [] {
-        std::vector<std::string_view> k = keys;
-        k.insert(k.end(), endpoint.begin(), endpoint.end());
+    static const std::vector<std::string> storage = [] {
+        std::vector<std::string> k;
+        for (const chanfs::StatName &s : chanfs::kStats)
+            k.push_back(std::string(kStatsPrefix) + std::string(s.name));
         return k;
     }();
-    return all;
+    static const std::vector<std::string_view> keys(storage.begin(), storage.end());
+    return keys;
+}
+
+const std::vector<SettingOption> &setting_options()
+{
+    static const std::vector<SettingOption> options = [] {
+        std::vector<SettingOption> o;
+        for (const chanfs::SettingName &s : chanfs::kSettings) {
+            std::string name(s.name);
+            std::replace(name.begin(), name.end(), '_', '-');  // max-message, retention-bytes
+            const bool flag = s.type == chanfs::ValueType::Flag;
+            o.push_back({std::move(name), std::string(s.name), "", std::string(s.metavar), s.help,
+                         false, !flag});
+        }
+        for (const chanfs::EndpointMode &e : chanfs::kEndpointModes)
+            o.push_back({std::string(e.key) + "-" + std::string(e.mode), std::string(e.key),
+                         std::string(e.mode) + ":", "PATH", e.help, true, true});
+        return o;
+    }();
+    return options;
+}
+
+std::string settings_help()
+{
+    std::string out =
+        "Settings (values are checked by the chanfs daemon, which logs why it refuses one):\n";
+    for (const SettingOption &o : setting_options()) {
+        std::string option = "--" + o.name;
+        if (o.takes_value) option += " " + o.metavar;
+        out +=
+            chanfs::optionHelp(option, o.is_endpoint ? "bridge: " + std::string(o.help) : o.help);
+    }
+    out += "Settings are applied kind first, then framing, then the others, bridges last.\n";
+    return out;
 }
 
 size_t rank_of(std::string_view key, const std::vector<std::string_view> &known)
@@ -93,11 +110,13 @@ Setting parse_assignment(std::string_view arg)
         // an attribute the daemon refuses after other settings were applied.
         const auto &known = known_settings();
         if (std::find(known.begin(), known.end(), key) == known.end()) {
-            throw UsageError(
-                "unknown setting '" + key +
-                "' (known: kind, framing, capacity, max_message, overflow, replay, fsync,"
-                " retention_bytes, retention_messages, durable, fifo, uds;"
-                " other attributes as user.chanfs.NAME=VALUE)");
+            std::string names;
+            for (const auto name : known) {
+                if (!names.empty()) names += ", ";
+                names += name;
+            }
+            throw UsageError("unknown setting '" + key + "' (known: " + names +
+                             "; other attributes as user.chanfs.NAME=VALUE)");
         }
     }
     return {std::move(key), std::move(value)};

@@ -7,18 +7,37 @@
 #include <string_view>
 #include <vector>
 
+#include "channels/base/names.h"
+
 namespace chanctl {
 
-inline constexpr std::string_view kAttrPrefix = "user.chanfs.";
-inline constexpr std::string_view kStatsPrefix = "stats.";
+using chanfs::kAttrPrefix;
+using chanfs::kStatsPrefix;
 
-// Short names (without kAttrPrefix) of the settings chanctl has options for,
-// in the order they must be applied: the daemon resets framing when kind
-// changes, so kind goes first and framing right after it.
+// Short names (without kAttrPrefix) of the settings, then the endpoint keys
+// (fifo, uds), as channels/base/names.h declares them: in the order they
+// must be applied (kind first, framing right after it, bridges last).
 const std::vector<std::string_view> &known_settings();
 
-// Short names of the stats, in display order.
+// Short names of the stats ("stats.readers"...), in display order.
 const std::vector<std::string_view> &known_stats();
+
+// One option of create and set: --kind KIND, --durable, --fifo-in PATH.
+struct SettingOption {
+    std::string name;          // without "--": "max-message", "fifo-in"
+    std::string key;           // what it sets: "max_message", "fifo"
+    std::string value_prefix;  // an endpoint's mode, "in:"; "" for a setting
+    std::string metavar;       // "SIZE", "PATH"; "" for a flag
+    std::string_view help;
+    bool is_endpoint;
+    bool takes_value;
+};
+
+// Every setting's option (in names.h order), then every endpoint mode's.
+const std::vector<SettingOption> &setting_options();
+
+// The "Settings:" section of `chanctl help create` and `help set`.
+std::string settings_help();
 
 // Position of `key` in `known` for sorting; unknown keys rank after all
 // known ones (and are then sorted by name by the caller).

@@ -199,7 +199,8 @@ TEST(Config, UnknownKey)
     EXPECT_EQ(onlyProblem("[dir.\"a\"]\nkind = \"queue\"\ncolour = \"red\"\n"),
               (ConfigProblem{3,
                              "[dir.\"a\"]: unknown key colour; expected kind, framing, "
-                             "capacity, max_message, overflow, replay, mode, owner, group"}));
+                             "capacity, max_message, overflow, replay, durable, fsync, "
+                             "retention_bytes, retention_messages, mode, owner or group"}));
     // Bridges belong to channels.
     EXPECT_EQ(onlyProblem("[dir.\"a\"]\nfifo = \"in:/x\"\n").line, 2);
     // [channel.a.b] is a table b inside channel a, not the path a/b.
@@ -207,6 +208,25 @@ TEST(Config, UnknownKey)
               (ConfigProblem{2,
                              "[channel.\"a\"]: unknown key b (a table); a path with slashes "
                              "is one quoted name, as in [channel.\"a/b\"]"}));
+}
+
+// The hint names every key the loader accepts: each setting of names.h (it
+// once forgot durable, fsync and the retention limits), and for a channel
+// each endpoint key.
+TEST(Config, UnknownKeyHintNamesEveryKey)
+{
+    const std::string dirHint = onlyProblem("[dir.\"a\"]\ncolour = \"red\"\n").message;
+    const std::string chanHint = onlyProblem("[channel.\"a\"]\ncolour = \"red\"\n").message;
+    for (std::string_view name : kSettingNames) {
+        EXPECT_NE(dirHint.find(std::string(" ") + std::string(name) + ","), std::string::npos)
+            << name << " missing from: " << dirHint;
+        EXPECT_NE(chanHint.find(std::string(" ") + std::string(name) + ","), std::string::npos)
+            << name << " missing from: " << chanHint;
+    }
+    for (std::string_view key : kEndpointKeys) {
+        EXPECT_NE(chanHint.find(std::string(key)), std::string::npos) << key;
+        EXPECT_EQ(dirHint.find(std::string(key)), std::string::npos) << key;
+    }
 }
 
 TEST(Config, BadValues)
