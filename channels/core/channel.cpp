@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "channels/base/log_limit.h"
 #include "channels/core/kind_policy.h"
 #include "channels/core/memory_budget.h"
 #include "channels/storage/journal.h"
@@ -150,8 +151,10 @@ void Channel::release(Handle &h)
     if (!h.held_.empty()) {
         // An unfinished line or frame of a writer that closed is not a
         // message: delivering it would pass a fragment off as whole.
-        spdlog::warn("channel {}: writer closed with an unfinished {}-byte {} message; dropped",
-                     name_, h.held_.size(), toString(settings_.framing));
+        // Limited: a crowd of killed writers must not flood the log.
+        logLimited(spdlog::level::warn, "writer closed with an unfinished message",
+                   "channel {}: writer closed with an unfinished {}-byte {} message; dropped",
+                   name_, h.held_.size(), toString(settings_.framing));
         ++stats_.drops;
         stats_.droppedBytes += h.held_.size();
         h.held_.clear();
@@ -159,10 +162,10 @@ void Channel::release(Handle &h)
     if (!h.pending_.empty() && settings_.kind != Kind::Topic) {
         uint64_t bytes = 0;
         for (const Entry &e : h.pending_) bytes += e.length;
-        spdlog::info(
-            "channel {}: reader closed with {} unread bytes of a message it had begun; "
-            "dropped",
-            name_, bytes);
+        logLimited(spdlog::level::info, "reader closed in a message",
+                   "channel {}: reader closed with {} unread bytes of a message it had begun; "
+                   "dropped",
+                   name_, bytes);
         ++stats_.drops;
         stats_.droppedBytes += bytes;
         for (const Entry &e : h.pending_) noteGone(e);
@@ -686,6 +689,7 @@ ChannelStats Channel::stats() const
     ChannelStats s = stats_;
     s.queuedBytes = log_.bytes();
     s.queuedMessages = log_.messages();
+    s.maxBacklogBytes = policy_->backlogBytes(*this);
     return s;
 }
 

@@ -107,6 +107,9 @@ struct ChannelStats {
     uint64_t outBytes = 0;
     uint64_t drops = 0;
     uint64_t droppedBytes = 0;
+    // The bytes the slowest reader has yet to read (a topic's slowest
+    // subscriber: the early warning before drop-oldest drops).
+    uint64_t maxBacklogBytes = 0;
     timespec lastWrite{};
 };
 

@@ -54,6 +54,21 @@ bool isMountTableOption(const std::string &key)
     return key.compare(0, 2, "x-") == 0;  // x-systemd.*, x-gvfs-* and the like
 }
 
+// realpath() of a dead mount fails (stat gives ENOTCONN): its parent's
+// real path and its own name.
+std::string absoluteOfDeadMount(std::string path)
+{
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    const size_t slash = path.rfind('/');
+    const std::string parent = slash == std::string::npos ? "." : path.substr(0, slash ? slash : 1);
+    const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    char *abs = realpath(parent.c_str(), nullptr);
+    if (!abs) return path;
+    std::string out = abs;
+    free(abs);
+    return (out == "/" ? "" : out) + "/" + name;
+}
+
 int takeOption(const std::string &opt, Options *o, std::string *err)
 {
     const auto eq = opt.find('=');
@@ -66,6 +81,9 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
     if (key == "log_level") {
         if (!validLogLevel(value)) return bad("expected trace, debug, info, warn, error or off");
         o->logLevel = value;
+    } else if (key == "log_format") {
+        if (value != "text" && value != "json") return bad("expected text or json");
+        o->logJson = value == "json";
     } else if (const SettingName *setting = mountOptionSetting(key)) {
         std::string why;
         if (applySetting(&o->defaults, setting->name, value, &why) < 0) return bad(why);
@@ -78,6 +96,17 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         uint64_t n = 0;
         if (parseCount(value, &n) < 0 || n < 1) return bad("expected a count of 1 or more");
         o->maxChannels = n;
+    } else if (key == "metrics") {
+        if (value.empty()) return bad("expected ADDR:PORT or unix:/path");
+        if (value.rfind("unix:", 0) == 0 && (value.size() < 6 || value[5] != '/'))
+            return bad("expected unix:/absolute/path");
+        o->metricsAddress = value;
+    } else if (key == "metrics_bind_any") {
+        o->metricsBindAny = true;
+    } else if (key == "metrics_max_channels") {
+        uint64_t n = 0;
+        if (parseCount(value, &n) < 0) return bad("expected a count");
+        o->metricsMaxChannels = n;
     } else if (key == "threads") {
         uint64_t n = 0;
         if (parseCount(value, &n) < 0 || n < 1 || n > 64) return bad("expected 1 to 64");
@@ -96,6 +125,8 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         // A missing file is reported when it is read, with its name.
         o->configFile = abs ? abs : value;
         free(abs);
+    } else if (key == "force_mount") {
+        o->forceMount = true;
     } else if (key == "default_permissions") {
         o->defaultPermissions = true;
     } else if (key == "nodefault_permissions" || key == "no_default_permissions") {
@@ -131,7 +162,8 @@ std::string usage(const char *prog)
       << "  -d                     foreground with libfuse request tracing\n"
       << "  -h, --help             this help\n"
       << "  -V, --version          print the version\n"
-      << "  -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n";
+      << "  -o log_level=LEVEL     trace, debug, info (default), warn, error, off\n"
+      << "  -o log_format=FORMAT   text (default) or json (one object per line)\n";
     // The settings whose mount-wide default an -o option sets.
     for (const SettingName &setting : kSettings)
         if (!setting.mountOption.empty())
@@ -144,9 +176,17 @@ std::string usage(const char *prog)
       << "  -o max_channels=N      channels and directories in the mount (default\n"
       << "                         1000000); one more is refused with ENOSPC\n"
       << "  -o threads=N           request threads (default 1)\n"
+      << "  -o metrics=ADDR:PORT   serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+      << "                         (loopback only unless -o metrics_bind_any);\n"
+      << "                         -o metrics=unix:/path serves them on a socket\n"
+      << "  -o metrics_max_channels=N  per-channel series for at most N channels\n"
+      << "                         (default 1000)\n"
       << "  -o bridge_root=DIR     FIFO and socket bridge paths must be inside DIR\n"
       << "  -o config=FILE         create the tree FILE declares (default:\n"
       << "                         SOURCE/chanfs.toml if it exists)\n"
+      << "  -o force_mount         mount even where a FUSE mount is: a dead one\n"
+      << "                         (its daemon gone) is unmounted first, a live one\n"
+      << "                         is mounted over\n"
       << "  -o allow_other         let other users use the mount\n"
       << "  -o default_permissions kernel checks modes (on by default;\n"
       << "                         -o nodefault_permissions turns it off)\n"
@@ -208,6 +248,11 @@ int parseOptions(int argc, char **argv, Options *o, std::string *err)
     if (positional.size() == 2) o->source = positional.front();
     struct stat st {};
     if (stat(o->mountpoint.c_str(), &st) != 0) {
+        if (errno == ENOTCONN) {
+            // A FUSE mount whose daemon died: main() says so (checkMountpoint).
+            o->mountpoint = absoluteOfDeadMount(o->mountpoint);
+            return 0;
+        }
         *err = "mountpoint " + o->mountpoint + ": " + std::strerror(errno);
         return -EINVAL;
     }

@@ -21,14 +21,25 @@ struct Options {
     bool help = false;
     bool version = false;
     std::string logLevel = "info";
+    bool logJson = false;  // -o log_format=json
     unsigned threads = 1;  // request threads; 1: single-threaded loop (fastest on 2 cores)
     bool defaultPermissions = true;
+    // -o force_mount: mount even if MOUNTPOINT is a FUSE mount already
+    // (see checkMountpoint() in session.h).
+    bool forceMount = false;
     PartialSettings defaults;  // -o default_kind= etc.
     // -o max_memory=SIZE: all channels' queued messages together (see
     // channels/core/memory_budget.h). Default: a quarter of physical memory.
     uint64_t maxMemoryBytes = 0;
     // -o max_channels=N: channels and directories in the tree together.
     uint64_t maxChannels = 1000000;
+    // -o metrics=ADDR:PORT or unix:/path: where fs/daemon/metrics.* serves
+    // /metrics; "" for no endpoint. A TCP address must be loopback unless
+    // -o metrics_bind_any.
+    std::string metricsAddress;
+    bool metricsBindAny = false;
+    // -o metrics_max_channels=N: channels past N (by path) get no series.
+    uint64_t metricsMaxChannels = 1000;
     std::vector<std::string> fuseOptions;     // passed to libfuse as -o
     std::vector<std::string> ignoredOptions;  // fstab-only (defaults, _netdev, x-*...)
 };

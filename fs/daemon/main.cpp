@@ -9,11 +9,14 @@
 #include <cstring>
 #include <optional>
 
+#include "channels/base/log_limit.h"
 #include "channels/base/unique_fd.h"
 #include "fs/base/log.h"
 #include "fs/base/options.h"
 #include "fs/config/config.h"
 #include "fs/config/config_apply.h"
+#include "fs/daemon/metrics.h"
+#include "fs/daemon/service_notify.h"
 #include "fs/fuse/session.h"
 #include "fs/tree/filesystem.h"
 
@@ -36,8 +39,9 @@ std::string configPath(const Options &opts)
 // Goes to the background before anything starts a thread: the bridge event
 // loop's thread would not survive the fork() of fuse_daemonize() after the
 // mount. The parent waits for the child to report that it has mounted
-// (mounted()) and exits 0, or 1 if the child failed first; the child's
-// messages reach the terminal until then. Returns in the child only.
+// (mounted()) and exits 0, or with the code the child gave (failed()), or 1
+// if the child died first; the child's messages reach the terminal until
+// then. Returns in the child only.
 class Detach {
 public:
     // False if the fork failed (then nothing was detached).
@@ -51,11 +55,11 @@ public:
         if (pid < 0) return false;
         if (pid > 0) {
             notify_.reset();
-            char ok = 0;
+            char code = 1;
             ssize_t n;
-            do n = ::read(readEnd.get(), &ok, 1);
+            do n = ::read(readEnd.get(), &code, 1);
             while (n < 0 && errno == EINTR);
-            ::_exit(n == 1 ? 0 : 1);
+            ::_exit(n == 1 ? code : 1);
         }
         ::setsid();
         return true;
@@ -70,12 +74,19 @@ public:
             ::dup2(null.get(), 1);
             ::dup2(null.get(), 2);
         }
-        const char ok = 1;
-        [[maybe_unused]] ssize_t n = ::write(notify_.get(), &ok, 1);
+        report(0);
+    }
+    // The child gives up before mounting: the parent exits with `code`.
+    void failed(int code) { report(static_cast<char>(code)); }
+
+private:
+    void report(char code)
+    {
+        if (!notify_) return;
+        [[maybe_unused]] ssize_t n = ::write(notify_.get(), &code, 1);
         notify_.reset();
     }
 
-private:
     UniqueFd notify_;
 };
 
@@ -97,7 +108,7 @@ int main(int argc, char **argv)
         std::printf("chanfs %s\n", CHANFS_VERSION);
         return 0;
     }
-    setupLogging(opts.logLevel, false);
+    setupLogging(opts.logLevel, false, opts.logJson);
     for (const std::string &o : opts.ignoredOptions)
         spdlog::debug("-o {}: an fstab/mount(8) option, ignored", o);
 
@@ -114,6 +125,13 @@ int main(int argc, char **argv)
         }
     }
 
+    // A FUSE mount there already (a live one would be hidden, a dead one
+    // is what kill -9 without auto_unmount leaves): refused unless forced.
+    if (checkMountpoint(opts, &err) < 0) {
+        std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
+        return 2;
+    }
+
     Detach detach;
     if (!opts.foreground && !detach.start()) {
         spdlog::error("cannot daemonize: {}", std::strerror(errno));
@@ -123,10 +141,15 @@ int main(int argc, char **argv)
     // A state directory brings back the tree the last run left (config.h's
     // file then applies on top of it).
     if (opts.source.find('/') != std::string::npos) {
-        if (StateStore::open(opts.source, &fs.state, &err) < 0 || fs.state->restore(fs, &err) < 0) {
+        const int rc = StateStore::open(opts.source, &fs.state, &err);
+        if (rc < 0 || fs.state->restore(fs, &err) < 0) {
             std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
             fs.closeAll();
-            return 1;
+            // Another daemon has the state directory: a usage error, like
+            // a bad option, not a failure of this one.
+            const int code = rc == -EBUSY ? 2 : 1;
+            detach.failed(code);
+            return code;
         }
     }
     if (config) {
@@ -143,6 +166,17 @@ int main(int argc, char **argv)
         fs.closeAll();
         return 1;
     }
+    // Before the mount, so a bad address refuses to mount rather than
+    // leaving a mount nobody can watch.
+    std::unique_ptr<MetricsServer> metrics;
+    if (!opts.metricsAddress.empty()) {
+        metrics = MetricsServer::start(fs, opts, &err);
+        if (!metrics) {
+            std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
+            fs.closeAll();
+            return 1;
+        }
+    }
     std::unique_ptr<Session> session = Session::start(opts, fs, &err);
     if (!session) {
         spdlog::error("{}", err);
@@ -152,14 +186,21 @@ int main(int argc, char **argv)
     if (!opts.foreground) {
         detach.mounted();
         spdlog::drop_all();
-        setupLogging(opts.logLevel, true);
+        setupLogging(opts.logLevel, true, opts.logJson);
     }
     spdlog::info("chanfs {} mounted at {} ({} thread{})", CHANFS_VERSION, opts.mountpoint,
                  opts.threads, opts.threads == 1 ? "" : "s");
+    if (metrics) spdlog::info("metrics at {}/metrics", metrics->address());
+    // READY=1 comes from its thread once the loop below answers.
+    std::unique_ptr<ServiceNotifier> notifier = ServiceNotifier::start(opts.mountpoint);
     const int rc = session->run(opts.threads);
+    if (notifier) notifier->stopping();
+    flushSuppressedLogLines();
     spdlog::info("chanfs at {} unmounting", opts.mountpoint);
+    metrics.reset();  // its thread reads the tree closeAll() empties
     fs.closeAll();
     session.reset();
+    notifier.reset();  // a probe still in the kernel returned with the session
     // libfuse reports the signal that ended the loop as a positive number:
     // SIGINT/SIGTERM/SIGHUP are a clean stop.
     return rc >= 0 ? 0 : 1;

@@ -7,10 +7,19 @@
 #include <string>
 
 #include "channels/core/channel.h"
+#include "fs/base/request_counters.h"
 
 namespace chanfs::fs {
 
 namespace {
+
+// A reply's result, counted for the metrics endpoint when the kernel
+// refused it (the channel then takes the delivery back).
+int counted(int rc)
+{
+    if (rc < 0) requestCounters().failedReplies.fetch_add(1, std::memory_order_relaxed);
+    return rc;
+}
 
 // Above this many slices a read reply is copied into one buffer.
 constexpr size_t kMaxReplySegments = 64;
@@ -22,7 +31,7 @@ public:
     bool interrupted() const override { return fuse_req_interrupted(req_) != 0; }
     int deliver(std::span<const iovec> data) noexcept override
     {
-        if (data.empty()) return fuse_reply_buf(req_, nullptr, 0);
+        if (data.empty()) return counted(fuse_reply_buf(req_, nullptr, 0));
         if (data.size() <= kMaxReplySegments)
             return logged(fuse_reply_iov(req_, data.data(), static_cast<int>(data.size())));
         // One read can carry a hundred thousand small messages, and writev
@@ -46,7 +55,7 @@ private:
     static int logged(int rc)
     {
         if (rc < 0 && rc != -ENOENT) spdlog::error("read reply refused by the kernel: {}", rc);
-        return rc;
+        return counted(rc);
     }
     fuse_req_t req_;
 };
@@ -56,7 +65,7 @@ public:
     explicit FuseWriteWaiter(fuse_req_t req) : req_(req) {}
     uintptr_t key() const override { return reinterpret_cast<uintptr_t>(req_); }
     bool interrupted() const override { return fuse_req_interrupted(req_) != 0; }
-    int done(size_t n) noexcept override { return fuse_reply_write(req_, n); }
+    int done(size_t n) noexcept override { return counted(fuse_reply_write(req_, n)); }
     void fail(int err) noexcept override { fuse_reply_err(req_, err); }
 
 private:
@@ -83,6 +92,7 @@ private:
 void onInterrupt(fuse_req_t req, void *data)
 {
     const auto channelId = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data));
+    requestCounters().interrupts.fetch_add(1, std::memory_order_relaxed);
     if (auto ch = Channel::find(channelId)) {
         if (ch->cancel(reinterpret_cast<uintptr_t>(req)))
             spdlog::debug("channel {}: waiting request interrupted", ch->name());

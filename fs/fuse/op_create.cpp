@@ -6,6 +6,7 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "channels/base/log_limit.h"
 #include "fs/fuse/ops.h"
 #include "fs/fuse/stream_io.h"
 #include "fs/tree/filesystem.h"
@@ -64,9 +65,17 @@ Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t
             return nullptr;
         }
     }
-    if (fs.state) fs.state->save(fs, n);
-    spdlog::info("channel {} created: kind {}, framing {}, capacity {}", fs.inodes.path(n),
-                 toString(s.kind), toString(s.framing), s.capacityBytes);
+    if (int rc = fs.state ? fs.state->save(fs, n) : 0; rc < 0) {
+        // Not saved: it never existed. A journal just made goes with it.
+        if (auto j = n.channel->detachJournal()) j->destroy();
+        n.channel->detach();
+        fs.inodes.removeName(dir, name);
+        *err = -rc;
+        return nullptr;
+    }
+    logLimited(spdlog::level::info, "channel created",
+               "channel {} created: kind {}, framing {}, capacity {}", fs.inodes.path(n),
+               toString(s.kind), toString(s.framing), s.capacityBytes);
     return &n;
 }
 
@@ -79,7 +88,11 @@ Node *makeDirNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mod
     }
     if ((*err = checkNewEntry(fs, dir, name, 0, true, "mkdir"))) return nullptr;
     Node &n = fs.inodes.add(dir, name, true, mode, uid, gid, ino);
-    if (fs.state) fs.state->save(fs, n);
+    if (int rc = fs.state ? fs.state->save(fs, n) : 0; rc < 0) {
+        fs.inodes.removeName(dir, name);  // not saved: it never existed
+        *err = -rc;
+        return nullptr;
+    }
     return &n;
 }
 

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "channels/base/log_limit.h"
 #include "fs/base/log.h"
 #include "fs/fuse/ops.h"
 #include "fs/tree/filesystem.h"
@@ -77,6 +78,23 @@ void opGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info *) noexcept
     fuse_reply_attr(req, &st, timeout);
 }
 
+namespace {
+
+// The attributes setattr changes, without the node's children or channel.
+Node copyOfAttributes(const Node &n)
+{
+    Node c;
+    c.mode = n.mode;
+    c.uid = n.uid;
+    c.gid = n.gid;
+    c.atime = n.atime;
+    c.mtime = n.mtime;
+    c.ctime = n.ctime;
+    return c;
+}
+
+}  // namespace
+
 void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
                fuse_file_info *) noexcept
 {
@@ -107,6 +125,7 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
             return;
         }
         const timespec now = nowRealtime();
+        const Node was = copyOfAttributes(*n);
         if (toSet & FUSE_SET_ATTR_MODE) n->mode = (n->mode & S_IFMT) | (attr->st_mode & 07777);
         if (toSet & FUSE_SET_ATTR_UID) n->uid = attr->st_uid;
         if (toSet & FUSE_SET_ATTR_GID) n->gid = attr->st_gid;
@@ -122,7 +141,22 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
             n->mtime = attr->st_mtim;
         if (toSet & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
             n->ctime = now;
-            if (fs.state) fs.state->save(fs, *n);
+            if (int rc = fs.state ? fs.state->save(fs, *n) : 0; rc < 0) {
+                // Not saved: the node keeps what the log says it has.
+                n->mode = was.mode;
+                n->uid = was.uid;
+                n->gid = was.gid;
+                n->atime = was.atime;
+                n->mtime = was.mtime;
+                n->ctime = was.ctime;
+                const std::string where = fs.inodes.path(*n);
+                lock.unlock();
+                logLimited(spdlog::level::warn, "not saved",
+                           "chmod/chown {} refused: the change cannot be saved ({})",
+                           printable(where), std::strerror(-rc));
+                fuse_reply_err(req, -rc);
+                return;
+            }
             followers = n->endpoints.all();
             if (!followers.empty()) path = fs.inodes.path(*n);
         }

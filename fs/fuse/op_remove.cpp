@@ -8,6 +8,7 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "channels/base/log_limit.h"
 #include "fs/base/log.h"
 #include "fs/fuse/ops.h"
 #include "fs/tree/filesystem.h"
@@ -63,11 +64,13 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
             err = ENOENT;
         else if (n->isDir)
             err = EISDIR;
-        else {
+        else if (fs.state && (err = -fs.state->drop(fs, n->ino))) {
+            // Not saved: the channel stays, so what the log says holds.
+        } else {
             gone = n->channel;
             goneEndpoints = n->endpoints.takeAll();
-            spdlog::info("channel {} removed", fs.inodes.path(*n));
-            if (fs.state) fs.state->drop(n->ino);
+            logLimited(spdlog::level::info, "channel removed", "channel {} removed",
+                       fs.inodes.path(*n));
             fs.inodes.removeName(*dir, name);
         }
     }
@@ -89,8 +92,9 @@ void opRmdir(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
             err = ENOTDIR;
         else if (!n->children.empty())
             err = ENOTEMPTY;
-        else {
-            if (fs.state) fs.state->drop(n->ino);
+        else if (fs.state && (err = -fs.state->drop(fs, n->ino))) {
+            // Not saved: the directory stays.
+        } else {
             fs.inodes.removeName(*dir, name);
         }
     }
@@ -139,15 +143,16 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         } else if ((err = checkNewEntry(fs, *to, newname, src->isDir ? longestBelow(fs, *src) : 0,
                                         false, "rename"))) {
             // a name or a path inside the moved tree would be too long
+        } else if (fs.state &&
+                   (err = -fs.state->saveMove(fs, *src, to->ino, newname, dst ? dst->ino : 0))) {
+            // Not saved (one record for both halves): nothing moves.
         } else {
             if (dst) {
                 replaced = dst->channel;
                 replacedEndpoints = dst->endpoints.takeAll();
-                if (fs.state) fs.state->drop(dst->ino);
                 fs.inodes.removeName(*to, newname);
             }
             fs.inodes.move(*from, name, *to, newname);
-            if (fs.state) fs.state->save(fs, *src);
         }
     }
     retire(std::move(replaced), std::move(replacedEndpoints));

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "channels/base/log_limit.h"
 #include "channels/core/memory_budget.h"
 #include "fs/base/log.h"
 #include "fs/fuse/ops.h"
@@ -23,6 +24,8 @@ namespace chanfs::fs {
 namespace {
 
 constexpr std::string_view kPrefix = kAttrPrefix;
+// Why a change was refused when the state directory could not record it.
+constexpr const char *kNotSaved = "the change cannot be saved in the state directory";
 
 std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
 {
@@ -118,12 +121,43 @@ void replySized(fuse_req_t req, size_t size, const std::string &value, bool size
 
 namespace {
 
-// Records node `ino` in the state directory (if there is one).
-void saveNode(Filesystem &fs, fuse_ino_t ino)
+// Logs how setting or removing bridge `key` went and answers `req`.
+void replyBridge(fuse_req_t req, std::string_view key, const std::string &val,
+                 const std::string &path, int rc, const std::string &why, bool remove)
 {
-    if (!fs.state) return;
+    if (rc < 0) {
+        if (rc != -ENODATA)
+            spdlog::warn("setxattr {}{}='{}' on {} refused ({}): {}", kPrefix, key, printable(val),
+                         printable(path), std::strerror(-rc), why);
+        fuse_reply_err(req, -rc);
+        return;
+    }
+    logLimited(spdlog::level::info, "setxattr bridge", "{}: {} {}", printable(path), key,
+               remove ? "bridge removed" : "set to " + printable(val));
+    fuse_reply_err(req, 0);
+}
+
+}  // namespace
+
+namespace {
+
+// Records node `ino` in the state directory (if there is one): 0 or -errno.
+int saveNode(Filesystem &fs, fuse_ino_t ino)
+{
+    if (!fs.state) return 0;
     std::shared_lock lock(fs.inodes.mutex());
-    if (Node *n = fs.inodes.get(ino)) fs.state->save(fs, *n);
+    Node *n = fs.inodes.get(ino);
+    return n ? fs.state->save(fs, *n) : 0;
+}
+
+// The bridge `key` of channel `ino` as its value reads ("" for none).
+std::string bridgeValue(Filesystem &fs, fuse_ino_t ino, std::string_view key)
+{
+    std::shared_lock lock(fs.inodes.mutex());
+    const Node *n = fs.inodes.get(ino);
+    std::string v;
+    if (n && !n->isDir && readValue(*n, key, &v) < 0) v.clear();
+    return v;
 }
 
 // setxattr/removexattr of a bridge key: does it as the caller and replies.
@@ -132,19 +166,22 @@ void setBridge(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, std::string_view 
 {
     const uid_t uid = fuse_req_ctx(req)->uid;
     const auto as = [req] { return callerOf(req); };
+    const auto apply = [&](const std::string &v, bool rm, std::string *path, std::string *why) {
+        return setEndpoint(fs, ino, key, v, rm, uid, as, path, why);
+    };
+    const std::string was = fs.state ? bridgeValue(fs, ino, key) : std::string();
     std::string path, why;
-    const int rc = setEndpoint(fs, ino, key, val, remove, uid, as, &path, &why);
-    if (rc == 0) saveNode(fs, ino);
-    if (rc < 0) {
-        if (rc != -ENODATA)
-            spdlog::warn("setxattr {}{}='{}' on {} refused ({}): {}", kPrefix, key, printable(val),
-                         printable(path), std::strerror(-rc), why);
-        fuse_reply_err(req, -rc);
-        return;
+    int rc = apply(val, remove, &path, &why);
+    if (rc == 0) {
+        if (const int saved = saveNode(fs, ino); saved < 0) {
+            // Not saved: the bridge the log names comes back.
+            std::string ignoredPath, ignoredWhy;
+            apply(was, was.empty(), &ignoredPath, &ignoredWhy);
+            rc = saved;
+            why = kNotSaved;
+        }
     }
-    spdlog::info("{}: {} {}", printable(path), key,
-                 remove ? "bridge removed" : "set to " + printable(val));
-    fuse_reply_err(req, 0);
+    replyBridge(req, key, val, path, rc, why, remove);
 }
 
 }  // namespace
@@ -240,13 +277,21 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
             rc = -EINVAL;
             why = "durable channels need a state directory: mount as chanfs STATE_DIR MOUNTPOINT";
         } else if (n->isDir) {
+            const PartialSettings was = n->defaults;
             rc = applySetting(&n->defaults, key, val, &why);
-            if (rc == 0 && fs.state) fs.state->save(fs, *n);
+            if (rc == 0 && fs.state && (rc = fs.state->save(fs, *n)) < 0) {
+                n->defaults = was;  // not saved: the directory keeps what the log says
+                why = kNotSaved;
+            }
         } else {
             ch = n->channel;
         }
     }
-    if (ch) rc = ch->changeSetting(key, val, &why);
+    std::optional<std::string> oldValue;
+    if (ch) {
+        oldValue = formatSetting(ch->settings(), key);
+        rc = ch->changeSetting(key, val, &why);
+    }
     if (ch && rc == 0) {
         // Durable turned on or off: the journal follows. The channel's other
         // settings are recorded either way. Not once it is unlinked (an
@@ -255,12 +300,28 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
         std::unique_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
         if (n && n->channel == ch && !n->unlinked) {
-            rc = matchDurability(fs, *n, &why);
-            if (rc < 0) {
-                std::string ignored;
-                ch->changeSetting("durable", "0", &ignored);
+            const bool hadJournal = ch->journal() != nullptr;
+            // Turning durable off deletes the journal: only once the log
+            // says so, or a refused change would have lost the messages.
+            const bool turningOff = hadJournal && !ch->settings().durable;
+            if (!turningOff) {
+                rc = matchDurability(fs, *n, &why);
+                if (rc < 0) {
+                    std::string ignored;
+                    ch->changeSetting("durable", "0", &ignored);
+                }
             }
-            if (fs.state) fs.state->save(fs, *n);
+            if (const int saved = fs.state ? fs.state->save(fs, *n) : 0; saved < 0) {
+                // Not saved: the channel goes back to what the log says.
+                if (!hadJournal)
+                    if (auto j = ch->detachJournal()) j->destroy();
+                std::string ignored;
+                if (oldValue) ch->changeSetting(key, *oldValue, &ignored);
+                rc = saved;
+                why = kNotSaved;
+            } else if (turningOff) {
+                rc = matchDurability(fs, *n, &why);
+            }
         }
     }
     if (rc == -ENODATA) rc = -EINVAL;  // an unknown chanfs key is a bad setting
@@ -270,7 +331,9 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
         fuse_reply_err(req, -rc);
         return;
     }
-    spdlog::info("{}: {} set to {}", printable(path), key, printable(val));
+    // Limited: a client looping over setxattr gave 6,650 lines a second.
+    logLimited(spdlog::level::info, "setxattr", "{}: {} set to {}", printable(path), key,
+               printable(val));
     fuse_reply_err(req, 0);
 }
 
@@ -368,15 +431,20 @@ void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept
             rc = -EPERM;
             why = "a channel always has every setting; set it to another value instead";
         } else {
+            const PartialSettings was = n->defaults;
             rc = clearSetting(&n->defaults, key);
-            if (rc == 0 && fs.state) fs.state->save(fs, *n);
+            if (rc == 0 && fs.state && (rc = fs.state->save(fs, *n)) < 0) {
+                n->defaults = was;
+                why = kNotSaved;
+            }
         }
     }
     if (rc < 0 && rc != -ENOENT)
         spdlog::warn("removexattr {}{} on {} refused ({}): {}", kPrefix, printable(key),
                      printable(path), std::strerror(-rc), why);
     else if (rc == 0)
-        spdlog::info("{}: default {} removed", printable(path), printable(key));
+        logLimited(spdlog::level::info, "removexattr", "{}: default {} removed", printable(path),
+                   printable(key));
     fuse_reply_err(req, -rc);
 }
 

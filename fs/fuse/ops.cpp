@@ -3,10 +3,35 @@
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 
+#include <chrono>
+
 #include "channels/base/settings.h"
+#include "fs/base/request_counters.h"
 #include "fs/tree/filesystem.h"
 
 namespace chanfs::fs {
+
+namespace {
+
+// Wraps a handler so every request is counted by operation and timed
+// (request_counters.h) on its way in, without each op_*.cpp knowing. The
+// request is not touched after the handler: it may already be answered
+// and freed.
+template <RequestOp op, auto handler>
+struct Counted;
+template <RequestOp op, typename... Args, void (*handler)(fuse_req_t, Args...) noexcept>
+struct Counted<op, handler> {
+    static void call(fuse_req_t req, Args... args) noexcept
+    {
+        RequestCounters &counters = requestCounters();
+        counters.count(op);
+        const auto start = std::chrono::steady_clock::now();
+        handler(req, args...);
+        counters.handlerLatency.observe(std::chrono::steady_clock::now() - start);
+    }
+};
+
+}  // namespace
 
 void opInit(void *, fuse_conn_info *conn) noexcept
 {
@@ -39,34 +64,34 @@ const fuse_lowlevel_ops &operations()
     static const fuse_lowlevel_ops ops = [] {
         fuse_lowlevel_ops o{};
         o.init = opInit;
-        o.lookup = opLookup;
-        o.forget = opForget;
-        o.forget_multi = opForgetMulti;
-        o.getattr = opGetattr;
-        o.setattr = opSetattr;
-        o.mknod = opMknod;
-        o.mkdir = opMkdir;
-        o.create = opCreate;
-        o.unlink = opUnlink;
-        o.rmdir = opRmdir;
-        o.rename = opRename;
-        o.link = opLink;
-        o.symlink = opSymlink;
-        o.open = opOpen;
-        o.release = opRelease;
-        o.flush = opFlush;
-        o.fsync = opFsync;
-        o.read = opRead;
-        o.write = opWrite;
-        o.poll = opPoll;
-        o.opendir = opOpendir;
-        o.readdir = opReaddir;
-        o.releasedir = opReleasedir;
-        o.statfs = opStatfs;
-        o.setxattr = opSetxattr;
-        o.getxattr = opGetxattr;
-        o.listxattr = opListxattr;
-        o.removexattr = opRemovexattr;
+        o.lookup = Counted<RequestOp::Lookup, opLookup>::call;
+        o.forget = Counted<RequestOp::Forget, opForget>::call;
+        o.forget_multi = Counted<RequestOp::ForgetMulti, opForgetMulti>::call;
+        o.getattr = Counted<RequestOp::Getattr, opGetattr>::call;
+        o.setattr = Counted<RequestOp::Setattr, opSetattr>::call;
+        o.mknod = Counted<RequestOp::Mknod, opMknod>::call;
+        o.mkdir = Counted<RequestOp::Mkdir, opMkdir>::call;
+        o.create = Counted<RequestOp::Create, opCreate>::call;
+        o.unlink = Counted<RequestOp::Unlink, opUnlink>::call;
+        o.rmdir = Counted<RequestOp::Rmdir, opRmdir>::call;
+        o.rename = Counted<RequestOp::Rename, opRename>::call;
+        o.link = Counted<RequestOp::Link, opLink>::call;
+        o.symlink = Counted<RequestOp::Symlink, opSymlink>::call;
+        o.open = Counted<RequestOp::Open, opOpen>::call;
+        o.release = Counted<RequestOp::Release, opRelease>::call;
+        o.flush = Counted<RequestOp::Flush, opFlush>::call;
+        o.fsync = Counted<RequestOp::Fsync, opFsync>::call;
+        o.read = Counted<RequestOp::Read, opRead>::call;
+        o.write = Counted<RequestOp::Write, opWrite>::call;
+        o.poll = Counted<RequestOp::Poll, opPoll>::call;
+        o.opendir = Counted<RequestOp::Opendir, opOpendir>::call;
+        o.readdir = Counted<RequestOp::Readdir, opReaddir>::call;
+        o.releasedir = Counted<RequestOp::Releasedir, opReleasedir>::call;
+        o.statfs = Counted<RequestOp::Statfs, opStatfs>::call;
+        o.setxattr = Counted<RequestOp::Setxattr, opSetxattr>::call;
+        o.getxattr = Counted<RequestOp::Getxattr, opGetxattr>::call;
+        o.listxattr = Counted<RequestOp::Listxattr, opListxattr>::call;
+        o.removexattr = Counted<RequestOp::Removexattr, opRemovexattr>::call;
         return o;
     }();
     return ops;

@@ -2,12 +2,109 @@
 
 #include <spdlog/spdlog.h>
 
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "fs/fuse/ops.h"
 #include "fs/fuse/stream_io.h"
 
 namespace chanfs::fs {
+
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescapeMountinfo(const std::string &s)
+{
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 3 < s.size()) {
+            const int v = (s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0');
+            out += static_cast<char>(v);
+            i += 3;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+// The file system type of the topmost mount at `path` ("" if none).
+std::string mountTypeAt(const std::string &path)
+{
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line, type;
+    while (std::getline(in, line)) {
+        // id parent major:minor root mountpoint options [optional...] - type source super
+        std::istringstream fields(line);
+        std::string id, parent, dev, root, point, f;
+        fields >> id >> parent >> dev >> root >> point;
+        while (fields >> f && f != "-") {}
+        std::string t;
+        fields >> t;
+        if (unescapeMountinfo(point) == path) type = t;  // later lines are on top
+    }
+    return type;
+}
+
+bool isFuseType(const std::string &type)
+{
+    return type == "fuse" || type == "fuseblk" || type.rfind("fuse.", 0) == 0;
+}
+
+// fusermount3 -u -z PATH: works for root and for the user who mounted it.
+int lazyUnmount(const std::string &path)
+{
+    const char *argv[] = {"fusermount3", "-u", "-z", path.c_str(), nullptr};
+    pid_t pid = 0;
+    if (posix_spawnp(&pid, "fusermount3", nullptr, nullptr, const_cast<char **>(argv), environ) !=
+        0)
+        return -errno;
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return -errno;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+}  // namespace
+
+int checkMountpoint(const Options &opts, std::string *why)
+{
+    const std::string type = mountTypeAt(opts.mountpoint);
+    if (!isFuseType(type)) return 0;
+    // statfs, not stat: the kernel answers stat from its attribute cache
+    // for a while after the daemon died, statfs always asks the daemon.
+    struct statfs sf {};
+    const bool dead = ::statfs(opts.mountpoint.c_str(), &sf) < 0 && errno == ENOTCONN;
+    if (!opts.forceMount) {
+        *why = "mountpoint " + opts.mountpoint + " is already a FUSE mount (" + type + ")" +
+               (dead ? " whose daemon is gone (Transport endpoint is not connected)"
+                     : ", still served") +
+               "; unmount it first (fusermount3 -u " + opts.mountpoint +
+               ") or pass -o force_mount to " + (dead ? "replace it" : "mount over it");
+        return -EBUSY;
+    }
+    if (!dead) {
+        spdlog::warn("mountpoint {}: mounting over the live {} mount there (-o force_mount)",
+                     opts.mountpoint, type);
+        return 0;
+    }
+    if (int rc = lazyUnmount(opts.mountpoint); rc < 0) {
+        *why = "mountpoint " + opts.mountpoint + ": cannot unmount the dead " + type +
+               " mount there (fusermount3 -u -z failed)";
+        return -EBUSY;
+    }
+    spdlog::warn("mountpoint {}: the dead {} mount there was unmounted (-o force_mount)",
+                 opts.mountpoint, type);
+    return 0;
+}
 
 std::unique_ptr<Session> Session::start(const Options &opts, Filesystem &fs, std::string *err)
 {

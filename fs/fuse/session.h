@@ -12,6 +12,12 @@
 
 namespace chanfs::fs {
 
+// Whether chanfs may mount at opts.mountpoint: 0, or -EBUSY with `why`
+// when a FUSE mount is there already, live (mounting would hide it) or dead
+// (its daemon gone: ENOTCONN). With -o force_mount a dead one is unmounted
+// (fusermount3 -u -z) and a live one mounted over, each with a warning.
+int checkMountpoint(const Options &opts, std::string *why);
+
 class Session {
 public:
     // Mounts; nullptr with *err set on failure.

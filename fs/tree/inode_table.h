@@ -1,6 +1,7 @@
 // The directory tree: nodes (directories and channels) by inode number.
 // Inode numbers are never reused while mounted, so they stay stable for the
-// life of an entry (sockets and FIFOs bound inside the mount rely on it).
+// life of an entry (sockets and FIFOs bound inside the mount rely on it);
+// with a state directory, never across restarts either (reserveBelow()).
 //
 // Thread-safety: the table's shared_mutex guards every Node field and the
 // tree shape; callers hold it (shared to read, exclusive to change) while
@@ -67,6 +68,14 @@ public:
     // Directory defaults from the root down to `dir`, for resolveSettings().
     std::vector<const PartialSettings *> defaultsChain(Node &dir);
     size_t size() const { return nodes_.size(); }
+    // The number add() hands out next, and a floor under it: numbers
+    // below `next` were used in an earlier run (the state store's
+    // high-water mark) and never come back.
+    fuse_ino_t nextIno() const { return nextIno_.load(); }
+    void reserveBelow(fuse_ino_t next)
+    {
+        if (nextIno_.load() < next) nextIno_.store(next);
+    }
     template <typename F>
     void forEach(F &&f) const
     {

@@ -35,7 +35,8 @@ Settings newChannelSettings(Filesystem &fs, Node &dir);
 // Makes a channel (or directory) `name` in `dir` with exactly these
 // permission bits and owner. Needs the table lock held exclusively.
 // nullptr with *err (ENAMETOOLONG, EEXIST, ENOSPC, EINVAL: durable without a
-// state directory, EIO: its journal cannot be made) on failure. The new node
+// state directory, EIO: its journal cannot be made; ENOSPC, EROFS, EIO: its
+// record cannot be saved, and then it is not made) on failure. The new node
 // is recorded in the state directory; a durable channel gets a fresh journal.
 // `ino` is 0 but when restoring a saved tree (state_store.h), which then
 // refills durable channels itself.

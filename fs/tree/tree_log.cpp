@@ -1,5 +1,7 @@
 #include "fs/tree/tree_log.h"
 
+#include <algorithm>
+
 namespace chanfs::fs {
 
 void appendNodeRecord(std::string &out, const TreeRecord &r)
@@ -26,6 +28,13 @@ void appendDropRecord(std::string &out, uint64_t ino)
     std::string payload;
     PayloadWriter(payload).u64(ino);
     appendRecord(out, 'D', payload);
+}
+
+void appendHighWaterRecord(std::string &out, uint64_t nextIno)
+{
+    std::string payload;
+    PayloadWriter(payload).u64(nextIno);
+    appendRecord(out, 'H', payload);
 }
 
 namespace {
@@ -67,6 +76,7 @@ TreeReplay replayTreeLog(std::string_view file)
                                        std::to_string(rec.offset) + "; skipped");
                 continue;
             }
+            out.nextIno = std::max(out.nextIno, r.ino + 1);
             out.nodes[r.ino] = std::move(r);
         } else if (rec.type == 'D') {
             PayloadReader in(rec.payload);
@@ -77,6 +87,16 @@ TreeReplay replayTreeLog(std::string_view file)
                 continue;
             }
             out.nodes.erase(ino);
+            out.nextIno = std::max(out.nextIno, ino + 1);
+        } else if (rec.type == 'H') {
+            PayloadReader in(rec.payload);
+            uint64_t next = 0;
+            if (!in.u64(&next) || !in.atEnd()) {
+                out.problems.push_back("malformed high-water record at offset " +
+                                       std::to_string(rec.offset) + "; skipped");
+                continue;
+            }
+            out.nextIno = std::max(out.nextIno, next);
         } else {
             out.problems.push_back("unknown record type at offset " + std::to_string(rec.offset) +
                                    "; skipped");

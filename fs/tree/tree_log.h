@@ -4,6 +4,9 @@
 //   'N' the whole state of one node (its inode number, parent, name, type,
 //       mode, owner, settings and bridges as `user.chanfs.*` key/values)
 //   'D' the node with this inode number is gone
+//   'H' the inode numbers below this one may have been handed out (written
+//       first by each rewrite, so numbers of nodes gone before the rewrite
+//       are never handed out again)
 // Replaying them in order, the last record of each node wins. Pure
 // functions, no FUSE and no I/O: thread-compatible.
 #pragma once
@@ -40,12 +43,15 @@ struct TreeRecord {
 
 void appendNodeRecord(std::string &out, const TreeRecord &r);
 void appendDropRecord(std::string &out, uint64_t ino);
+void appendHighWaterRecord(std::string &out, uint64_t nextIno);
 
 struct TreeReplay {
     std::map<uint64_t, TreeRecord> nodes;  // by inode number
     size_t records = 0;                    // valid records read
     size_t validEnd = 0;                   // where the file is to be cut
-    std::vector<std::string> problems;     // damaged tail, malformed records
+    // Above every inode number the log names or its high-water mark.
+    uint64_t nextIno = 0;
+    std::vector<std::string> problems;  // damaged tail, malformed records
 };
 
 // Reads a whole tree log. Damage ends the replay at the last good record;

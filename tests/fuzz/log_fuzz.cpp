@@ -60,12 +60,33 @@ void checkTree(std::string_view file)
         FUZZ_CHECK(ino == node.ino && ino != 0, "nodes are keyed by their inode number");
         FUZZ_CHECK(ino == 1 || (node.parent != 0 && !node.name.empty()),
                    "every node but the root has a parent and a name");
+        FUZZ_CHECK(ino == UINT64_MAX || r.nextIno > ino,
+                   "the high-water mark is above every live inode number");
     }
-    // Writing the replayed nodes out and replaying them gives them back.
+    // Writing the replayed nodes out as a rewrite does (the high-water mark
+    // first) and replaying them gives them and the mark back: a rewrite
+    // never lowers the mark, so no number is handed out twice.
     std::string out(chanfs::fs::kTreeLogMagic, kFileMagicBytes);
+    chanfs::fs::appendHighWaterRecord(out, r.nextIno);
     for (const auto &[ino, node] : r.nodes) chanfs::fs::appendNodeRecord(out, node);
     const chanfs::fs::TreeReplay again = chanfs::fs::replayTreeLog(out);
     FUZZ_CHECK(again.problems.empty() && again.nodes == r.nodes, "replay, write, replay is stable");
+    FUZZ_CHECK(again.nextIno == r.nextIno, "the high-water mark survives a rewrite");
+    // A torn append cut back (the state store's recovery) leaves the log as
+    // it was: what replays after the cut is what replayed before the append.
+    std::string appended = out;
+    chanfs::fs::TreeRecord extra;
+    extra.ino = r.nextIno ? r.nextIno : 2;
+    extra.parent = 1;
+    extra.name = "torn";
+    chanfs::fs::appendNodeRecord(appended, extra);
+    const size_t tornAt = out.size() + (file.size() % (appended.size() - out.size()));
+    const chanfs::fs::TreeReplay torn = chanfs::fs::replayTreeLog(appended.substr(0, tornAt));
+    FUZZ_CHECK(torn.nodes == again.nodes, "a torn last record adds nothing");
+    std::string cut = appended.substr(0, torn.validEnd);
+    chanfs::fs::appendDropRecord(cut, extra.ino);
+    FUZZ_CHECK(chanfs::fs::replayTreeLog(cut).problems.empty(),
+               "a record appended after the cut reads back");
 }
 
 // Recovery of a durable queue from one segment file with these bytes.

@@ -62,7 +62,8 @@ unit_copy() {
 }
 
 @test "system unit: the template names what the brief asks (instance = mountpoint, -f, ExecStop, Restart=on-failure, no private mount namespace)" {
-    [ "$("$UNIT_CMD" "$SYSTEM_UNIT" --get Type)" = simple ]
+    [ "$("$UNIT_CMD" "$SYSTEM_UNIT" --get Type)" = notify ]
+    [ "$("$UNIT_CMD" "$SYSTEM_UNIT" --get WatchdogSec)" = 30s ]
     [ "$("$UNIT_CMD" "$SYSTEM_UNIT" --get Restart)" = on-failure ]
     [[ "$("$UNIT_CMD" "$SYSTEM_UNIT" ExecStart %f=/run/chan %i=run-chan %S=/var/lib)" == */chanfs\ /var/lib/chanfs/run-chan\ /run/chan\ -f\ * ]]
     [ "$("$UNIT_CMD" "$SYSTEM_UNIT" ExecStop %f=/run/chan)" = "/bin/umount /run/chan" ]

@@ -49,7 +49,7 @@ MAN_DIR="$PACKAGING_BUILD/man"
     for cmd in $commands; do
         [[ "$text" == *"chanctl $cmd"* ]] || missing+=("command $cmd")
         [ "$cmd" = help ] && continue
-        for opt in $("$CHANCTL_BIN" help "$cmd" | grep -oE '^  (-[a-z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+'); do
+        for opt in $("$CHANCTL_BIN" help "$cmd" | grep -oE '^  (-[a-z], )?--[a-z0-9-]+' | grep -oE -- '--[a-z0-9-]+'); do
             [[ "$text" == *"$opt"* ]] || missing+=("$cmd $opt")
         done
     done

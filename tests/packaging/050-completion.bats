@@ -24,7 +24,7 @@ complete_words() {
 
 @test "subcommands, and each command's options as chanctl help lists them" {
     run complete_words ""
-    [ "$output" = "$(printf '%s\n' --help --version create export help ls set stat top | sort)" ]
+    [ "$output" = "$(printf '%s\n' --help --version create export health help ls pub set stat sub top wait | sort)" ]
     run complete_words cr
     [ "$output" = create ]
     local cmd opt offered commands
@@ -33,12 +33,12 @@ complete_words() {
     for cmd in $commands; do
         grep -qx -- "$cmd" <<<"$(complete_words "")" || { echo "command $cmd not offered"; return 1; }
         offered="$(complete_words "$cmd" --)"
-        for opt in $("$CHANCTL_BIN" help "$cmd" | grep -oE '^  (-[a-z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+'); do
+        for opt in $("$CHANCTL_BIN" help "$cmd" | grep -oE '^  (-[a-z], )?--[a-z0-9-]+' | grep -oE -- '--[a-z0-9-]+'); do
             grep -qx -- "$opt" <<<"$offered" || { echo "$cmd: $opt not offered"; return 1; }
         done
     done
     run complete_words help s
-    [ "$output" = "$(printf 'set\nstat')" ]
+    [ "$output" = "$(printf 'set\nstat\nsub')" ]
 }
 
 @test "setting values after --kind, --framing, --overflow, --kind= and KEY=" {

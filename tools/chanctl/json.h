@@ -1,5 +1,8 @@
 // A minimal streaming JSON writer: enough for chanctl's output, which is
-// a few levels of objects and arrays holding strings and integers.
+// a few levels of objects and arrays holding strings and integers. Strings
+// are encoded by nlohmann-json; this file only lays out the structure (two
+// spaces per level), streaming, so `top --json` prints each refresh as it
+// comes.
 #pragma once
 
 #include <ostream>

@@ -2,6 +2,8 @@
 // extended attributes. Everything it does can be done with touch, setfattr
 // and getfattr; chanctl adds the right order, readable errors and JSON.
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -19,6 +21,8 @@
 
 #include "tools/chanctl/cli.h"
 #include "tools/chanctl/commands.h"
+#include "tools/chanctl/health.h"
+#include "tools/chanctl/scripting.h"
 #include "tools/chanctl/settings.h"
 
 #ifndef CHANFS_VERSION
@@ -159,6 +163,95 @@ int top_main(const ParsedArgs &args)
     return run_top(options);
 }
 
+// "--timeout 2.5": seconds, more than 0 and at most a day.
+double parse_timeout(const std::string &value)
+{
+    char *end = nullptr;
+    const double seconds = std::strtod(value.c_str(), &end);
+    if (end != value.c_str() + value.size() || !(seconds > 0 && seconds <= 86400))
+        throw UsageError("invalid --timeout '" + value + "' (expected seconds, up to 86400)");
+    return seconds;
+}
+
+int health_main(const ParsedArgs &args)
+{
+    if (args.operands.size() != 1) throw UsageError("health takes one MOUNT");
+    HealthOptions options;
+    options.mount = args.operands[0];
+    options.json = args.has("json");
+    for (const auto &[name, value] : args.options)
+        if (name == "timeout") options.timeout_s = parse_timeout(value);
+    return run_health(options);
+}
+
+unsigned long parse_count(const std::string &option, const std::string &value, bool zero_ok)
+{
+    unsigned long n = 0;
+    const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc() || ptr != value.data() + value.size() || (!zero_ok && n == 0))
+        throw UsageError("invalid " + option + " '" + value + "' (expected a count" +
+                         (zero_ok ? "" : " of 1 or more") + ")");
+    return n;
+}
+
+int pub_main(const ParsedArgs &args)
+{
+    if (args.operands.empty()) throw UsageError("missing PATH");
+    PubOptions options;
+    options.path = args.operands[0];
+    options.messages.assign(args.operands.begin() + 1, args.operands.end());
+    for (const auto &[name, value] : args.options)
+        if (name == "file") options.file = value;
+    if (!options.file.empty() && !options.messages.empty())
+        throw UsageError("give MESSAGE operands or --file, not both");
+    return run_pub(options);
+}
+
+int sub_main(const ParsedArgs &args)
+{
+    if (args.operands.size() != 1) throw UsageError("sub takes one PATH");
+    SubOptions options;
+    options.path = args.operands[0];
+    options.json = args.has("json");
+    options.lp32_decode = args.has("lp32-decode");
+    for (const auto &[name, value] : args.options) {
+        if (name == "count") options.count = parse_count("-n", value, false);
+        if (name == "timeout") options.timeout_s = parse_timeout(value);
+        if (name == "ready-fd") {
+            options.ready_fd = static_cast<int>(parse_count("--ready-fd", value, true));
+            if (::fcntl(options.ready_fd, F_GETFD) < 0)
+                throw UsageError("--ready-fd " + value + ": not an open file descriptor");
+        }
+    }
+    return run_sub(options);
+}
+
+int wait_main(const ParsedArgs &args)
+{
+    if (args.operands.size() != 1) throw UsageError("wait takes one PATH");
+    WaitOptions options;
+    options.path = args.operands[0];
+    int conditions = 0;
+    for (const auto &[name, value] : args.options) {
+        if (name == "empty") {
+            options.until = WaitOptions::Until::Empty;
+            ++conditions;
+        } else if (name == "readers") {
+            options.until = WaitOptions::Until::Readers;
+            options.count = parse_count("--readers", value, true);
+            ++conditions;
+        } else if (name == "messages") {
+            options.until = WaitOptions::Until::Messages;
+            options.count = parse_count("--messages", value, true);
+            ++conditions;
+        } else if (name == "timeout") {
+            options.timeout_s = parse_timeout(value);
+        }
+    }
+    if (conditions != 1) throw UsageError("give one of --empty, --readers N, --messages N");
+    return run_wait(options);
+}
+
 std::vector<OptionSpec> with_settings(std::vector<OptionSpec> options)
 {
     options.insert(options.end(), kSettingOptions.begin(), kSettingOptions.end());
@@ -265,6 +358,98 @@ const std::vector<Command> &commands()
           {"json", '\0', false},
           {"help", 'h', false}},
          top_main},
+        {"health",
+         "chanctl health [--timeout SECONDS] [--json] MOUNT",
+         "check that the chanfs daemon at a mount answers",
+         "Checks that MOUNT is a chanfs mount and that its daemon answers a request\n"
+         "(a read of the mount's stats) within the timeout. For liveness and\n"
+         "readiness probes (systemd ExecStartPost=, container health checks).\n"
+         "\n"
+         "Exit status:\n"
+         "  0  the daemon answered\n"
+         "  1  MOUNT cannot be checked (missing, permission denied, another error)\n"
+         "  2  usage error\n"
+         "  3  MOUNT is not a chanfs mount\n"
+         "  4  stale mount: mounted, but the daemon is gone (ENOTCONN)\n"
+         "  5  the daemon did not answer within the timeout\n"
+         "\n"
+         "Options:\n"
+         "  --timeout SECONDS    how long to wait for the answer (default 5)\n"
+         "  --json               one JSON object: mount, state (ok, error,\n"
+         "                       not_chanfs, stale, no_answer), exit_status,\n"
+         "                       message; entries, memory_bytes, max_memory if ok\n"
+         "  -h, --help           show this help\n",
+         false,
+         {{"timeout", '\0', true}, {"json", '\0', false}, {"help", 'h', false}},
+         health_main},
+        {"pub",
+         "chanctl pub [--file FILE] PATH [MESSAGE...]",
+         "write messages to a channel, framed for it",
+         "Writes each MESSAGE to the channel PATH as one message of its framing:\n"
+         "lines and bytes get a newline (unless the message ends with one),\n"
+         "messages is one write(2) per message, lp32 gets its 4-byte little-endian\n"
+         "length. Without MESSAGE, each line of stdin is a message; with --file,\n"
+         "the file's whole content is one message.\n"
+         "\n"
+         "Options:\n"
+         "  --file FILE          send FILE's content as one message\n"
+         "  -h, --help           show this help\n",
+         false,
+         {{"file", '\0', true}, {"help", 'h', false}},
+         pub_main},
+        {"sub",
+         "chanctl sub [-n COUNT] [--timeout SECONDS] [--json] [--lp32-decode] [--ready-fd N] PATH",
+         "print the messages read from a channel",
+         "Reads the channel PATH and prints each message on a line of its own\n"
+         "(lp32 frames as they are, header included, unless --lp32-decode).\n"
+         "Without -n, runs until end of stream (a pipe's writer closed) or the\n"
+         "timeout. A queue's messages are taken, as by any reader; with -n, no\n"
+         "more than COUNT are taken, so the rest stay for other readers.\n"
+         "\n"
+         "Exit status: 0 after COUNT messages (or at end of stream without -n),\n"
+         "1 on an error or an end of stream before COUNT, 2 usage error,\n"
+         "5 the timeout passed first.\n"
+         "\n"
+         "Options:\n"
+         "  -n, --count COUNT    exit after COUNT messages\n"
+         "  --timeout SECONDS    give up after SECONDS in all\n"
+         "  --json               one JSON object per line: {\"message\": \"...\"}\n"
+         "  --lp32-decode        lp32 channels: print the bodies, not the frames\n"
+         "  --ready-fd N         once subscribed (the channel is open, so nothing\n"
+         "                       written from now on is missed), write a newline\n"
+         "                       to file descriptor N and close it\n"
+         "  -h, --help           show this help\n",
+         false,
+         {{"count", 'n', true},
+          {"timeout", '\0', true},
+          {"json", '\0', false},
+          {"lp32-decode", '\0', false},
+          {"ready-fd", '\0', true},
+          {"help", 'h', false}},
+         sub_main},
+        {"wait",
+         "chanctl wait (--empty | --readers N | --messages N) [--timeout SECONDS] PATH",
+         "block until a channel is drained, has readers or holds messages",
+         "Blocks until the channel PATH meets the condition: --empty, no queued\n"
+         "messages; --readers N, at least N open readers; --messages N, at least\n"
+         "N queued messages. It opens no handle (that would change what it\n"
+         "watches): it reads the channel's stats every 10 ms.\n"
+         "\n"
+         "Exit status: 0 the condition holds, 1 error, 2 usage error, 5 timeout.\n"
+         "\n"
+         "Options:\n"
+         "  --empty              wait until stats.queued_messages is 0\n"
+         "  --readers N          wait until stats.readers is N or more\n"
+         "  --messages N         wait until stats.queued_messages is N or more\n"
+         "  --timeout SECONDS    give up after SECONDS\n"
+         "  -h, --help           show this help\n",
+         false,
+         {{"empty", '\0', false},
+          {"readers", '\0', true},
+          {"messages", '\0', true},
+          {"timeout", '\0', true},
+          {"help", 'h', false}},
+         wait_main},
     };
     return list;
 }

@@ -4,7 +4,10 @@
 #   install-deps.sh --test   also everything the test suites use
 set -euo pipefail
 
-pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr)
+# libmicrohttpd: the metrics endpoint's HTTP; libsystemd: sd_notify;
+# nlohmann-json: -o log_format=json.
+pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr
+    libmicrohttpd-dev libsystemd-dev nlohmann-json3-dev)
 if [[ "${1:-}" == "--test" ]]; then
     # gcc-12 brings the ASan/UBSan/TSan runtimes; the interop suite needs a
     # compiler or interpreter per language.
@@ -18,6 +21,14 @@ if [[ "${1:-}" == "--test" ]]; then
     # ASan, UBSan: libclang-rt-14-dev); llvm-symbolizer (llvm) for
     # readable crash stacks.
     pkgs+=(clang libclang-rt-14-dev llvm)
+    # The storage-faults suite (tests/storage, as root): mkfs.ext4 for the
+    # loop-mounted state directories, losetup and mount from util-linux.
+    pkgs+=(e2fsprogs mount)
+    # The metrics suite: curl scrapes, promtool (from prometheus, large)
+    # checks the exposition format.
+    pkgs+=(curl prometheus)
+    # bench.sh --plot and its test draw with gnuplot.
+    pkgs+=(gnuplot-nox)
 fi
 
 missing=()

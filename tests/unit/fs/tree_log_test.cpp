@@ -77,3 +77,32 @@ TEST(TreeLog, AMalformedRecordWithAGoodChecksumIsSkippedAndReported)
 
 }  // namespace
 }  // namespace chanfs::fs
+
+namespace chanfs::fs {
+namespace {
+
+TEST(TreeLog, TheHighWaterMarkIsAboveEveryNumberEverNamedAndSurvivesARewrite)
+{
+    // Nodes 3..9 were made and 9 dropped; a rewrite wrote the mark first.
+    std::string f(kTreeLogMagic, kFileMagicBytes);
+    appendHighWaterRecord(f, 40);
+    appendNodeRecord(f, channel(3, 1, "a"));
+    EXPECT_EQ(replayTreeLog(f).nextIno, 40u);
+    appendNodeRecord(f, channel(41, 1, "b"));
+    appendDropRecord(f, 57);
+    const TreeReplay r = replayTreeLog(f);
+    EXPECT_TRUE(r.problems.empty());
+    EXPECT_EQ(r.nextIno, 58u);  // a dropped node's number counts too
+    EXPECT_EQ(r.nodes.size(), 2u);
+    // Without any mark: the highest number named, plus one.
+    EXPECT_EQ(replayTreeLog(logOf({channel(7, 1, "x")}, {})).nextIno, 8u);
+    // A malformed mark is reported and skipped.
+    std::string g(kTreeLogMagic, kFileMagicBytes);
+    appendRecord(g, 'H', "abc");
+    const TreeReplay bad = replayTreeLog(g);
+    EXPECT_EQ(bad.problems.size(), 1u);
+    EXPECT_EQ(bad.nextIno, 0u);
+}
+
+}  // namespace
+}  // namespace chanfs::fs
