@@ -1,10 +1,55 @@
 #include "channels/base/buffer.h"
 
+#include <cstddef>
+#include <cstring>
+#include <new>
+
 namespace chanfs {
+
+namespace {
+
+// One block for `views` string_views followed by `bytes` bytes, with its
+// control block in the same allocation. max_align_t units keep the views
+// aligned and are trivial, so the block is not zeroed first.
+std::shared_ptr<std::max_align_t[]> allocateBlock(size_t views, size_t bytes)
+{
+    const size_t head = views * sizeof(std::string_view);
+    const size_t units = (head + bytes + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t);
+    return std::make_shared_for_overwrite<std::max_align_t[]>(units ? units : 1);
+}
+
+// Places view i of the block (string_view is trivially destructible:
+// nothing to run when the block goes) and shares the block's ownership.
+Payload viewInto(const std::shared_ptr<std::max_align_t[]> &block, size_t i, const char *data,
+                 size_t size)
+{
+    char *const storage = reinterpret_cast<char *>(block.get());
+    const auto *view = ::new (storage + i * sizeof(std::string_view)) std::string_view(data, size);
+    return Payload(block, view);  // aliasing constructor
+}
+
+}  // namespace
+
+void makePayloads(const char *data, std::span<const MessageSpan> spans, std::vector<Payload> &out)
+{
+    if (spans.empty()) return;
+    const size_t first = spans.front().offset;
+    const size_t bytes = spans.back().offset + spans.back().length - first;
+    auto block = allocateBlock(spans.size(), bytes);
+    char *const copy =
+        reinterpret_cast<char *>(block.get()) + spans.size() * sizeof(std::string_view);
+    std::memcpy(copy, data + first, bytes);
+    out.reserve(out.size() + spans.size());
+    for (size_t i = 0; i < spans.size(); ++i)
+        out.push_back(viewInto(block, i, copy + (spans[i].offset - first), spans[i].length));
+}
 
 Payload makePayload(const char *data, size_t size)
 {
-    return std::make_shared<const std::string>(data, size);
+    auto block = allocateBlock(1, size);
+    char *const copy = reinterpret_cast<char *>(block.get()) + sizeof(std::string_view);
+    if (size > 0) std::memcpy(copy, data, size);
+    return viewInto(block, 0, copy, size);
 }
 
 void MessageLog::account(const Entry &e, int sign)
@@ -99,6 +144,16 @@ void MessageLog::resequence()
     entries_ = std::move(kept);
     streamEnd_ = pos;
     messages_ = entries_.size();
+}
+
+void MessageLog::rollback(BackMark m)
+{
+    while (!entries_.empty() && entries_.back().seq >= m.nextSeq) {
+        account(entries_.back(), -1);
+        entries_.pop_back();
+    }
+    nextSeq_ = m.nextSeq;
+    streamEnd_ = m.streamEnd;
 }
 
 }  // namespace chanfs

@@ -7,15 +7,38 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace chanfs {
 
-// Immutable once built; shared so a reply in flight keeps its bytes alive
-// while the channel lock is released.
-using Payload = std::shared_ptr<const std::string>;
+// One message's bytes: immutable once built; shared so a reply in flight
+// keeps its bytes alive while the channel lock is released. A Payload is a
+// view into a block it shares ownership of: the messages one write
+// produced share one allocation (makePayloads), each with its own Payload
+// pointer, so two messages never compare equal even when their bytes are
+// adjacent (queue.cpp's merging of a message's slices relies on that).
+//
+// The block lives until the last of its messages is gone, so bytes read
+// from the front of a write can outlive their message until the rest of
+// that write is consumed too: at most one write request (1 MiB) per block
+// still partly queued. Queues and topics drop from the front in order, so
+// that is one block per channel at a time, not charged to max_memory.
+using Payload = std::shared_ptr<const std::string_view>;
 
+// A copy of the bytes in one allocation.
 Payload makePayload(const char *data, size_t size);
+
+// Offset and length of one message in a write's bytes.
+struct MessageSpan {
+    size_t offset;
+    size_t length;
+};
+// Copies the messages `spans` (in order, non-empty, not overlapping) out of
+// `data` into one allocation and appends one Payload per message to `out`.
+void makePayloads(const char *data, std::span<const MessageSpan> spans, std::vector<Payload> &out);
 
 // A message, the unread part of one, or (payload == nullptr) a pipe's
 // end-of-stream mark.
@@ -74,6 +97,15 @@ public:
     size_t indexOfSeq(uint64_t seq) const;
     // Renumbers entries contiguously (after a kind change to topic).
     void resequence();
+    // Where the log's back is now; rollback() removes what was appended
+    // after it (a write its durable journal refused), so numbering and
+    // stream positions carry on as if it had never been appended.
+    struct BackMark {
+        uint64_t nextSeq;
+        uint64_t streamEnd;
+    };
+    BackMark backMark() const { return BackMark{nextSeq_, streamEnd_}; }
+    void rollback(BackMark m);
 
     uint64_t bytes() const { return bytes_; }
     uint64_t messages() const { return messages_; }

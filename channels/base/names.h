@@ -62,6 +62,8 @@ inline constexpr SettingName kSettings[] = {
      "when full: block (default), drop-oldest or error (ENOBUFS)"},
     {"replay", ValueType::Count, "", "0", "N", kAnywhere, "replay",
      "past messages a new topic subscriber receives, 0 to 1000000 (default 0)"},
+    {"delivery", ValueType::Choice, "one batch", "batch", "HOW", kAnywhere, "",
+     "what one read takes: one whole message (default for queue) or batch, all that fits (default for pipe and topic)"},
     {"durable", ValueType::Flag, "0 1", "0", "", kAnywhere, "",
      "keep the messages in a log under the state directory, so they survive the daemon (default off; durable=0 turns it off)"},
     {"fsync", ValueType::Choice, "always batch never", "batch", "POLICY", kAnywhere, "",
@@ -79,6 +81,7 @@ inline constexpr unsigned kFifoStat = 2;        // a channel with a fifo endpoin
 inline constexpr unsigned kUdsConnectStat = 4;  // a channel with uds=connect:
 inline constexpr unsigned kUdsListenStat = 8;   // a channel with uds=listen...:
 inline constexpr unsigned kMountRootStat = 16;  // the mount root, read by name, not listed
+inline constexpr unsigned kDurableStat = 32;    // a durable channel (its journal)
 
 struct StatName {
     std::string_view name;  // user.chanfs.stats.<name>
@@ -90,7 +93,7 @@ struct StatName {
 inline constexpr StatName kStats[] = {
     // clang-format off
     {"queued_messages", kChannelStat, "messages waiting to be read"},
-    {"queued_bytes", kChannelStat, "bytes waiting to be read (also the size ls -l shows)"},
+    {"queued_bytes", kChannelStat, "bytes waiting to be read (ls -l shows the bytes ever queued)"},
     {"readers", kChannelStat, "open handles that read"},
     {"writers", kChannelStat, "open handles that write"},
     {"blocked_readers", kChannelStat, "reads waiting for data"},
@@ -101,6 +104,7 @@ inline constexpr StatName kStats[] = {
     {"out_bytes", kChannelStat, "bytes delivered"},
     {"drops", kChannelStat, "messages dropped (drop-oldest, or a partial frame left at close)"},
     {"dropped_bytes", kChannelStat, "bytes of the dropped messages"},
+    {"storage_error", kDurableStat, "a durable channel's journal: ok, refusing writes: WHY (the state directory is full; each write tries again) or failed: WHY (writes fail until a restart on a repaired state directory)"},
     {"fifo_connected", kFifoStat, "1 while a program has the FIFO's other end open"},
     {"fifo_bytes", kFifoStat, "bytes moved through the FIFO"},
     {"fifo_error", kFifoStat, "the FIFO's last error, empty if none"},

@@ -9,7 +9,7 @@ namespace chanfs {
 bool PartialSettings::empty() const
 {
     return !kind && !framing && !capacityBytes && !maxMessageBytes && !overflow && !replay &&
-           !durable && !fsync && !retentionBytes && !retentionMessages;
+           !durable && !fsync && !retentionBytes && !retentionMessages && !delivery;
 }
 
 void PartialSettings::overlay(const PartialSettings &over)
@@ -24,11 +24,17 @@ void PartialSettings::overlay(const PartialSettings &over)
     if (over.fsync) fsync = over.fsync;
     if (over.retentionBytes) retentionBytes = over.retentionBytes;
     if (over.retentionMessages) retentionMessages = over.retentionMessages;
+    if (over.delivery) delivery = over.delivery;
 }
 
 Framing defaultFraming(Kind kind)
 {
     return kind == Kind::Pipe ? Framing::Bytes : Framing::Lines;
+}
+
+ReadDelivery defaultDelivery(Kind kind)
+{
+    return kind == Kind::Queue ? ReadDelivery::One : ReadDelivery::Batch;
 }
 
 uint64_t defaultMaxMessage(Framing framing)
@@ -59,6 +65,8 @@ Settings resolveSettings(const PartialSettings &mountDefaults,
     s.fsync = merged.fsync.value_or(FsyncPolicy::Batch);
     s.retentionBytes = merged.retentionBytes.value_or(kDefaultRetentionBytes);
     s.retentionMessages = merged.retentionMessages.value_or(0);
+    s.delivery = merged.delivery.value_or(defaultDelivery(s.kind));
+    s.deliveryExplicit = merged.delivery.has_value();
     return s;
 }
 
@@ -140,6 +148,17 @@ int parseFsync(std::string_view t, FsyncPolicy *out)
     return 0;
 }
 
+int parseDelivery(std::string_view t, ReadDelivery *out)
+{
+    if (t == "one")
+        *out = ReadDelivery::One;
+    else if (t == "batch")
+        *out = ReadDelivery::Batch;
+    else
+        return -EINVAL;
+    return 0;
+}
+
 int parseCount(std::string_view t, uint64_t *out)
 {
     if (t.empty()) return -EINVAL;
@@ -213,6 +232,15 @@ std::string_view toString(FsyncPolicy f)
     return "?";
 }
 
+std::string_view toString(ReadDelivery d)
+{
+    switch (d) {
+    case ReadDelivery::One: return "one";
+    case ReadDelivery::Batch: return "batch";
+    }
+    return "?";
+}
+
 namespace {
 
 // One parse step shared by the full and the partial forms: the parsed value
@@ -228,6 +256,7 @@ struct Parsed {
     std::optional<FsyncPolicy> fsync;
     std::optional<uint64_t> retentionBytes;
     std::optional<uint64_t> retentionMessages;
+    std::optional<ReadDelivery> delivery;
 };
 
 int parseOne(std::string_view name, std::string_view value, Parsed *p, std::string *why)
@@ -278,6 +307,10 @@ int parseOne(std::string_view name, std::string_view value, Parsed *p, std::stri
         uint64_t v;
         if (parseCount(value, &v) < 0) return bad("a count (0: no limit)");
         p->retentionMessages = v;
+    } else if (name == "delivery") {
+        ReadDelivery d;
+        if (parseDelivery(value, &d) < 0) return bad("one or batch");
+        p->delivery = d;
     } else {
         if (why) *why = "unknown setting";
         return -ENODATA;
@@ -295,6 +328,7 @@ int applySetting(Settings *s, std::string_view name, std::string_view value, std
     if (p.kind) {
         next.kind = *p.kind;
         if (!next.framingExplicit) next.framing = defaultFraming(next.kind);
+        if (!next.deliveryExplicit) next.delivery = defaultDelivery(next.kind);
     }
     if (p.framing) {
         next.framing = *p.framing;
@@ -313,6 +347,10 @@ int applySetting(Settings *s, std::string_view name, std::string_view value, std
     if (p.fsync) next.fsync = *p.fsync;
     if (p.retentionBytes) next.retentionBytes = *p.retentionBytes;
     if (p.retentionMessages) next.retentionMessages = *p.retentionMessages;
+    if (p.delivery) {
+        next.delivery = *p.delivery;
+        next.deliveryExplicit = true;
+    }
     if (int rc = validate(next, why); rc < 0) return rc;
     *s = next;
     return 0;
@@ -325,7 +363,8 @@ int applySetting(PartialSettings *s, std::string_view name, std::string_view val
     if (int rc = parseOne(name, value, &p, why); rc < 0) return rc;
     PartialSettings next = *s;
     next.overlay(PartialSettings{p.kind, p.framing, p.capacity, p.maxMessage, p.overflow, p.replay,
-                                 p.durable, p.fsync, p.retentionBytes, p.retentionMessages});
+                                 p.durable, p.fsync, p.retentionBytes, p.retentionMessages,
+                                 p.delivery});
     const bool messages = next.framing == Framing::Messages;
     if (messages && next.maxMessageBytes && *next.maxMessageBytes > kMaxMessagesFramingBytes) {
         if (why) *why = "max_message above 1044480 with messages framing";
@@ -347,6 +386,7 @@ std::optional<std::string> formatSetting(const Settings &s, std::string_view nam
     if (name == "fsync") return std::string(toString(s.fsync));
     if (name == "retention_bytes") return std::to_string(s.retentionBytes);
     if (name == "retention_messages") return std::to_string(s.retentionMessages);
+    if (name == "delivery") return std::string(toString(s.delivery));
     return std::nullopt;
 }
 
@@ -363,6 +403,7 @@ std::optional<std::string> formatSetting(const PartialSettings &s, std::string_v
     if (name == "retention_bytes" && s.retentionBytes) return std::to_string(*s.retentionBytes);
     if (name == "retention_messages" && s.retentionMessages)
         return std::to_string(*s.retentionMessages);
+    if (name == "delivery" && s.delivery) return std::string(toString(*s.delivery));
     return std::nullopt;
 }
 
@@ -388,6 +429,8 @@ int clearSetting(PartialSettings *s, std::string_view name)
         s->retentionBytes.reset();
     else if (name == "retention_messages")
         s->retentionMessages.reset();
+    else if (name == "delivery")
+        s->delivery.reset();
     else
         return -ENODATA;
     return 0;

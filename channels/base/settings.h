@@ -20,6 +20,10 @@ enum class Overflow { Block, DropOldest, Error };
 // write is acknowledged, at most kBatchSyncInterval after it, or never (the
 // kernel writes it back; it still survives the daemon being killed).
 enum class FsyncPolicy { Always, Batch, Never };
+// How much one read(2) takes: at most one whole message (competing readers
+// share jobs; a reader that stops early, like `head -n1`, takes only what
+// it used) or as many whole messages as fit in its buffer (fewer requests).
+enum class ReadDelivery { One, Batch };
 
 inline constexpr uint64_t kKiB = 1024;
 inline constexpr uint64_t kMiB = 1024 * kKiB;
@@ -50,9 +54,12 @@ struct Settings {
     FsyncPolicy fsync = FsyncPolicy::Batch;
     uint64_t retentionBytes = kDefaultRetentionBytes;  // 0: unlimited
     uint64_t retentionMessages = 0;                    // 0: unlimited
-    // Framing and max_message follow the kind (and framing) unless set.
+    ReadDelivery delivery = ReadDelivery::Batch;
+    // Framing, delivery and max_message follow the kind (and framing)
+    // unless set.
     bool framingExplicit = false;
     bool maxMessageExplicit = false;
+    bool deliveryExplicit = false;
 
     bool operator==(const Settings &) const = default;
 };
@@ -69,6 +76,7 @@ struct PartialSettings {
     std::optional<FsyncPolicy> fsync;
     std::optional<uint64_t> retentionBytes;
     std::optional<uint64_t> retentionMessages;
+    std::optional<ReadDelivery> delivery;
 
     bool empty() const;
     // Fields set in `over` replace ours.
@@ -77,6 +85,8 @@ struct PartialSettings {
 
 Framing defaultFraming(Kind kind);
 uint64_t defaultMaxMessage(Framing framing);
+// One message per read for a queue (jobs), a buffer-full for pipe and topic.
+ReadDelivery defaultDelivery(Kind kind);
 
 // Settings from mount-wide defaults, then directory defaults in order.
 Settings resolveSettings(const PartialSettings &mountDefaults,
@@ -90,6 +100,7 @@ int parseKind(std::string_view text, Kind *out);
 int parseFraming(std::string_view text, Framing *out);
 int parseOverflow(std::string_view text, Overflow *out);
 int parseFsync(std::string_view text, FsyncPolicy *out);
+int parseDelivery(std::string_view text, ReadDelivery *out);
 // A byte count: decimal digits with an optional K, M or G suffix (binary).
 int parseSize(std::string_view text, uint64_t *out);
 int parseCount(std::string_view text, uint64_t *out);
@@ -98,6 +109,7 @@ std::string_view toString(Kind kind);
 std::string_view toString(Framing framing);
 std::string_view toString(Overflow overflow);
 std::string_view toString(FsyncPolicy fsync);
+std::string_view toString(ReadDelivery delivery);
 
 // The settings keys (kSettingNames, short names as in `user.chanfs.<name>`)
 // and their help are in names.h.

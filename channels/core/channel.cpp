@@ -10,7 +10,6 @@
 #include "channels/base/log_limit.h"
 #include "channels/core/kind_policy.h"
 #include "channels/core/memory_budget.h"
-#include "channels/storage/journal.h"
 
 namespace chanfs {
 
@@ -20,16 +19,6 @@ std::mutex gRegistryMu;
 std::unordered_map<uint64_t, std::weak_ptr<Channel>> gRegistry;
 std::atomic<uint64_t> gNextChannelId{1};
 
-std::unique_ptr<KindPolicy> policyFor(Kind kind)
-{
-    switch (kind) {
-    case Kind::Pipe: return makePipePolicy();
-    case Kind::Queue: return makeQueuePolicy();
-    case Kind::Topic: return makeTopicPolicy();
-    }
-    return makePipePolicy();
-}
-
 // The last reference to a channel may go while fs/ holds its inode table
 // lock: the writers its memory lets in are answered from the timer thread
 // instead, so no reply is made under that lock. Inline if no timer runs.
@@ -37,19 +26,9 @@ void wakeMemoryWaitersSoon();
 
 }  // namespace
 
-// Replies and wake-ups gathered under the lock, carried out after it.
-struct Channel::Actions {
-    std::vector<std::pair<std::unique_ptr<ReadWaiter>, Delivery>> reads;
-    std::vector<std::pair<std::unique_ptr<WriteWaiter>, size_t>> writes;
-    std::vector<std::pair<std::unique_ptr<ReadWaiter>, int>> readErrors;
-    std::vector<std::pair<std::unique_ptr<WriteWaiter>, int>> writeErrors;
-    std::vector<std::shared_ptr<PollNotifier>> polls;
-    std::vector<std::shared_ptr<PollNotifier>> retired;
-};
-
 Channel::Channel(const Settings &settings, std::string name)
     : id_(gNextChannelId.fetch_add(1)), name_(std::move(name)), settings_(settings),
-      policy_(policyFor(settings.kind))
+      store_(makeMemoryStore()), policy_(makeKindPolicy(settings.kind))
 {
 }
 
@@ -68,7 +47,7 @@ std::shared_ptr<Channel> Channel::find(uint64_t id)
     return it == gRegistry.end() ? nullptr : it->second.lock();
 }
 
-Channel::~Channel()
+Channel::~Channel() NO_THREAD_SAFETY_ANALYSIS  // the last reference: nobody else can lock
 {
     {
         std::lock_guard g(gRegistryMu);
@@ -84,27 +63,27 @@ Channel::~Channel()
 
 void Channel::rename(std::string name)
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     name_ = std::move(name);
 }
 
 std::string Channel::name() const
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     return name_;
 }
 
 void Channel::setPolicy(Kind kind)
 {
-    policy_ = policyFor(kind);
+    policy_ = makeKindPolicy(kind);
     // Marks only mean something to a pipe; topic cursors need contiguous
     // sequence numbers.
-    log_.resequence();
+    store_->renumber();
 }
 
 std::shared_ptr<Handle> Channel::open(bool reads, bool writes)
 {
-    Lock lock(mu_);
+    mu_.lock();
     auto h = std::make_shared<Handle>(nextHandleId_++, reads, writes);
     handles_.insert(h.get());
     if (reads) ++stats_.readers;
@@ -112,14 +91,17 @@ std::shared_ptr<Handle> Channel::open(bool reads, bool writes)
     policy_->onOpen(*this, *h);
     Actions acts;
     pump(acts);
-    runActions(lock, acts);
+    runActions(acts);
     return h;
 }
 
 void Channel::release(Handle &h)
 {
-    Lock lock(mu_);
-    if (h.released_) return;
+    mu_.lock();
+    if (h.released_) {
+        mu_.unlock();
+        return;
+    }
     h.released_ = true;
     Actions acts;
     handles_.erase(&h);
@@ -159,118 +141,20 @@ void Channel::release(Handle &h)
         stats_.droppedBytes += h.held_.size();
         h.held_.clear();
     }
-    if (!h.pending_.empty() && settings_.kind != Kind::Topic) {
-        uint64_t bytes = 0;
-        for (const Entry &e : h.pending_) bytes += e.length;
-        logLimited(spdlog::level::info, "reader closed in a message",
-                   "channel {}: reader closed with {} unread bytes of a message it had begun; "
-                   "dropped",
-                   name_, bytes);
-        ++stats_.drops;
-        stats_.droppedBytes += bytes;
-        for (const Entry &e : h.pending_) noteGone(e);
-    }
-    h.pending_.clear();
     policy_->onRelease(*this, h);
+    h.pending_.clear();
+    h.kindState_.reset();
     pump(acts);
-    runActions(lock, acts);
-}
-
-bool Channel::fits(uint64_t bytes) const
-{
-    const uint64_t backlog = policy_->backlogBytes(*this);
-    return backlog == 0 || backlog + bytes <= settings_.capacityBytes;
-}
-
-void Channel::commit(Handle &h, FramedWrite &framed)
-{
-    // Only writes that complete a message come here, so the partial is
-    // always a fresh heldAfter (never appendToHeld).
-    h.held_ = std::move(framed.heldAfter);
-    stats_.inMessages += framed.messages.size();
-    stats_.inBytes += framed.messageBytes;
-    clock_gettime(CLOCK_REALTIME, &stats_.lastWrite);
-    policy_->append(*this, h, framed.messages);
-}
-
-void Channel::syncBudget()
-{
-    const uint64_t now = log_.bytes() + log_.messages() * kQueuedMessageOverheadBytes;
-    MemoryBudget &budget = MemoryBudget::global();
-    if (now > chargedBytes_)
-        budget.charge(now - chargedBytes_);  // put back by a failed reply: cannot refuse
-    else if (now < chargedBytes_ && budget.release(chargedBytes_ - now))
-        wakeBudget_ = true;
-    chargedBytes_ = now;
-}
-
-bool Channel::heldOverBudget(const Handle &h, const FramedWrite &framed, size_t dataBytes) const
-{
-    const uint64_t held =
-        framed.appendToHeld ? h.held_.size() + dataBytes : framed.heldAfter.size();
-    return held + kQueuedMessageOverheadBytes > MemoryBudget::global().limit();
-}
-
-int Channel::checkBudgetSize(const FramedWrite &framed)
-{
-    const uint64_t limit = MemoryBudget::global().limit();
-    const uint64_t need =
-        framed.messageBytes + framed.messages.size() * kQueuedMessageOverheadBytes;
-    if (need <= limit) return 0;
-    spdlog::warn(
-        "channel {}: write of {} bytes of messages refused: more than max_memory "
-        "({} bytes) could ever hold",
-        name_, framed.messageBytes, limit);
-    return -EMSGSIZE;
-}
-
-// 1: committed, 0: must wait for room, <0: refused.
-int Channel::admit(Handle &h, FramedWrite &framed, bool nonblock)
-{
-    if (int rc = checkBudgetSize(framed); rc < 0) return rc;
-    if (!fits(framed.messageBytes)) {
-        switch (settings_.overflow) {
-        case Overflow::Block: return nonblock ? -EAGAIN : 0;
-        case Overflow::Error: return -ENOBUFS;
-        case Overflow::DropOldest:
-            while (!fits(framed.messageBytes) && policy_->dropOldest(*this)) {}
-            break;
-        }
-    }
-    // The daemon-wide memory budget: past it the channel is full as well.
-    // A topic nobody subscribes to and that replays nothing keeps nothing.
-    const bool keeps =
-        !(settings_.kind == Kind::Topic && cursors_.empty() && settings_.replay == 0);
-    const uint64_t need =
-        keeps ? framed.messageBytes + framed.messages.size() * kQueuedMessageOverheadBytes : 0;
-    MemoryBudget &budget = MemoryBudget::global();
-    const bool mayWait = settings_.overflow == Overflow::Block && !nonblock;
-    while (need > 0 && !budget.tryCharge(need, mayWait ? id_ : 0)) {
-        switch (settings_.overflow) {
-        case Overflow::Block:
-            return nonblock ? -EAGAIN : 0;  // registered: a release elsewhere wakes us
-        case Overflow::Error: return -ENOBUFS;
-        case Overflow::DropOldest:
-            // Only this channel's own messages are ours to drop; when none
-            // are left the memory is held by others and a drop-oldest
-            // writer, which never waits, is refused.
-            if (!policy_->dropOldest(*this)) return -ENOBUFS;
-            syncBudget();
-            break;
-        }
-    }
-    chargedBytes_ += need;
-    commit(h, framed);
-    return 1;
+    runActions(acts);
 }
 
 bool Channel::tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &d)
 {
     d.handle = h.shared_from_this();
     if (maxBytes == 0) return true;
+    // The next chunk of one large read(2) that already has its one message.
+    if (continuation && h.pending_.empty() && readsOneMessage(h)) return true;
     if (!policy_->take(*this, h, maxBytes, continuation, d)) return false;
-    if (settings_.kind == Kind::Topic && d.bytes > 0)
-        h.lastDeliveryAt_ = std::chrono::steady_clock::now();
     stats_.outBytes += d.bytes;
     stats_.outMessages += d.messages;
     policy_->trim(*this);
@@ -290,14 +174,15 @@ void Channel::undo(Delivery &d)
 
 void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> waiter)
 {
-    Lock lock(mu_);
+    mu_.lock();
     Actions acts;
     Delivery d;
-    // A subscriber of a crowded topic coming back within the batch window
-    // waits for it, like a parked one (see kBatchWindow).
-    const bool hold = !req.continuation && !req.nonblock && batching() &&
-                      holdForBatch(h, req.maxBytes, std::chrono::steady_clock::now()) &&
-                      armBatchWake();
+    // A read the kind holds back (a subscriber of a crowded topic coming
+    // back within the window) waits like a parked one.
+    const bool hold =
+        !req.continuation && !req.nonblock && batching() &&
+        policy_->holdsRead(*this, h, req.maxBytes, std::chrono::steady_clock::now()) &&
+        armHoldWake();
     if (!hold && tryTake(h, req.maxBytes, req.continuation, d)) {
         acts.reads.emplace_back(std::move(waiter), std::move(d));
     } else if (!hold && (req.continuation || detached_)) {
@@ -313,83 +198,23 @@ void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter
         ++stats_.blockedReaders;
     }
     pump(acts);
-    runActions(lock, acts);
-}
-
-void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> waiter)
-{
-    Lock lock(mu_);
-    if (broken_) {
-        lock.unlock();
-        waiter->fail(EPIPE);
-        return;
-    }
-    if (journal_ && journal_->failure()) {
-        lock.unlock();
-        waiter->fail(EIO);
-        return;
-    }
-    Actions acts;
-    FramedWrite framed =
-        frameWrite(settings_.framing, settings_.maxMessageBytes, h.held_, req.data);
-    if (framed.error) {
-        spdlog::warn(
-            "channel {}: write of {} bytes refused: a {} message is over max_message "
-            "({} bytes){}",
-            name_, req.data.size(), toString(settings_.framing), settings_.maxMessageBytes,
-            framed.dropHeld ? "; the writer's unfinished message is dropped" : "");
-        if (framed.dropHeld && !h.held_.empty()) {
-            ++stats_.drops;
-            stats_.droppedBytes += h.held_.size();
-            h.held_.clear();
-        }
-        acts.writeErrors.emplace_back(std::move(waiter), -framed.error);
-    } else if (framed.messages.empty() && heldOverBudget(h, framed, req.data.size())) {
-        // An unfinished message already too big for max_memory can never
-        // be queued: refused now, not when its last byte comes.
-        spdlog::warn(
-            "channel {}: write refused: the writer's unfinished {} message is over "
-            "max_memory ({} bytes); it is dropped",
-            name_, toString(settings_.framing), MemoryBudget::global().limit());
-        ++stats_.drops;
-        stats_.droppedBytes += h.held_.size();
-        h.held_.clear();
-        acts.writeErrors.emplace_back(std::move(waiter), EMSGSIZE);
-    } else if (framed.messages.empty()) {
-        applyHeld(h.held_, framed, req.data);
-        acts.writes.emplace_back(std::move(waiter), req.data.size());
-    } else {
-        // Writers already waiting keep their turn.
-        const int rc = parkedWrites_.empty() ? admit(h, framed, req.nonblock)
-                       : req.nonblock        ? -EAGAIN
-                                             : 0;
-        if (rc == 1) {
-            acts.writes.emplace_back(std::move(waiter), req.data.size());
-        } else if (rc < 0) {
-            acts.writeErrors.emplace_back(std::move(waiter), -rc);
-        } else if (waiter->interrupted()) {
-            acts.writeErrors.emplace_back(std::move(waiter), EINTR);
-        } else {
-            parkedWrites_.push_back(
-                ParkedWrite{&h, std::move(framed), req.data.size(), std::move(waiter)});
-            ++stats_.blockedWriters;
-        }
-    }
-    pump(acts);
-    runActions(lock, acts, true);
+    runActions(acts);
 }
 
 void Channel::setOneMessagePerRead(Handle &h)
 {
-    Lock lock(mu_);
+    MutexLock lock(mu_);
     h.oneMessage_ = true;
 }
 
 void Channel::unread(Handle &h, std::string_view data)
 {
     if (data.empty()) return;
-    Lock lock(mu_);
-    if (h.released_) return;
+    mu_.lock();
+    if (h.released_) {
+        mu_.unlock();
+        return;
+    }
     Entry e;
     e.payload = makePayload(data.data(), data.size());
     e.length = static_cast<uint32_t>(data.size());
@@ -397,12 +222,12 @@ void Channel::unread(Handle &h, std::string_view data)
     stats_.outBytes -= std::min<uint64_t>(stats_.outBytes, data.size());
     Actions acts;
     collectPolls(acts);
-    runActions(lock, acts);
+    runActions(acts);
 }
 
 bool Channel::cancel(uintptr_t key)
 {
-    Lock lock(mu_);
+    mu_.lock();
     Actions acts;
     if (auto it = parkedReadIndex_.find(key); it != parkedReadIndex_.end()) {
         acts.readErrors.emplace_back(std::move(it->second->waiter), EINTR);
@@ -412,14 +237,17 @@ bool Channel::cancel(uintptr_t key)
     } else {
         auto w = std::find_if(parkedWrites_.begin(), parkedWrites_.end(),
                               [key](const ParkedWrite &p) { return p.waiter->key() == key; });
-        if (w == parkedWrites_.end()) return false;
+        if (w == parkedWrites_.end()) {
+            mu_.unlock();
+            return false;
+        }
         acts.writeErrors.emplace_back(std::move(w->waiter), EINTR);
         parkedWrites_.erase(w);
         --stats_.blockedWriters;
     }
     // A cancelled front writer may have held back smaller writes that fit.
     pump(acts);
-    runActions(lock, acts);
+    runActions(acts);
     return true;
 }
 
@@ -457,7 +285,7 @@ void Channel::pump(Actions &acts, bool releaseHeld)
             Delivery d;
             if (it->waiter->interrupted()) {
                 acts.readErrors.emplace_back(std::move(it->waiter), EINTR);
-            } else if (batch && holdForBatch(*it->handle, it->maxBytes, now)) {
+            } else if (batch && policy_->holdsRead(*this, *it->handle, it->maxBytes, now)) {
                 held = true;
                 ++it;
                 continue;
@@ -476,19 +304,19 @@ void Channel::pump(Actions &acts, bool releaseHeld)
             if (!scanAll && !detached_ && !policy_->anyReadable(*this)) break;
         }
         // No timer to wake the held readers: answer them now instead.
-        if (held && !armBatchWake()) noBatch = again = true;
+        if (held && !armHoldWake()) noBatch = again = true;
     }
 }
 
 namespace {
-std::mutex gWakeSchedulerMu;  // after any channel's mutex (taken inside pump)
-Channel::WakeScheduler gWakeScheduler;
-std::atomic<int64_t> gBatchWindowMs{Channel::kBatchWindow.count()};
+Mutex gWakeSchedulerMu;  // after any channel's mutex (taken inside pump)
+Channel::WakeScheduler gWakeScheduler GUARDED_BY(gWakeSchedulerMu);
+std::atomic<int64_t> gHoldWindowMs{Channel::kHoldWindow.count()};
 
 void wakeMemoryWaitersSoon()
 {
     {
-        std::lock_guard g(gWakeSchedulerMu);
+        MutexLock g(gWakeSchedulerMu);
         if (gWakeScheduler && gWakeScheduler(std::chrono::milliseconds(0),
                                              [] { MemoryBudget::global().wakeWaiters(); }))
             return;
@@ -500,46 +328,40 @@ void wakeMemoryWaitersSoon()
 
 void Channel::setWakeScheduler(WakeScheduler scheduler, std::chrono::milliseconds window)
 {
-    std::lock_guard g(gWakeSchedulerMu);
+    MutexLock g(gWakeSchedulerMu);
     gWakeScheduler = std::move(scheduler);
-    gBatchWindowMs = window.count();
+    gHoldWindowMs = window.count();
 }
 
-bool Channel::holdForBatch(const Handle &h, size_t maxBytes,
-                           std::chrono::steady_clock::time_point now) const
+std::chrono::milliseconds Channel::holdWindow() const
 {
-    if (!h.lastDeliveryAt_) return false;
-    if (now - *h.lastDeliveryAt_ >= std::chrono::milliseconds(gBatchWindowMs.load())) return false;
-    const std::optional<uint64_t> ready = policy_->fanOutReadyBytes(*this, h);
-    return ready && *ready > 0 && *ready < maxBytes / 2;
+    return std::chrono::milliseconds(gHoldWindowMs.load());
 }
 
 bool Channel::batching() const
 {
-    if (settings_.kind != Kind::Topic || stats_.readers < kBatchMinReaders || detached_)
-        return false;
-    std::lock_guard g(gWakeSchedulerMu);
+    if (detached_ || !policy_->batchesReads(*this)) return false;
+    MutexLock g(gWakeSchedulerMu);
     return static_cast<bool>(gWakeScheduler);
 }
 
-bool Channel::armBatchWake()
+bool Channel::armHoldWake()
 {
-    if (batchWakeArmed_) return true;
-    std::lock_guard g(gWakeSchedulerMu);
-    const std::chrono::milliseconds window(gBatchWindowMs.load());
-    batchWakeArmed_ = gWakeScheduler && gWakeScheduler(window, [weak = weak_from_this()] {
-                          if (auto c = weak.lock()) c->batchWake();
-                      });
-    return batchWakeArmed_;
+    if (holdWakeArmed_) return true;
+    MutexLock g(gWakeSchedulerMu);
+    holdWakeArmed_ = gWakeScheduler && gWakeScheduler(holdWindow(), [weak = weak_from_this()] {
+                         if (auto c = weak.lock()) c->holdWake();
+                     });
+    return holdWakeArmed_;
 }
 
-void Channel::batchWake()
+void Channel::holdWake()
 {
-    Lock lock(mu_);
-    batchWakeArmed_ = false;
+    mu_.lock();
+    holdWakeArmed_ = false;
     Actions acts;
     pump(acts, true);
-    runActions(lock, acts);
+    runActions(acts);
 }
 
 unsigned Channel::events(const Handle &h) const
@@ -560,37 +382,43 @@ unsigned Channel::events(const Handle &h) const
 
 void Channel::collectPolls(Actions &acts)
 {
+    // A kernel pipe wakes its readers on every write, not only when it
+    // turns readable: an edge-triggered epoll reader that leaves data
+    // behind would otherwise never see another edge.
+    const bool fresh = std::exchange(newMessages_, false);
     for (Handle *h : polled_) {
         const unsigned ev = events(*h);
-        if (ev & ~h->reportedEvents_) acts.polls.push_back(h->poll_);
+        if ((ev & ~h->reportedEvents_) || (fresh && h->reads_ && (ev & POLLIN)))
+            acts.polls.push_back(h->poll_);
         h->reportedEvents_ = ev;
     }
 }
 
-void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
+void Channel::runActions(Actions &acts, bool writesFirst)
 {
     bool wakeBudget = false;
     for (;;) {
         syncBudget();
         collectPolls(acts);
-        // A durable channel acknowledges a write only once its messages are
-        // in the journal (and, with fsync=always, on disk).
-        std::shared_ptr<Journal> journal = journal_;
-        const bool syncFirst = journal && settings_.fsync == FsyncPolicy::Always;
-        if (journal && journal->flush() < 0) {
-            for (auto &[waiter, n] : acts.writes)
-                acts.writeErrors.emplace_back(std::move(waiter), EIO);
-            acts.writes.clear();
-        }
+        // A write is acknowledged only once the store keeps its messages
+        // (message_store.h: for a journal, written, and with fsync=always
+        // on disk). The store is copied: it may be replaced once unlocked.
+        std::shared_ptr<MessageStore> store = store_;
+        const bool syncFirst = store->acknowledgesAfterSync();
+        const bool tracksConsumed = store->durable();
+        // Writes were flushed when they were admitted (admit(): one the
+        // store refuses is taken back whole); this saves what else changed
+        // (consumption, marks), and a store that fails keeps it buffered.
+        store->flush();
         wakeBudget |= std::exchange(wakeBudget_, false);
-        lock.unlock();
+        mu_.unlock();
         std::vector<Delivery> failed;
         std::vector<iovec> iov;
         std::vector<uint64_t> consumed;
         auto answerWrites = [&] {
             for (auto &[waiter, n] : acts.writes) {
                 if (syncFirst)
-                    JournalSyncer::instance().afterSync(journal, std::move(waiter), n);
+                    store->acknowledgeAfterSync(std::move(waiter), n);
                 else if (waiter->done(n) < 0)
                     spdlog::debug("channel {}: writer gone after its write was queued", id_);
             }
@@ -602,7 +430,7 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
                 iov.push_back(iovec{const_cast<char *>(e.data()), e.length});
             if (waiter->deliver(iov) < 0) {
                 failed.push_back(std::move(d));
-            } else if (journal) {
+            } else if (tracksConsumed) {
                 for (const Entry &e : d.slices)
                     if (!e.isMark() && e.offset + e.length == e.payload->size())
                         consumed.push_back(e.seq);
@@ -610,8 +438,8 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
             }
         }
         if (!consumed.empty()) {
-            journal->gone(consumed);
-            journal->flush();
+            store->consumed(consumed);
+            store->flush();
         }
         if (!writesFirst) answerWrites();
         for (auto &[waiter, err] : acts.readErrors) waiter->fail(err);
@@ -621,7 +449,7 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
         if (failed.empty()) break;
         // The reader is gone (interrupted, killed): what it took goes back
         // where it was, and may now go to another reader.
-        lock.lock();
+        mu_.lock();
         for (Delivery &d : failed) undo(d);
         pump(acts);
     }
@@ -629,18 +457,10 @@ void Channel::runActions(Lock &lock, Actions &acts, bool writesFirst)
     if (wakeBudget) MemoryBudget::global().wakeWaiters();
 }
 
-void Channel::retryForMemory()
-{
-    Lock lock(mu_);
-    Actions acts;
-    pump(acts);
-    runActions(lock, acts);
-}
-
 unsigned Channel::poll(Handle &h, std::shared_ptr<PollNotifier> notifier)
 {
-    std::shared_ptr<PollNotifier> replaced;
-    Lock lock(mu_);
+    std::shared_ptr<PollNotifier> replaced;  // dropped after the lock
+    MutexLock lock(mu_);
     if (notifier) {
         replaced = std::move(h.poll_);
         h.poll_ = std::move(notifier);
@@ -648,119 +468,22 @@ unsigned Channel::poll(Handle &h, std::shared_ptr<PollNotifier> notifier)
     }
     const unsigned ev = events(h);
     h.reportedEvents_ = ev;
-    lock.unlock();
     return ev;
-}
-
-Settings Channel::settings() const
-{
-    std::lock_guard g(mu_);
-    return settings_;
-}
-
-int Channel::changeSetting(std::string_view name, std::string_view value, std::string *why)
-{
-    Lock lock(mu_);
-    Settings next = settings_;
-    if (int rc = applySetting(&next, name, value, why); rc < 0) return rc;
-    const bool kindChanged = next.kind != settings_.kind;
-    if ((kindChanged || next.framing != settings_.framing) && !handles_.empty()) {
-        if (why) *why = "kind and framing cannot change while the channel is open";
-        return -EBUSY;
-    }
-    if ((kindChanged || next.framing != settings_.framing) && journal_ && !log_.empty()) {
-        if (why)
-            *why = "kind and framing of a durable channel cannot change while it holds messages";
-        return -EBUSY;
-    }
-    settings_ = next;
-    if (journal_) journal_->configure(next);
-    if (kindChanged) setPolicy(next.kind);
-    policy_->trim(*this);
-    Actions acts;
-    pump(acts);
-    runActions(lock, acts);
-    return 0;
-}
-
-ChannelStats Channel::stats() const
-{
-    std::lock_guard g(mu_);
-    ChannelStats s = stats_;
-    s.queuedBytes = log_.bytes();
-    s.queuedMessages = log_.messages();
-    s.maxBacklogBytes = policy_->backlogBytes(*this);
-    return s;
-}
-
-uint64_t Channel::queuedBytes() const
-{
-    std::lock_guard g(mu_);
-    return log_.bytes();
-}
-
-bool Channel::hasOpenHandles() const
-{
-    std::lock_guard g(mu_);
-    return !handles_.empty();
-}
-
-void Channel::noteGone(const Entry &e)
-{
-    if (journal_ && e.seq) {
-        const uint64_t seq = e.seq;
-        journal_->gone(std::span<const uint64_t>(&seq, 1));
-    }
-}
-
-void Channel::restore(RecoveredLog &rec)
-{
-    Lock lock(mu_);
-    for (Entry &e : rec.entries) log_.restoreBack(std::move(e));
-    rec.entries.clear();
-    log_.reserveSeq(rec.nextSeq);
-}
-
-int Channel::attachJournal(std::shared_ptr<Journal> journal, bool recordQueued)
-{
-    Lock lock(mu_);
-    if (journal_) log_.setObserver(nullptr);
-    journal_ = std::move(journal);
-    if (!journal_) return 0;
-    journal_->configure(settings_);
-    log_.setObserver(journal_.get());
-    // What the channel held before durable was turned on goes in first.
-    if (recordQueued)
-        for (const Entry &e : log_) journal_->appended(e);
-    return journal_->flush();
-}
-
-std::shared_ptr<Journal> Channel::detachJournal()
-{
-    Lock lock(mu_);
-    log_.setObserver(nullptr);
-    return std::move(journal_);
-}
-
-std::shared_ptr<Journal> Channel::journal() const
-{
-    Lock lock(mu_);
-    return journal_;
 }
 
 void Channel::detach()
 {
-    Lock lock(mu_);
+    mu_.lock();
     detached_ = true;
     Actions acts;
     pump(acts);
-    runActions(lock, acts);
+    runActions(acts);
 }
 
 void Channel::breakPipe()
 {
     {
-        Lock lock(mu_);
+        MutexLock lock(mu_);
         broken_ = true;
     }
     shutdown();
@@ -768,14 +491,14 @@ void Channel::breakPipe()
 
 void Channel::shutdown()
 {
-    Lock lock(mu_);
+    mu_.lock();
     detached_ = true;
     Actions acts;
     for (auto &pw : parkedWrites_) acts.writeErrors.emplace_back(std::move(pw.waiter), EPIPE);
     stats_.blockedWriters -= parkedWrites_.size();
     parkedWrites_.clear();
     pump(acts);
-    runActions(lock, acts);
+    runActions(acts);
 }
 
 }  // namespace chanfs

@@ -1,6 +1,8 @@
 // A channel: settings, stored messages, the open handles and the requests
-// waiting on it. Kind-specific behaviour lives in a KindPolicy (pipe.cpp,
-// queue.cpp, topic.cpp); storage in MessageLog (buffer.h).
+// waiting on it. Kind-specific behaviour lives in a KindPolicy (kinds/*.cpp),
+// which sees the channel through ChannelView (channel_view.h); where the
+// messages live in a MessageStore (message_store.h), memory until fs/ picks
+// another from the storage registry.
 //
 // Threading contract: Channel is thread-safe. One mutex per channel guards
 // all of its state. Waiters are completed (replied) only after that mutex is
@@ -11,7 +13,8 @@
 // memory budget's (memory_budget.h); waking writers that wait for memory
 // takes other channels' mutexes, so it runs only with no channel mutex held,
 // and the last reference to a channel (its destructor wakes them too) must
-// not be dropped while holding one.
+// not be dropped while holding one. A store's own lock (a journal's) comes
+// after the channel's.
 #pragma once
 
 #include <sys/uio.h>
@@ -24,9 +27,6 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
-#include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,17 +35,17 @@
 #include <vector>
 
 #include "channels/base/buffer.h"
+#include "channels/base/mutex.h"
 #include "channels/base/settings.h"
 #include "channels/base/waiters.h"
+#include "channels/core/channel_view.h"
+#include "channels/core/message_store.h"
 #include "channels/framing/framing.h"
 
 namespace chanfs {
 
 class Channel;
 class KindPolicy;
-class Journal;  // journal.h: a durable channel's log
-struct RecoveredLog;
-struct ChannelState;
 
 // One open() of a channel: reader and/or writer. The channel owns its state;
 // the opener keeps the shared_ptr and must call Channel::release() once.
@@ -57,28 +57,22 @@ public:
     bool writes() const { return writes_; }
 
 private:
+    // The channel owns a handle's state; kinds reach it through ChannelView.
     friend class Channel;
-    friend class KindPolicy;
-    friend class ConsumingPolicy;
-    friend class PipePolicy;
-    friend class QueuePolicy;
-    friend class TopicPolicy;
 
     const uint64_t id_;
     const bool reads_;
     const bool writes_;
+    // Guarded by the owning channel's mutex.
     bool released_ = false;
     // Entries this handle reads before the shared log: the rest of a message
     // it read in part, or (topic) deliveries that failed and come again.
     std::deque<Entry> pending_;
-    uint64_t cursor_ = 0;      // topic: sequence number of the next message
     std::string held_;         // writer: partial message awaiting its end
     bool oneMessage_ = false;  // reader: at most one whole message per read
     std::shared_ptr<PollNotifier> poll_;
     unsigned reportedEvents_ = 0;
-    // topic reader: when its last read that returned data was answered;
-    // empty until then ("never answered" is not "answered at boot").
-    std::optional<std::chrono::steady_clock::time_point> lastDeliveryAt_;
+    std::unique_ptr<KindHandleState> kindState_;  // the kind policy's
 };
 
 struct ReadRequest {
@@ -107,10 +101,15 @@ struct ChannelStats {
     uint64_t outBytes = 0;
     uint64_t drops = 0;
     uint64_t droppedBytes = 0;
+    // Bytes ever queued: written, plus what a journal restored at mount.
+    // A channel's st_size: it never shrinks under a reader, so `tail -f`
+    // never takes a read for a truncation (and never tries to seek back).
+    uint64_t totalBytes = 0;
     // The bytes the slowest reader has yet to read (a topic's slowest
     // subscriber: the early warning before drop-oldest drops).
     uint64_t maxBacklogBytes = 0;
     timespec lastWrite{};
+    std::string storageError;  // a durable channel's journal: "ok" or what failed
 };
 
 // What a read takes, kept so a failed reply can put it back.
@@ -125,7 +124,7 @@ struct Delivery {
     uint64_t bytes = 0;
 };
 
-class Channel : public std::enable_shared_from_this<Channel> {
+class Channel final : public std::enable_shared_from_this<Channel>, private ChannelView {
 public:
     static std::shared_ptr<Channel> create(const Settings &settings, std::string name);
     // Finds a live channel by id (interrupt callbacks carry only the id,
@@ -168,15 +167,18 @@ public:
     uint64_t queuedBytes() const;
     bool hasOpenHandles() const;
 
-    // Durable channels (journal.h). restore() fills an empty channel with
-    // what its journal held, before any handle opens; attachJournal()
-    // then records every later change (and first writes what the channel
-    // holds now if `recordQueued`: durable was just turned on). 0 or -errno.
-    void restore(RecoveredLog &rec);
-    int attachJournal(std::shared_ptr<Journal> journal, bool recordQueued);
-    // Stops recording; returns the journal (to destroy() it, or nothing).
-    std::shared_ptr<Journal> detachJournal();
-    std::shared_ptr<Journal> journal() const;
+    // Where the messages live (message_store.h). useStore() moves the
+    // channel into `store`: with carryQueued, what the channel queues now
+    // goes into it and is recorded there (durable just turned on);
+    // otherwise the store brings what it recovered (at mount, before any
+    // handle opens) and replaces what the channel held. 0, or -errno from
+    // the store's first flush: the channel then stays where it was and the
+    // caller destroys `store`.
+    int useStore(std::shared_ptr<MessageStore> store, bool carryQueued);
+    // Moves the channel back into memory; returns the store it left (to
+    // destroy() it, or nothing).
+    std::shared_ptr<MessageStore> leaveStore();
+    std::shared_ptr<MessageStore> messageStore() const;
     // Memory was freed elsewhere (MemoryBudget::wakeWaiters): writers
     // waiting for memory try again, pollers see POLLOUT. Call with no
     // channel mutex held.
@@ -196,23 +198,16 @@ public:
 
     explicit Channel(const Settings &settings, std::string name);
 
-    // Fan-out batching. On a topic with kBatchMinReaders subscribers or
-    // more, one write would wake them all for a message each, and on FUSE
-    // every wake costs a reply and a new READ: 64 subscribers spent 64
-    // requests per message. So a blocking read by a subscriber that was
-    // last answered less than kBatchWindow ago, with less than half its
-    // buffer ready, waits for the window's end and then takes everything
-    // at once. A subscriber idle for longer (sporadic messages) is
-    // answered at once; so is one whose buffer is half full.
-    static constexpr size_t kBatchMinReaders = 16;
-    static constexpr std::chrono::milliseconds kBatchWindow{2};
+    // How long a kind may hold a read back to answer it with more at once
+    // (a topic's fan-out batching, topic.h), as the timer below runs it.
+    static constexpr std::chrono::milliseconds kHoldWindow{2};
     // Runs a task after a delay on some other thread; false if it cannot.
     using WakeScheduler = std::function<bool(std::chrono::milliseconds, std::function<void()>)>;
-    // Installs the timer used by fan-out batching (the daemon's event
-    // loop); an empty one turns batching off. `window` is kBatchWindow but
+    // Installs the timer that answers held reads (the daemon's event
+    // loop); an empty one turns holding off. `window` is kHoldWindow but
     // for tests, which must not depend on how fast they run. Thread-safe.
     static void setWakeScheduler(WakeScheduler scheduler,
-                                 std::chrono::milliseconds window = kBatchWindow);
+                                 std::chrono::milliseconds window = kHoldWindow);
 
 private:
     struct ParkedRead {
@@ -226,75 +221,93 @@ private:
         size_t requestBytes;
         std::unique_ptr<WriteWaiter> waiter;
     };
-    struct Actions;
+    // Replies and wake-ups gathered under the lock, carried out after it.
+    struct Actions {
+        std::vector<std::pair<std::unique_ptr<ReadWaiter>, Delivery>> reads;
+        std::vector<std::pair<std::unique_ptr<WriteWaiter>, size_t>> writes;
+        std::vector<std::pair<std::unique_ptr<ReadWaiter>, int>> readErrors;
+        std::vector<std::pair<std::unique_ptr<WriteWaiter>, int>> writeErrors;
+        std::vector<std::shared_ptr<PollNotifier>> polls;
+        std::vector<std::shared_ptr<PollNotifier>> retired;
+    };
 
-    using Lock = std::unique_lock<std::mutex>;
+    // ChannelView, for the kind policy.
+    MessageStore &store() override REQUIRES(mu_) { return *store_; }
+    const MessageStore &store() const override REQUIRES(mu_) { return *store_; }
+    const Settings &config() const override REQUIRES(mu_) { return settings_; }
+    const std::string &label() const override REQUIRES(mu_) { return name_; }
+    uint64_t readerCount() const override REQUIRES(mu_) { return stats_.readers; }
+    uint64_t writerCount() const override REQUIRES(mu_) { return stats_.writers; }
+    void countDrop(uint64_t bytes) override REQUIRES(mu_);
+    std::deque<Entry> &pendingOf(Handle &h) override { return h.pending_; }
+    const std::deque<Entry> &pendingOf(const Handle &h) const override { return h.pending_; }
+    // delivery=one, or a socket bridge's own handle.
+    bool readsOneMessage(const Handle &h) const override
+    {
+        return h.oneMessage_ || settings_.delivery == ReadDelivery::One;
+    }
+    bool isReleased(const Handle &h) const override { return h.released_; }
+    std::unique_ptr<KindHandleState> &kindStateOf(Handle &h) override { return h.kindState_; }
+    const KindHandleState *kindStateOf(const Handle &h) const override
+    {
+        return h.kindState_.get();
+    }
+    std::chrono::milliseconds holdWindow() const override;
 
-    // Answers what parked requests can take now; releaseHeld: also readers
-    // held for fan-out batching (their window is over).
-    void pump(Actions &acts, bool releaseHeld = false);
-    bool fits(uint64_t bytes) const;
+    // Answers what parked requests can take now; releaseHeld: also reads
+    // held back by the kind (their window is over).
+    void pump(Actions &acts, bool releaseHeld = false) REQUIRES(mu_);
+    bool fits(uint64_t bytes) const REQUIRES(mu_);
     // Brings this channel's charge in the memory budget up to date with
     // what it queues; notes whether writers elsewhere may now get in.
-    void syncBudget();
+    void syncBudget() REQUIRES(mu_);
     // -EMSGSIZE if `framed` can never fit in the memory budget, else 0.
-    int checkBudgetSize(const FramedWrite &framed);
+    int checkBudgetSize(const FramedWrite &framed) REQUIRES(mu_);
     // Whether the writer's unfinished message after `framed` is already
     // more than the memory budget could ever hold.
     bool heldOverBudget(const Handle &h, const FramedWrite &framed, size_t dataBytes) const;
-    void commit(Handle &h, FramedWrite &framed);
-    int admit(Handle &h, FramedWrite &framed, bool nonblock);
-    bool tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &out);
-    void undo(Delivery &d);
-    unsigned events(const Handle &h) const;
-    void collectPolls(Actions &acts);
-    // Replies run with the lock released. The request in hand is answered
-    // first (writesFirst from write()): its caller is running now and goes
-    // on sooner, and readers woken a moment later find more to take.
-    void runActions(Lock &lock, Actions &acts, bool writesFirst = false);
-    void setPolicy(Kind kind);
-    // A queued entry was dropped or consumed outside a delivery: the
-    // journal (if any) records it.
-    void noteGone(const Entry &e);
-    // Fan-out batching: on for a topic with kBatchMinReaders reader handles
-    // or more while a timer is installed; whether a read of `h` waits.
-    bool batching() const;
-    bool holdForBatch(const Handle &h, size_t maxBytes,
-                      std::chrono::steady_clock::time_point now) const;
-    // Asks for batchWake() after kBatchWindow (once); false if no timer runs.
-    bool armBatchWake();
-    void batchWake();
+    void commit(Handle &h, FramedWrite &framed) REQUIRES(mu_);
+    int admit(Handle &h, FramedWrite &framed, bool nonblock) REQUIRES(mu_);
+    bool tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &out) REQUIRES(mu_);
+    void undo(Delivery &d) REQUIRES(mu_);
+    unsigned events(const Handle &h) const REQUIRES(mu_);
+    void collectPolls(Actions &acts) REQUIRES(mu_);
+    // Called locked, returns unlocked: replies run with the lock released.
+    // The request in hand is answered first (writesFirst from write()):
+    // its caller is running now and goes on sooner, and readers woken a
+    // moment later find more to take.
+    void runActions(Actions &acts, bool writesFirst = false) RELEASE(mu_);
+    void setPolicy(Kind kind) REQUIRES(mu_);
+    // Whether reads may be held back now (the kind batches, a timer runs).
+    bool batching() const REQUIRES(mu_);
+    // Asks for holdWake() after the hold window (once); false if no timer.
+    bool armHoldWake() REQUIRES(mu_);
+    void holdWake();
 
     const uint64_t id_;
-    mutable std::mutex mu_;
-    std::string name_;
-    Settings settings_;
-    MessageLog log_;
-    std::shared_ptr<Journal> journal_;  // durable channels
-    std::unique_ptr<KindPolicy> policy_;
-    std::unordered_set<Handle *> handles_;
-    std::unordered_set<Handle *> polled_;
-    std::multiset<uint64_t> cursors_;  // topic: cursors of reader handles
-    std::list<ParkedRead> parkedReads_;
-    std::list<ParkedWrite> parkedWrites_;
-    std::unordered_map<uintptr_t, std::list<ParkedRead>::iterator> parkedReadIndex_;
-    ChannelStats stats_;
-    bool detached_ = false;
-    bool broken_ = false;
-    bool scanAllParked_ = false;
-    bool batchWakeArmed_ = false;
-    uint64_t nextHandleId_ = 1;
-    // Bytes charged to the memory budget: log_.bytes() plus the per-message
-    // overhead, as of the last syncBudget(), plus admissions since.
-    uint64_t chargedBytes_ = 0;
+    mutable Mutex mu_;
+    std::string name_ GUARDED_BY(mu_);
+    Settings settings_ GUARDED_BY(mu_);
+    std::shared_ptr<MessageStore> store_ GUARDED_BY(mu_);
+    std::unique_ptr<KindPolicy> policy_ GUARDED_BY(mu_);
+    std::unordered_set<Handle *> handles_ GUARDED_BY(mu_);
+    std::unordered_set<Handle *> polled_ GUARDED_BY(mu_);
+    std::list<ParkedRead> parkedReads_ GUARDED_BY(mu_);
+    std::list<ParkedWrite> parkedWrites_ GUARDED_BY(mu_);
+    std::unordered_map<uintptr_t, std::list<ParkedRead>::iterator> parkedReadIndex_ GUARDED_BY(mu_);
+    ChannelStats stats_ GUARDED_BY(mu_);
+    bool detached_ GUARDED_BY(mu_) = false;
+    bool broken_ GUARDED_BY(mu_) = false;
+    bool scanAllParked_ GUARDED_BY(mu_) = false;
+    bool holdWakeArmed_ GUARDED_BY(mu_) = false;
+    // Messages were queued since pollers were last notified.
+    bool newMessages_ GUARDED_BY(mu_) = false;
+    uint64_t nextHandleId_ GUARDED_BY(mu_) = 1;
+    // Bytes charged to the memory budget: the store's queued bytes plus the
+    // per-message overhead, as of the last syncBudget(), plus admissions since.
+    uint64_t chargedBytes_ GUARDED_BY(mu_) = 0;
     // A release let memory waiters in: wake them once the lock is dropped.
-    bool wakeBudget_ = false;
-
-    friend class KindPolicy;
-    friend class ConsumingPolicy;
-    friend class PipePolicy;
-    friend class QueuePolicy;
-    friend class TopicPolicy;
+    bool wakeBudget_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace chanfs

@@ -18,7 +18,7 @@ void MemoryBudget::setLimit(uint64_t bytes)
 {
     bool raised = false;
     {
-        std::lock_guard g(mu_);
+        MutexLock g(mu_);
         raised = bytes > limit_;
         limit_ = bytes;
     }
@@ -27,19 +27,19 @@ void MemoryBudget::setLimit(uint64_t bytes)
 
 uint64_t MemoryBudget::limit() const
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     return limit_;
 }
 
 uint64_t MemoryBudget::used() const
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     return used_;
 }
 
 size_t MemoryBudget::waitingChannels() const
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     return waiting_.size();
 }
 
@@ -80,7 +80,7 @@ void MemoryBudget::addWaiterLocked(uint64_t id)
 
 bool MemoryBudget::tryCharge(uint64_t bytes, uint64_t waiterId)
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     if (fitsLocked(bytes)) {
         used_ += bytes;
         return true;
@@ -92,13 +92,13 @@ bool MemoryBudget::tryCharge(uint64_t bytes, uint64_t waiterId)
 
 void MemoryBudget::charge(uint64_t bytes)
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     used_ += bytes;
 }
 
 bool MemoryBudget::release(uint64_t bytes)
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     used_ -= bytes <= used_ ? bytes : used_;
     noteReleasedLocked();
     return !waiting_.empty() && fitsLocked(1);
@@ -106,7 +106,7 @@ bool MemoryBudget::release(uint64_t bytes)
 
 bool MemoryBudget::fitsOrWait(uint64_t bytes, uint64_t waiterId)
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     if (fitsLocked(bytes)) return true;
     addWaiterLocked(waiterId);
     return false;
@@ -131,13 +131,13 @@ void MemoryBudget::wakeWaiters()
         tWakeAgain = false;
         std::deque<uint64_t> ids;
         {
-            std::lock_guard g(mu_);
+            MutexLock g(mu_);
             ids.swap(order_);
             waiting_.clear();
         }
         while (!ids.empty()) {
             {
-                std::lock_guard g(mu_);
+                MutexLock g(mu_);
                 if (!fitsLocked(1)) {
                     // The untried keep their place ahead of those that tried.
                     for (auto it = ids.rbegin(); it != ids.rend(); ++it)

@@ -17,8 +17,9 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <unordered_set>
+
+#include "channels/base/mutex.h"
 
 namespace chanfs {
 
@@ -59,19 +60,19 @@ public:
     void wakeWaiters();
 
 private:
-    bool fitsLocked(uint64_t bytes) const;
-    void noteFullLocked();
-    void noteReleasedLocked();
-    void addWaiterLocked(uint64_t id);
+    bool fitsLocked(uint64_t bytes) const REQUIRES(mu_);
+    void noteFullLocked() REQUIRES(mu_);
+    void noteReleasedLocked() REQUIRES(mu_);
+    void addWaiterLocked(uint64_t id) REQUIRES(mu_);
 
-    mutable std::mutex mu_;
-    uint64_t limit_ = kUnlimited;
-    uint64_t used_ = 0;
+    mutable Mutex mu_;
+    uint64_t limit_ GUARDED_BY(mu_) = kUnlimited;
+    uint64_t used_ GUARDED_BY(mu_) = 0;
     // Channels waiting for memory, by id, in the order they registered.
-    std::unordered_set<uint64_t> waiting_;
-    std::deque<uint64_t> order_;
-    bool fullLogged_ = false;  // a "reached" line waits for its "below half"
-    std::chrono::steady_clock::time_point lastFullLog_{};
+    std::unordered_set<uint64_t> waiting_ GUARDED_BY(mu_);
+    std::deque<uint64_t> order_ GUARDED_BY(mu_);
+    bool fullLogged_ GUARDED_BY(mu_) = false;  // a "reached" line waits for its "below half"
+    std::chrono::steady_clock::time_point lastFullLog_ GUARDED_BY(mu_){};
 };
 
 }  // namespace chanfs

@@ -33,20 +33,25 @@ FramedWrite frameStream(const std::string &held, std::span<const char> data, Nex
         total = joined.size();
     }
     size_t pos = 0;
+    // Framed first, copied once: all of this request's messages share one
+    // allocation (buffer.h). The spans' vector is kept per thread so it
+    // costs no allocation either.
+    thread_local std::vector<MessageSpan> spans;
+    spans.clear();
     while (pos < total) {
         const size_t len = next(base + pos, total - pos);
         if (len == SIZE_MAX) {
             out.error = -EMSGSIZE;
             out.dropHeld = pos < held.size();
-            out.messages.clear();
             out.messageBytes = 0;
             return out;
         }
         if (len == 0) break;
-        out.messages.push_back(makePayload(base + pos, len));
+        spans.push_back(MessageSpan{pos, len});
         out.messageBytes += len;
         pos += len;
     }
+    makePayloads(base, spans, out.messages);
     out.heldAfter.assign(base + pos, total - pos);
     return out;
 }

@@ -18,52 +18,53 @@ namespace chanfs {
 
 class PipePolicy final : public ConsumingPolicy {
 public:
-    void onOpen(Channel &c, Handle &h) override
+    void onOpen(ChannelView &c, Handle &h) override
     {
-        if (h.writes() && c.stats_.writers == 1) {
+        if (h.writes() && c.writerCount() == 1) {
             session_ = ++sessionCounter_;
             sessionHasData_ = false;
         }
     }
 
-    void onRelease(Channel &c, Handle &h) override
+    void onRelease(ChannelView &c, Handle &h) override
     {
+        ConsumingPolicy::onRelease(c, h);
         if (h.reads() && consumerOpen_ && h.id() == lastConsumer_) consumerOpen_ = false;
-        if (h.writes() && c.stats_.writers == 0) {
-            if (sessionHasData_ || c.stats_.readers > 0) {
+        if (h.writes() && c.writerCount() == 0) {
+            if (sessionHasData_ || c.readerCount() > 0) {
                 Entry mark;
                 mark.session = session_;
-                c.log_.pushBack(std::move(mark));
+                c.store().append(std::move(mark));
                 if (!sessionHasData_) emptySessions_.insert(session_);
             }
         }
         dropOrphanMarks(c);
     }
 
-    bool take(Channel &c, Handle &h, size_t maxBytes, bool continuation, Delivery &d) override
+    bool take(ChannelView &c, Handle &h, size_t maxBytes, bool continuation, Delivery &d) override
     {
-        if (takePending(h.pending_, maxBytes, c.settings_.framing, d)) return true;
+        if (takePending(c.pendingOf(h), maxBytes, c.config().framing, d)) return true;
         takeFromLog(c, h, maxBytes, d);
         if (d.bytes > 0 || continuation) return d.bytes > 0;
-        MessageLog &log = c.log_;
+        const MessageLog &log = c.store().queued();
         if (log.empty() || !log.front().isMark() || !mayTakeMark(h, log.front())) return false;
-        d.mark = log.popFront();
+        d.mark = c.store().take();
         d.endOfStream = true;
         emptySessions_.erase(d.mark.session);
         return true;
     }
 
-    void append(Channel &c, Handle &writer, std::vector<Payload> &messages) override
+    void append(ChannelView &c, Handle &writer, std::vector<Payload> &messages) override
     {
         if (!messages.empty()) sessionHasData_ = true;
         ConsumingPolicy::append(c, writer, messages);
     }
 
-    unsigned readable(const Channel &c, const Handle &h) const override
+    unsigned readable(const ChannelView &c, const Handle &h) const override
     {
         if (unsigned ev = ConsumingPolicy::readable(c, h)) return ev;
-        if (!c.log_.empty() && c.log_.front().isMark() && mayTakeMark(h, c.log_.front()))
-            return POLLHUP;
+        const MessageLog &log = c.store().queued();
+        if (!log.empty() && log.front().isMark() && mayTakeMark(h, log.front())) return POLLHUP;
         return 0;
     }
 
@@ -85,16 +86,17 @@ private:
 
     // A mark nobody is left to see: its session's data went to a reader
     // that closed, or it ended an empty session and every reader closed.
-    void dropOrphanMarks(Channel &c)
+    void dropOrphanMarks(ChannelView &c)
     {
-        MessageLog &log = c.log_;
+        MessageStore &store = c.store();
+        const MessageLog &log = store.queued();
         while (!log.empty() && log.front().isMark()) {
             const uint64_t session = log.front().session;
             const bool consumerGone = !consumerOpen_ && lastSession_ == session && session != 0;
-            const bool emptyUnseen = c.stats_.readers == 0 && emptySessions_.count(session);
+            const bool emptyUnseen = c.readerCount() == 0 && emptySessions_.count(session);
             if (!consumerGone && !emptyUnseen) break;
             emptySessions_.erase(session);
-            c.noteGone(log.popFront());
+            forget(store, store.take());
         }
     }
 

@@ -2,8 +2,11 @@
 // compete, each message goes to exactly one reader.
 #include <poll.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
+#include "channels/base/log_limit.h"
 #include "channels/core/kind_policy.h"
 
 namespace chanfs {
@@ -41,39 +44,86 @@ void pushFrontMerging(std::deque<Entry> &q, Entry e)
     q.push_front(std::move(e));
 }
 
-void pushFrontMerging(MessageLog &log, Entry e)
+void pushFrontMerging(MessageStore &store, Entry e)
 {
+    const MessageLog &log = store.queued();
     if (!log.empty() && !log.front().isMark() && log.front().payload == e.payload &&
         log.front().offset == e.offset + e.length) {
-        log.unconsumeFront(e.length);
+        store.putBackBytes(e.length);
         return;
     }
-    log.pushFront(std::move(e));
+    store.putBack(std::move(e));
 }
 
-void ConsumingPolicy::takeFromLog(Channel &c, Handle &h, size_t maxBytes, Delivery &d)
+void forget(MessageStore &store, const Entry &e)
 {
-    MessageLog &log = c.log_;
-    const Framing framing = c.settings_.framing;
+    if (e.seq == 0) return;
+    const uint64_t seq = e.seq;
+    store.consumed(std::span<const uint64_t>(&seq, 1));
+}
+
+void rejoinRemainder(std::deque<Entry> &pending, std::vector<Entry> &slices, bool createdRemainder)
+{
+    if (!createdRemainder || slices.empty() || pending.empty()) return;
+    Entry &rest = pending.back();
+    Entry &last = slices.back();
+    if (rest.payload == last.payload && rest.offset == last.offset + last.length) {
+        last.length += rest.length;
+        pending.pop_back();
+    }
+}
+
+std::unique_ptr<KindPolicy> makeKindPolicy(Kind kind)
+{
+    switch (kind) {
+    case Kind::Pipe: return makePipePolicy();
+    case Kind::Queue: return makeQueuePolicy();
+    case Kind::Topic: return makeTopicPolicy();
+    }
+    return makePipePolicy();
+}
+
+void ConsumingPolicy::onRelease(ChannelView &c, Handle &h)
+{
+    const std::deque<Entry> &pending = c.pendingOf(h);
+    if (pending.empty()) return;
+    uint64_t bytes = 0;
+    for (const Entry &e : pending) bytes += e.length;
+    logLimited(spdlog::level::info, "reader closed in a message",
+               "channel {}: reader closed with {} unread bytes of a message it had begun; "
+               "dropped",
+               c.label(), bytes);
+    c.countDrop(bytes);
+    for (const Entry &e : pending) forget(c.store(), e);
+}
+
+void ConsumingPolicy::takeFromLog(ChannelView &c, Handle &h, size_t maxBytes, Delivery &d)
+{
+    MessageStore &store = c.store();
+    const MessageLog &log = store.queued();
+    const Framing framing = c.config().framing;
     if (framing == Framing::Messages && d.bytes > 0) return;
+    const bool one = c.readsOneMessage(h);
+    // The rest of a message begun earlier was this read's one message.
+    if (one && d.messages > 0) return;
     while (!log.empty() && d.bytes < maxBytes) {
-        Entry &head = log.front();
+        const Entry &head = log.front();
         if (head.isMark()) break;
         const size_t room = maxBytes - d.bytes;
         if (head.length <= room) {
-            Entry e = log.popFront();
+            Entry e = store.take();
             consumed(h, e);
             d.bytes += e.length;
             ++d.messages;
             d.slices.push_back(std::move(e));
-            if (!joinsMessages(framing) || h.oneMessage_) break;
+            if (!joinsMessages(framing) || one) break;
             continue;
         }
         if (splitsFreely(framing)) {
             // No boundaries: the rest stays in the log for any reader.
             Entry slice = head;
             slice.length = static_cast<uint32_t>(room);
-            log.consumeFront(static_cast<uint32_t>(room));
+            store.takeBytes(static_cast<uint32_t>(room));
             consumed(h, slice);
             d.bytes += room;
             d.slices.push_back(std::move(slice));
@@ -82,13 +132,13 @@ void ConsumingPolicy::takeFromLog(Channel &c, Handle &h, size_t maxBytes, Delive
         if (d.bytes == 0) {
             // A message longer than the reader's buffer: the rest belongs to
             // this handle and comes with its next read.
-            Entry e = log.popFront();
+            Entry e = store.take();
             consumed(h, e);
             Entry rest = e;
             rest.offset += static_cast<uint32_t>(room);
             rest.length -= static_cast<uint32_t>(room);
             e.length = static_cast<uint32_t>(room);
-            h.pending_.push_back(std::move(rest));
+            c.pendingOf(h).push_back(std::move(rest));
             d.createdRemainder = true;
             d.bytes += room;
             d.slices.push_back(std::move(e));
@@ -97,78 +147,74 @@ void ConsumingPolicy::takeFromLog(Channel &c, Handle &h, size_t maxBytes, Delive
     }
 }
 
-bool ConsumingPolicy::take(Channel &c, Handle &h, size_t maxBytes, bool, Delivery &d)
+bool ConsumingPolicy::take(ChannelView &c, Handle &h, size_t maxBytes, bool, Delivery &d)
 {
-    if (takePending(h.pending_, maxBytes, c.settings_.framing, d)) return true;
+    if (takePending(c.pendingOf(h), maxBytes, c.config().framing, d)) return true;
     takeFromLog(c, h, maxBytes, d);
     return d.bytes > 0;
 }
 
-void ConsumingPolicy::undo(Channel &c, Delivery &d)
+void ConsumingPolicy::undo(ChannelView &c, Delivery &d)
 {
     Handle &h = *d.handle;
+    std::deque<Entry> &pending = c.pendingOf(h);
     std::vector<Entry> fromLog(d.slices.begin() + static_cast<std::ptrdiff_t>(d.fromPending),
                                d.slices.end());
-    if (d.createdRemainder && !fromLog.empty() && !h.pending_.empty()) {
-        Entry &rest = h.pending_.back();
-        Entry &last = fromLog.back();
-        if (rest.payload == last.payload && rest.offset == last.offset + last.length) {
-            last.length += rest.length;
-            h.pending_.pop_back();
-        }
-    }
+    rejoinRemainder(pending, fromLog, d.createdRemainder);
     for (auto it = fromLog.rbegin(); it != fromLog.rend(); ++it)
-        pushFrontMerging(c.log_, std::move(*it));
+        pushFrontMerging(c.store(), std::move(*it));
     for (size_t i = d.fromPending; i-- > 0;) {
-        if (h.released_)
-            pushFrontMerging(c.log_, std::move(d.slices[i]));
+        if (c.isReleased(h))
+            pushFrontMerging(c.store(), std::move(d.slices[i]));
         else
-            pushFrontMerging(h.pending_, std::move(d.slices[i]));
+            pushFrontMerging(pending, std::move(d.slices[i]));
     }
-    if (d.endOfStream) c.log_.pushFront(std::move(d.mark));
+    if (d.endOfStream) c.store().putBack(std::move(d.mark));
 }
 
-void ConsumingPolicy::append(Channel &c, Handle &, std::vector<Payload> &messages)
+void ConsumingPolicy::append(ChannelView &c, Handle &, std::vector<Payload> &messages)
 {
     const uint64_t session = sessionOfNewData();
+    MessageStore &store = c.store();
     for (Payload &p : messages) {
         Entry e;
         e.length = static_cast<uint32_t>(p->size());
         e.payload = std::move(p);
         e.session = session;
-        c.log_.pushBack(std::move(e));
+        store.append(std::move(e));
     }
 }
 
-uint64_t ConsumingPolicy::backlogBytes(const Channel &c) const
+uint64_t ConsumingPolicy::backlogBytes(const ChannelView &c) const
 {
-    return c.log_.bytes();
+    return c.store().queued().bytes();
 }
 
-bool ConsumingPolicy::dropOldest(Channel &c)
+bool ConsumingPolicy::dropOldest(ChannelView &c)
 {
-    MessageLog &log = c.log_;
+    MessageStore &store = c.store();
+    const MessageLog &log = store.queued();
     for (size_t i = 0; i < log.size(); ++i) {
         if (log.at(i).isMark()) continue;
-        Entry e = log.eraseAt(i);
-        c.noteGone(e);
-        ++c.stats_.drops;
-        c.stats_.droppedBytes += e.length;
+        Entry e = store.takeAt(i);
+        forget(store, e);
+        c.countDrop(e.length);
         return true;
     }
     return false;
 }
 
-unsigned ConsumingPolicy::readable(const Channel &c, const Handle &h) const
+unsigned ConsumingPolicy::readable(const ChannelView &c, const Handle &h) const
 {
-    if (!h.pending_.empty()) return POLLIN | POLLRDNORM;
-    if (!c.log_.empty() && !c.log_.front().isMark()) return POLLIN | POLLRDNORM;
+    if (!c.pendingOf(h).empty()) return POLLIN | POLLRDNORM;
+    const MessageLog &log = c.store().queued();
+    if (!log.empty() && !log.front().isMark()) return POLLIN | POLLRDNORM;
     return 0;
 }
 
-bool ConsumingPolicy::anyReadable(const Channel &c) const
+bool ConsumingPolicy::anyReadable(const ChannelView &c) const
 {
-    return !c.log_.empty();
+    return !c.store().queued().empty();
 }
 
 namespace {

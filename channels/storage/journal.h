@@ -5,11 +5,27 @@
 //   'E' seq                    a pipe's end-of-stream mark was queued
 //   'G' seq...                 these were consumed or dropped (queue, pipe)
 // Segments are named by the first sequence number written to them and
-// rotated at kSegmentBytes. A queue's or pipe's segment is deleted once it
+// rotated at kSegmentBytes. A queue's or pipe's journal also keeps a small
+// file `consumed` (two CRC-checked slots overwritten in turn, so a torn
+// overwrite leaves the older one): every sequence number below its mark is
+// consumed, and the numbering had reached its next seq. Recovery trusts it
+// when the 'G' records after a message are lost, and it makes a missing
+// segment or end of segment visible. A queue's or pipe's segment is deleted once it
 // and every older one hold nothing unconsumed (a 'G' record can then only
 // refer to deleted segments); a topic's oldest segments are deleted once the
 // newer ones alone hold its retention (retention_messages or
 // retention_bytes).
+//
+// Faults (docs/storage-faults.md, "## Journal"): a write the file system
+// refuses with ENOSPC or EDQUOT is cut back off the segment and reported to
+// the caller, who drops it (cancelAppends); the next write tries again. Any
+// other write error, and every failed fdatasync, puts the journal into a
+// lasting error state (a failed fdatasync may have dropped the dirty pages:
+// it is never retried as if it had worked); health() says why. Recovery
+// skips a damaged record and resumes at the next valid one, logs every gap
+// with the file, the sequence numbers and the count, keeps a damaged file
+// aside as NAME.damaged before writing a clean copy, and brings a channel
+// whose files cannot be read up in the error state instead of failing.
 //
 // Threading contract: thread-safe; one mutex per journal, taken after the
 // owning channel's mutex (the channel calls appended() with its own held),
@@ -20,6 +36,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,6 +50,7 @@
 #include "channels/base/settings.h"
 #include "channels/base/unique_fd.h"
 #include "channels/base/waiters.h"
+#include "channels/storage/syncable.h"
 
 namespace chanfs {
 
@@ -46,15 +65,29 @@ struct RecoveredLog {
     uint64_t nextSeq = 1;   // the log's numbering continues from here
     uint64_t cutBytes = 0;  // bytes of torn or corrupt records cut off
     uint64_t segments = 0;  // segment files kept
+    // Messages and marks known to be missing (damaged records, missing
+    // segments), not counting those recorded as consumed.
+    uint64_t lostEntries = 0;
+    // Damaged files kept aside as *.damaged.
+    uint64_t keptAside = 0;
 };
 
-// Something JournalSyncer flushes to disk: a journal, the tree log.
-class Syncable {
-public:
-    virtual ~Syncable() = default;
-    // fdatasync of what was written since the last call; 0 or -errno.
-    virtual int sync() = 0;
+// What a journal can still do; see health().
+struct JournalHealth {
+    int error = 0;         // 0, or the -errno of the last failure
+    bool lasting = false;  // every later write fails with `error`
+    std::string reason;    // for the log and stats.storage_error
 };
+
+// A test seam for the calls the journal makes on its files. The hook is
+// called before each one; 0 lets the call go ahead, a negative errno makes
+// it fail with that errno, and for Write a positive n writes only the first
+// n bytes and then fails with ENOSPC (a file system that filled up half-way).
+enum class JournalOp { Write, Sync, Truncate, Create };
+using JournalFaultHook = std::function<int(JournalOp op, const std::string &path, size_t bytes)>;
+// Installs `hook` (an empty function removes it). Tests only; not for use
+// while journals are being written on other threads.
+void setJournalFaultHook(JournalFaultHook hook);
 
 class Journal final : public LogObserver,
                       public Syncable,
@@ -62,8 +95,11 @@ class Journal final : public LogObserver,
 public:
     // Opens the log in `dir` (made if missing) for a channel with settings
     // `s`; `label` names the channel in log lines. What the log holds lands
-    // in `rec`; torn or corrupt records are logged and cut off, never
-    // returned. 0 or -errno with `why`.
+    // in `rec`; torn or corrupt records are logged and skipped, never
+    // returned. Always 0 with a journal in `out`: one that cannot be made,
+    // read or repaired comes up in the lasting error state (failure() < 0,
+    // the reason also in `why`), serving what could be read, so one damaged
+    // channel never stops a mount.
     static int open(const std::string &dir, const Settings &s, const std::string &label,
                     std::shared_ptr<Journal> *out, RecoveredLog *rec, std::string *why);
     // Only open() makes journals (make_shared needs a public constructor).
@@ -80,11 +116,21 @@ public:
     // Buffers a record that these entries are consumed or dropped. Ignored
     // for topics, whose log is trimmed by retention instead.
     void gone(std::span<const uint64_t> seqs);
+    // Forgets the buffered records of entries numbered fromSeq and above,
+    // after flush() refused them: the channel rolls them back too. Records
+    // of consumption stay buffered for the next flush.
+    void cancelAppends(uint64_t fromSeq);
     // Writes what is buffered to the active segment, rotating and deleting
-    // segments as needed. 0, or -errno: the journal has failed and every
-    // later flush fails the same way (the channel then refuses writes).
+    // segments as needed. 0; -ENOSPC or -EDQUOT when the file system is
+    // full (nothing of the buffer stays in the file, the buffer is kept, the
+    // next flush tries again); any other -errno puts the journal into the
+    // lasting error state, and every later flush fails the same way.
     int flush();
+    // 0, or the -errno of the lasting error state (the channel refuses writes with it).
     int failure() const;
+    JournalHealth health() const;
+    // "ok", or the errno name and the reason: stats.storage_error.
+    std::string healthText() const;
     int sync() override;
     // Takes the fsync policy and retention from new settings.
     void configure(const Settings &s);
@@ -106,10 +152,17 @@ private:
         uint64_t seq;
         uint64_t bytes;  // 0 for a mark
         bool mark;
+        size_t bufOffset;  // where its record starts in buf_
     };
+    class Recovery;
     int openActive(uint64_t firstSeq);
     void trimSegments();
     int fail(int err, const std::string &what);
+    int refuse(int err, const std::string &what);
+    bool tracksConsumption() const { return settings_.kind != Kind::Topic; }
+    uint64_t consumedBelow() const;
+    int openConsumedFile();
+    void saveConsumed();
 
     mutable std::mutex mu_;
     const std::string dir_;
@@ -118,12 +171,24 @@ private:
     std::map<uint64_t, Segment> segments_;  // by first seq
     uint64_t activeFirst_ = 0;
     UniqueFd active_;
-    std::string buf_;
+    std::string buf_;      // 'M' and 'E' records not yet written
+    std::string goneBuf_;  // 'G' records not yet written
     std::vector<PendingEntry> pending_;
     std::vector<uint64_t> goneSeqs_;
+    // Sequence numbers not yet consumed, in order, with whether each is
+    // gone (consumed out of order): the front is the consumed mark.
+    std::deque<std::pair<uint64_t, bool>> live_;
+    uint64_t nextSeq_ = 1;  // after every entry appended so far
+    UniqueFd consumedFd_;
+    uint64_t consumedGeneration_ = 0;
+    uint64_t savedConsumedBelow_ = 0;
+    bool consumedDirty_ = false;  // written since the last sync
     bool dirty_ = false;
     bool destroyed_ = false;
     int failure_ = 0;
+    std::string failureWhat_;
+    int refused_ = 0;  // the last ENOSPC/EDQUOT, until a flush succeeds
+    std::string refusedWhat_;
 };
 
 // One thread for every journal and the tree log: writes to an fsync=always channel are

@@ -124,6 +124,74 @@ ScanResult scanRecords(std::string_view file, std::string_view magic)
     return r;
 }
 
+namespace {
+
+// The record at `pos` is whole, of a known type and checksummed.
+bool validRecordAt(std::string_view file, size_t pos, std::string_view types)
+{
+    if (file.size() - pos < kRecordHeaderBytes + 1) return false;
+    const uint32_t len = readLe32(file.data() + pos);
+    if (len == 0 || len > kMaxRecordBodyBytes || file.size() - pos - kRecordHeaderBytes < len)
+        return false;
+    const char type = file[pos + kRecordHeaderBytes];
+    if (types.find(type) == std::string_view::npos) return false;
+    return crc32c(file.data() + pos + kRecordHeaderBytes, len) == readLe32(file.data() + pos + 4);
+}
+
+// Why the record at `pos` is not valid, and whether it could be a record
+// the file ends inside of (a torn write).
+std::string whyInvalid(std::string_view file, size_t pos, std::string_view types)
+{
+    if (file.size() - pos < kRecordHeaderBytes) return "torn record header";
+    const uint32_t len = readLe32(file.data() + pos);
+    if (len == 0 || len > kMaxRecordBodyBytes)
+        return "impossible record length " + std::to_string(len);
+    if (file.size() - pos - kRecordHeaderBytes < len)
+        return "torn record (" + std::to_string(len) + " bytes announced, " +
+               std::to_string(file.size() - pos - kRecordHeaderBytes) + " present)";
+    if (types.find(file[pos + kRecordHeaderBytes]) == std::string_view::npos)
+        return "unknown record type";
+    return "checksum mismatch";
+}
+
+}  // namespace
+
+ResyncScan scanRecordsResync(std::string_view file, std::string_view magic, std::string_view types)
+{
+    ResyncScan r;
+    if (file.size() < kFileMagicBytes) {
+        if (!file.empty())
+            r.damage.push_back(DamagedRange{
+                0, file.size(),
+                "the file is shorter than its header (" + std::to_string(file.size()) + " bytes)",
+                true, true});
+        return r;
+    }
+    if (file.substr(0, kFileMagicBytes) != magic.substr(0, kFileMagicBytes))
+        r.damage.push_back(
+            DamagedRange{0, kFileMagicBytes, "the file header is damaged", false, true});
+    size_t pos = kFileMagicBytes;
+    while (pos < file.size()) {
+        if (validRecordAt(file, pos, types)) {
+            const uint32_t len = readLe32(file.data() + pos);
+            const std::string_view body = file.substr(pos + kRecordHeaderBytes, len);
+            r.records.push_back(RecordView{body[0], body.substr(1), pos});
+            pos += kRecordHeaderBytes + len;
+            continue;
+        }
+        DamagedRange d;
+        d.offset = pos;
+        d.what = whyInvalid(file, pos, types);
+        size_t next = pos + 1;
+        while (next < file.size() && !validRecordAt(file, next, types)) ++next;
+        d.bytes = next - pos;
+        d.tail = next >= file.size();
+        r.damage.push_back(std::move(d));
+        pos = next;
+    }
+    return r;
+}
+
 void appendRecord(std::string &out, char type, std::string_view payload)
 {
     const uint32_t len = static_cast<uint32_t>(payload.size() + 1);

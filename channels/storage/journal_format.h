@@ -2,8 +2,11 @@
 // state directory's tree log: a file header, then records of
 //   u32 body length | u32 CRC-32C of the body | body (type byte, payload)
 // all little-endian. A record whose length runs past the end of the file is
-// a torn write; one whose checksum does not match is corrupt. Readers keep
-// every record before the first bad one and cut the file there.
+// a torn write; one whose checksum does not match is corrupt. The tree log's
+// reader (scanRecords) keeps every record before the first bad one and cuts
+// the file there; a segment's reader (scanRecordsResync) skips the damage
+// and carries on at the next whole, checksummed record, so a bad record
+// costs that record, not the rest of its file.
 //
 // Pure functions over byte spans: thread-compatible, no I/O.
 #pragma once
@@ -47,6 +50,27 @@ struct ScanResult {
 // Reads the records of a file that should start with `magic` (8 bytes).
 // A file shorter than the magic (a crash right after creating it) is empty.
 ScanResult scanRecords(std::string_view file, std::string_view magic);
+
+// A stretch of a file that holds no valid record.
+struct DamagedRange {
+    size_t offset = 0;
+    size_t bytes = 0;
+    std::string what;     // e.g. "checksum mismatch", "torn record"
+    bool tail = false;    // runs to the end of the file with no record after it
+    bool header = false;  // the file header itself (8 bytes) is wrong
+};
+
+struct ResyncScan {
+    std::vector<RecordView> records;  // every valid record, in file order
+    std::vector<DamagedRange> damage;
+};
+
+// Reads a segment file: a wrong header is damage (records after it are
+// still read), and after a bad record the scan resumes at the next offset
+// where a whole record with a matching checksum and a type byte in
+// `types` starts. A record image inside a damaged stretch can be mistaken
+// for a record only if its length, type and CRC-32C all match.
+ResyncScan scanRecordsResync(std::string_view file, std::string_view magic, std::string_view types);
 
 // Appends one record to `out`.
 void appendRecord(std::string &out, char type, std::string_view payload);

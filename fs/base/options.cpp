@@ -111,6 +111,11 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         uint64_t n = 0;
         if (parseCount(value, &n) < 0 || n < 1 || n > 64) return bad("expected 1 to 64");
         o->threads = static_cast<unsigned>(n);
+    } else if (key == "poll_us") {
+        uint64_t n = 0;
+        if (parseCount(value, &n) < 0 || n > kMaxPollUs)
+            return bad("expected microseconds from 0 to " + std::to_string(kMaxPollUs));
+        o->pollUs = static_cast<unsigned>(n);
     } else if (key == "bridge_root") {
         char resolved[PATH_MAX];
         if (value.empty() || value[0] != '/') return bad("expected an absolute directory");
@@ -181,6 +186,10 @@ std::string usage(const char *prog)
       << "                         -o metrics=unix:/path serves them on a socket\n"
       << "  -o metrics_max_channels=N  per-channel series for at most N channels\n"
       << "                         (default 1000)\n"
+      << "  -o poll_us=N           after a request, look for the next one for up to\n"
+      << "                         N microseconds before sleeping (default " << kDefaultPollUs
+      << "; 0: off);\n"
+      << "                         adaptive: an idle daemon does not spin\n"
       << "  -o bridge_root=DIR     FIFO and socket bridge paths must be inside DIR\n"
       << "  -o config=FILE         create the tree FILE declares (default:\n"
       << "                         SOURCE/chanfs.toml if it exists)\n"

@@ -9,6 +9,13 @@
 
 namespace chanfs::fs {
 
+// -o poll_us's default: how long a request thread spins on /dev/fuse after
+// a request before it sleeps (fs/fuse/request_poll.h). Chosen from
+// tools/bench runs on a 2-vCPU VM (docs/performance-notes-speed.md).
+inline constexpr unsigned kDefaultPollUs = 50;
+// Longer spins gained nothing measurable and cost a core for that long.
+inline constexpr unsigned kMaxPollUs = 10000;
+
 struct Options {
     std::string source;  // state directory or a label (fstab's first field)
     std::string mountpoint;
@@ -23,6 +30,7 @@ struct Options {
     std::string logLevel = "info";
     bool logJson = false;  // -o log_format=json
     unsigned threads = 1;  // request threads; 1: single-threaded loop (fastest on 2 cores)
+    unsigned pollUs = kDefaultPollUs;  // -o poll_us=N: spin window; 0: sleep at once
     bool defaultPermissions = true;
     // -o force_mount: mount even if MOUNTPOINT is a FUSE mount already
     // (see checkMountpoint() in session.h).

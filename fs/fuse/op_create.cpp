@@ -67,7 +67,7 @@ Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t
     }
     if (int rc = fs.state ? fs.state->save(fs, n) : 0; rc < 0) {
         // Not saved: it never existed. A journal just made goes with it.
-        if (auto j = n.channel->detachJournal()) j->destroy();
+        if (auto st = n.channel->leaveStore()) st->destroy();
         n.channel->detach();
         fs.inodes.removeName(dir, name);
         *err = -rc;
@@ -147,6 +147,10 @@ void replyNewEntry(fuse_req_t req, Filesystem &fs, Node *n, int err,
 
 void opMknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t) noexcept
 {
+    if (nameTooLong(name)) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
     Filesystem &fs = fsOf(req);
     const mode_t type = mode & S_IFMT;
     if (type != S_IFREG && type != S_IFIFO) {
@@ -237,12 +241,20 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 void opLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char *newname) noexcept
 {
+    if (nameTooLong(newname)) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
     spdlog::warn("link {}: hard links are not supported", newname);
     fuse_reply_err(req, EPERM);
 }
 
 void opSymlink(fuse_req_t req, const char *, fuse_ino_t, const char *name) noexcept
 {
+    if (nameTooLong(name)) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
     spdlog::warn("symlink {}: symbolic links are not supported", name);
     fuse_reply_err(req, EPERM);
 }

@@ -10,11 +10,16 @@
 #include "fs/base/log.h"
 #include "fs/fuse/ops.h"
 #include "fs/tree/filesystem.h"
+#include "fs/tree/node_ops.h"
 
 namespace chanfs::fs {
 
 void opLookup(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
 {
+    if (nameTooLong(name)) {
+        fuse_reply_err(req, ENAMETOOLONG);
+        return;
+    }
     Filesystem &fs = fsOf(req);
     std::unique_lock lock(fs.inodes.mutex());
     Node *dir = fs.inodes.get(parent);

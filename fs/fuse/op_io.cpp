@@ -4,7 +4,9 @@
 
 #include "fs/fuse/fuse_waiters.h"
 #include "fs/fuse/ops.h"
+#include "fs/fuse/stream_io.h"
 #include "fs/tree/filesystem.h"
+#include "fs/tree/state_store.h"
 
 namespace chanfs::fs {
 
@@ -26,7 +28,34 @@ void opRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info *
     t.channel->read(*t.handle, r, makeReadWaiter(req));
 }
 
-void opWrite(fuse_req_t req, fuse_ino_t, const char *buf, size_t size, off_t,
+namespace {
+
+// A write by someone without CAP_FSETID clears set-user-ID, and
+// set-group-ID where group execution is on, as ext4 and tmpfs do
+// (should_remove_suid); the kernel leaves it to us under killpriv.
+void clearPrivilegeBits(Filesystem &fs, fuse_ino_t ino)
+{
+    auto kills = [](mode_t mode) -> mode_t {
+        mode_t kill = mode & S_ISUID;
+        if ((mode & S_ISGID) && (mode & S_IXGRP)) kill |= S_ISGID;
+        return kill;
+    };
+    {
+        std::shared_lock lock(fs.inodes.mutex());
+        Node *n = fs.inodes.get(ino);
+        if (!n || !kills(n->mode)) return;
+    }
+    std::unique_lock lock(fs.inodes.mutex());
+    Node *n = fs.inodes.get(ino);
+    if (!n || !kills(n->mode)) return;
+    n->mode &= ~kills(n->mode);
+    n->ctime = nowRealtime();
+    if (fs.state) fs.state->save(fs, *n);
+}
+
+}  // namespace
+
+void opWrite(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t,
              fuse_file_info *fi) noexcept
 {
     // The offset means nothing here: O_APPEND writes carry the cached file
@@ -36,6 +65,7 @@ void opWrite(fuse_req_t req, fuse_ino_t, const char *buf, size_t size, off_t,
         fuse_reply_err(req, EBADF);
         return;
     }
+    if (writeKillsSuidgid()) clearPrivilegeBits(fsOf(req), ino);
     WriteRequest w;
     w.data = std::span<const char>(buf, size);
     w.nonblock = (fi->flags & O_NONBLOCK) != 0;

@@ -28,7 +28,7 @@ void retire(std::shared_ptr<Channel> ch, std::vector<std::shared_ptr<Endpoint>> 
     if (!ch) return;
     // Its messages go with its name; handles still open keep reading and
     // writing the unnamed channel, in memory only.
-    if (auto journal = ch->detachJournal()) journal->destroy();
+    ch->leaveStore()->destroy();
     ch->detach();
 }
 
@@ -114,7 +114,7 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         fuse_reply_err(req, EINVAL);
         return;
     }
-    if (std::strlen(newname) > 255) {
+    if (nameTooLong(name) || nameTooLong(newname)) {
         fuse_reply_err(req, ENAMETOOLONG);
         return;
     }

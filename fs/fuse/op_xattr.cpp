@@ -44,6 +44,10 @@ std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
     return std::nullopt;
 }
 
+// A durable channel's journal: "ok", or why writes are refused (names.h).
+constexpr std::string_view kStorageErrorStat = "storage_error";
+static_assert(findStat(kStorageErrorStat) != nullptr);
+
 // Appends the names of the stats (names.h) shown on `shownOn`.
 void appendStatNames(std::string *names, unsigned shownOn)
 {
@@ -75,7 +79,13 @@ int readValue(const Node &n, std::string_view key, std::string *out)
                     *out = std::move(st.value);
                     return 0;
                 }
-        auto v = statValue(fileStats(n), stat);
+        const ChannelStats st = fileStats(n);
+        if (stat == kStorageErrorStat) {
+            if (st.storageError.empty()) return -ENODATA;  // not durable
+            *out = st.storageError;
+            return 0;
+        }
+        auto v = statValue(st, stat);
         if (!v) return -ENODATA;
         *out = std::to_string(*v);
         return 0;
@@ -300,7 +310,7 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
         std::unique_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
         if (n && n->channel == ch && !n->unlinked) {
-            const bool hadJournal = ch->journal() != nullptr;
+            const bool hadJournal = ch->messageStore()->durable();
             // Turning durable off deletes the journal: only once the log
             // says so, or a refused change would have lost the messages.
             const bool turningOff = hadJournal && !ch->settings().durable;
@@ -314,7 +324,7 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
             if (const int saved = fs.state ? fs.state->save(fs, *n) : 0; saved < 0) {
                 // Not saved: the channel goes back to what the log says.
                 if (!hadJournal)
-                    if (auto j = ch->detachJournal()) j->destroy();
+                    if (auto st = ch->leaveStore()) st->destroy();
                 std::string ignored;
                 if (oldValue) ch->changeSetting(key, *oldValue, &ignored);
                 rc = saved;
@@ -388,6 +398,7 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
         for (const auto &[key, e] : n->endpoints.items())
             names.append(kPrefix).append(key).push_back('\0');
         if (!n->isDir) appendStatNames(&names, kChannelStat);
+        if (!n->isDir && n->channel->settings().durable) appendStatNames(&names, kDurableStat);
         for (const auto &[key, e] : n->endpoints.items())
             for (const EndpointStat &st : e->stats())
                 names.append(kPrefix).append(kStatsPrefix).append(st.name).push_back('\0');

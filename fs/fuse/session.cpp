@@ -139,7 +139,7 @@ std::unique_ptr<Session> Session::start(const Options &opts, Filesystem &fs, std
     }
     s->mounted_ = true;
     if (int rc = installStreamIo(
-            se, [&fs](uint64_t fh) { fs.releaseEarly(fh); }, opts.threads);
+            se, [&fs](uint64_t fh) { fs.releaseEarly(fh); }, opts.threads, opts.pollUs);
         rc != 0) {
         *err = "cannot install the stream-io hook: " + std::string(strerror(-rc));
         return nullptr;

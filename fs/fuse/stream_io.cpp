@@ -1,5 +1,7 @@
 #include "fs/fuse/stream_io.h"
 
+#include "fs/fuse/request_poll.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -47,12 +49,26 @@ struct ReleaseIn {
     uint64_t lockOwner;
 };
 constexpr uint32_t kOpRelease = 18;
+struct WriteIn {
+    uint64_t fh;
+    uint64_t offset;
+    uint32_t size;
+    uint32_t writeFlags;
+};
+constexpr uint32_t kOpWrite = 16;
+constexpr uint32_t kWriteKillSuidgid = 1u << 2;
+
+// The request this thread read last was a WRITE carrying kWriteKillSuidgid.
+thread_local bool tlWriteKillsSuidgid = false;
 
 // Held for one non-blocking read and the early release it may carry.
 std::mutex gReadMu;
 EarlyRelease gOnRelease;
-// One request thread: /dev/fuse stays blocking and reads need no poll.
+// One request thread that never spins: /dev/fuse stays blocking and reads
+// need no poll.
 bool gBlockingRead = false;
+unsigned gPollUs = 0;
+fuse_session *gSession = nullptr;
 
 // Set by replyOpenStream() around its fuse_reply_* call, which writes the
 // reply synchronously on the same thread.
@@ -89,36 +105,54 @@ struct NoCancel {
     int old = 0;
 };
 
+// One read(2) under gReadMu, with the early release it may carry. The
+// caller holds gReadMu (and NoCancel).
+ssize_t readLocked(int fd, void *buf, size_t len)
+{
+    const ssize_t n = ::read(fd, buf, len);
+    tlWriteKillsSuidgid = false;
+    if (n >= static_cast<ssize_t>(sizeof(InHeader) + sizeof(WriteIn))) {
+        InHeader in;
+        std::memcpy(&in, buf, sizeof in);
+        if (in.opcode == kOpWrite) {
+            WriteIn w;
+            std::memcpy(&w, static_cast<const char *>(buf) + sizeof in, sizeof w);
+            tlWriteKillsSuidgid = (w.writeFlags & kWriteKillSuidgid) != 0;
+        }
+    }
+    if (n >= static_cast<ssize_t>(sizeof(InHeader) + sizeof(ReleaseIn))) {
+        const int err = errno;
+        InHeader in;
+        std::memcpy(&in, buf, sizeof in);
+        if (in.opcode == kOpRelease) {
+            ReleaseIn rel;
+            std::memcpy(&rel, static_cast<const char *>(buf) + sizeof in, sizeof rel);
+            gOnRelease(rel.fh);
+        }
+        errno = err;
+    }
+    return n;
+}
+
 ssize_t orderedRead(int fd, void *buf, size_t len, void *)
 {
-    for (;;) {
-        // Wait outside the lock (a cancellation point, as read(2) was).
-        // A single thread has nobody to race: it sleeps in read(2) itself,
-        // saving a poll(2) per request.
-        pollfd p{fd, POLLIN, 0};
-        if (!gBlockingRead && ::poll(&p, 1, -1) < 0) return -1;  // EINTR: libfuse checks for exit
-        ssize_t n;
-        int err;
-        {
-            NoCancel nc;
-            std::lock_guard g(gReadMu);
-            n = ::read(fd, buf, len);
-            err = errno;
-            if (n >= static_cast<ssize_t>(sizeof(InHeader) + sizeof(ReleaseIn))) {
-                InHeader in;
-                std::memcpy(&in, buf, sizeof in);
-                if (in.opcode == kOpRelease) {
-                    ReleaseIn rel;
-                    std::memcpy(&rel, static_cast<const char *>(buf) + sizeof in, sizeof rel);
-                    gOnRelease(rel.fh);
-                }
-            }
-        }
-        // Another worker took the request this one was woken for.
-        if (n < 0 && err == EAGAIN) continue;
-        errno = err;
-        return n;
-    }
+    // Each request thread adapts its own window (request_poll.h).
+    thread_local PollWindow window(gPollUs);
+    auto exited = [] { return fuse_session_exited(gSession) != 0; };
+    auto tryRead = [&] {
+        NoCancel nc;
+        std::lock_guard g(gReadMu);
+        return readLocked(fd, buf, len);
+    };
+    // The spinning thread keeps gReadMu for its whole window, so at most
+    // one thread spins; the others sleep on the mutex or in poll(2).
+    auto spinRead = [&](uint64_t deadlineNs) {
+        NoCancel nc;
+        std::lock_guard g(gReadMu);
+        return spinUntil(
+            deadlineNs, [&] { return readLocked(fd, buf, len); }, exited);
+    };
+    return readPolling(fd, window, gBlockingRead, tryRead, spinRead, exited);
 }
 
 struct StreamFlag {
@@ -130,10 +164,12 @@ struct StreamFlag {
 
 }  // namespace
 
-int installStreamIo(fuse_session *se, EarlyRelease onRelease, unsigned threads)
+int installStreamIo(fuse_session *se, EarlyRelease onRelease, unsigned threads, unsigned pollUs)
 {
     const int fd = fuse_session_fd(se);
-    gBlockingRead = threads <= 1;
+    gSession = se;
+    gPollUs = pollUs;
+    gBlockingRead = threads <= 1 && pollUs == 0;
     const int fl = ::fcntl(fd, F_GETFL);
     if (fl < 0) return -errno;
     if (!gBlockingRead && ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
@@ -142,6 +178,11 @@ int installStreamIo(fuse_session *se, EarlyRelease onRelease, unsigned threads)
     io.writev = streamWritev;
     io.read = orderedRead;
     return fuse_session_custom_io(se, &io, fd);
+}
+
+bool writeKillsSuidgid()
+{
+    return tlWriteKillsSuidgid;
 }
 
 int replyOpenStream(fuse_req_t req, const fuse_file_info *fi)

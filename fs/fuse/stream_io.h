@@ -15,8 +15,17 @@
 // /dev/fuse in the order the kernel queued them, so reads are taken one at
 // a time and a RELEASE's channel-side close runs right there, before the
 // next request is read. Nothing blocks under that lock: with several
-// threads each polls first and reads non-blocking; a single thread simply
-// blocks in read(2), one syscall per request instead of two.
+// threads each polls first and reads non-blocking; a single thread that
+// does not spin simply blocks in read(2), one syscall per request instead
+// of two.
+//
+// Polling (-o poll_us=N, request_poll.h): after a request, a thread tries
+// non-blocking reads for up to N us before it sleeps. It spins holding the
+// read lock, so every read is still one at a time under it and a RELEASE
+// is still handled before the next request is taken.
+// A WRITE's FUSE_WRITE_KILL_SUIDGID flag (the writer lacks CAP_FSETID),
+// which libfuse 3.14 does not pass on, is noted for the thread that
+// handles it: libfuse handles a request on the thread that read it.
 #pragma once
 
 #include <cstdint>
@@ -30,8 +39,13 @@ namespace chanfs::fs {
 using EarlyRelease = std::function<void(uint64_t fh)>;
 
 // Installs the hook on a mounted session that `threads` request threads
-// will serve. 0 or -errno.
-int installStreamIo(fuse_session *se, EarlyRelease onRelease, unsigned threads);
+// will serve, each spinning up to pollUs before it sleeps (0: never).
+// 0 or -errno.
+int installStreamIo(fuse_session *se, EarlyRelease onRelease, unsigned threads, unsigned pollUs);
+
+// Whether the WRITE this thread is handling asks for the set-user-ID and
+// set-group-ID bits to be cleared (the kernel's FUSE_WRITE_KILL_SUIDGID).
+bool writeKillsSuidgid();
 
 // fuse_reply_open/fuse_reply_create that also set FOPEN_STREAM.
 int replyOpenStream(fuse_req_t req, const fuse_file_info *fi);

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "channels/core/memory_budget.h"
+#include "channels/storage/registry.h"
 
 #include <unistd.h>
 
@@ -46,7 +47,7 @@ void Filesystem::closeAll()
     }
     dirs.takeAll();
     // Writes waiting for an fsync are answered before the session ends.
-    JournalSyncer::instance().drain();
+    finishPendingSyncs();
     if (state) state->sync();
 }
 
@@ -75,6 +76,7 @@ ChannelStats fileStats(const Node &n)
         s.queuedBytes += x.queuedBytes;
         s.inMessages += x.inMessages;
         s.inBytes += x.inBytes;
+        s.totalBytes += x.totalBytes;
         if (later(x.lastWrite, s.lastWrite)) s.lastWrite = x.lastWrite;
     }
     return s;
@@ -99,7 +101,7 @@ void fillStat(const Node &n, struct stat *st)
         st->st_nlink = n.unlinked ? 0 : 1;
         if (n.channel) {
             const ChannelStats s = fileStats(n);
-            st->st_size = static_cast<off_t>(s.queuedBytes);
+            st->st_size = static_cast<off_t>(s.totalBytes);
             if (later(s.lastWrite, st->st_mtim)) st->st_mtim = s.lastWrite;
         }
         st->st_blocks = (st->st_size + 511) / 512;

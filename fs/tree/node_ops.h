@@ -3,6 +3,7 @@
 // behaves exactly like one made by hand. None of these reply to a request.
 #pragma once
 
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,14 @@
 namespace chanfs::fs {
 
 inline constexpr size_t kMaxNameBytes = 255;
+// A component the kernel passed in (it allows up to 1024 bytes): every op
+// that names one refuses an over-long one with ENAMETOOLONG before anything
+// else, as ext4 and tmpfs do, so stat or unlink never say "no such file"
+// and ln never says "not permitted" about a name that cannot exist.
+inline bool nameTooLong(const char *name)
+{
+    return std::strlen(name) > kMaxNameBytes;
+}
 // The longest path of an entry inside the mount, "/a/b/c" (PATH_MAX - 1):
 // the kernel limits the path one syscall names, not a tree built with
 // relative paths, and `find`, `rm -r` or `chanctl ls -r` would fail on it.

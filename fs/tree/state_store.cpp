@@ -16,6 +16,7 @@
 
 #include "channels/base/file_io.h"
 #include "channels/base/log_limit.h"
+#include "channels/storage/registry.h"
 #include "fs/tree/filesystem.h"
 #include "fs/tree/node_ops.h"
 #include "fs/tree/tree_log.h"
@@ -75,8 +76,9 @@ TreeRecord recordOf(const Node &n)
     }
     const Settings s = n.channel->settings();
     for (std::string_view k : kSettingNames) {
-        // Framing and max_message follow the kind unless they were set.
+        // Framing, delivery and max_message follow the kind unless set.
         if (k == "framing" && !s.framingExplicit) continue;
+        if (k == "delivery" && !s.deliveryExplicit) continue;
         if (k == "max_message" && !s.maxMessageExplicit) continue;
         if (auto v = formatSetting(s, k)) r.values.emplace_back(k, *v);
     }
@@ -141,7 +143,7 @@ int StateStore::open(const std::string &source, std::shared_ptr<StateStore> *out
     return 0;
 }
 
-std::string StateStore::journalDir(uint64_t ino) const
+std::string StateStore::storeDir(uint64_t ino) const
 {
     return dir_ + "/channels/" + std::to_string(ino);
 }
@@ -238,29 +240,28 @@ int StateStore::restore(Filesystem &fs, std::string *why)
                         for (const auto &[k, v] : r.values)
                             if (isBridgeKey(k)) bridged.push_back({ino, r.uid, r.gid, k, v});
                     }
-                    if (n && s.durable) {
-                        std::shared_ptr<Journal> j;
-                        RecoveredLog rec;
-                        std::string w;
+                    if (n && storageFor(s).durable) {
                         const std::string label = fs.inodes.path(*n);
                         struct stat st {};
-                        if (::stat(journalDir(ino).c_str(), &st) < 0)
+                        if (::stat(storeDir(ino).c_str(), &st) < 0)
                             spdlog::error(
                                 "durable channel {}: its journal {} is missing ({}); it comes "
                                 "back empty: whatever it held is lost",
-                                label, journalDir(ino), std::strerror(errno));
+                                label, storeDir(ino), std::strerror(errno));
                         claimed.insert(ino);
-                        if (Journal::open(journalDir(ino), s, label, &j, &rec, &w) < 0) {
+                        StoreRequest req{storeDir(ino), s, label, false};
+                        std::shared_ptr<MessageStore> store;
+                        StoreRecovery rec;
+                        std::string w;
+                        if (storageFor(s).open(req, &store, &rec, &w) < 0) {
                             *why = "durable channel " + label + ": " + w;
                             return -EIO;
                         }
-                        const size_t restored = rec.entries.size();
-                        n->channel->restore(rec);
-                        n->channel->attachJournal(j, false);
+                        n->channel->useStore(std::move(store), false);
                         ++durable;
-                        messages += restored;
+                        messages += rec.entries;
                         spdlog::info("durable channel {}: {} entries restored from {} segment(s){}",
-                                     label, restored, rec.segments,
+                                     label, rec.entries, rec.units,
                                      rec.cutBytes ? ", " + std::to_string(rec.cutBytes) +
                                                         " damaged bytes cut off"
                                                   : "");
@@ -438,7 +439,7 @@ int StateStore::append(Filesystem &fs, const std::string &records)
         return rc;
     }
     goodEnd_ += records.size();
-    if (!dirty_) JournalSyncer::instance().markDirty(shared_from_this());
+    if (!dirty_) syncSoon(shared_from_this());
     dirty_ = true;
     return 0;
 }
@@ -509,28 +510,30 @@ int matchDurability(Filesystem &fs, Node &n, std::string *why)
 {
     if (n.isDir || !n.channel) return 0;
     const Settings s = n.channel->settings();
-    std::shared_ptr<Journal> j = n.channel->journal();
-    if (s.durable && !j) {
+    const StorageBackend &wanted = storageFor(s);
+    const std::shared_ptr<MessageStore> current = n.channel->messageStore();
+    if (current->name() == wanted.name) return 0;
+    if (wanted.durable) {
         if (!fs.state) {
             *why = "durable channels need a state directory: mount as chanfs STATE_DIR MOUNTPOINT";
             return -EINVAL;
         }
-        const std::string dir = fs.state->journalDir(n.ino);
+        const std::string dir = fs.state->storeDir(n.ino);
         // Inode numbers are never reused, so a journal here belongs to no
         // one we know of; it is set aside, never deleted.
         struct stat st {};
         if (::lstat(dir.c_str(), &st) == 0) fs.state->keepJournalAside(std::to_string(n.ino));
-        RecoveredLog rec;
-        if (int rc = Journal::open(dir, s, fs.inodes.path(n), &j, &rec, why); rc < 0) return rc;
-        if (int rc = n.channel->attachJournal(j, true); rc < 0) {
-            n.channel->detachJournal();
-            j->destroy();
+        StoreRequest req{dir, s, fs.inodes.path(n), true};
+        std::shared_ptr<MessageStore> store;
+        if (int rc = wanted.open(req, &store, nullptr, why); rc < 0) return rc;
+        if (int rc = n.channel->useStore(store, true); rc < 0) {
+            store->destroy();
             *why = "cannot write the journal in " + dir + ": " + std::strerror(-rc);
             return -EIO;
         }
-    } else if (!s.durable && j) {
-        n.channel->detachJournal();
-        j->destroy();
+        if (current->durable()) current->destroy();
+    } else {
+        n.channel->leaveStore()->destroy();
     }
     return 0;
 }

@@ -5,7 +5,7 @@
 //                                    directory; holds its pid
 //   SOURCE/state/tree.log            every directory and channel: name,
 //                                    owner, mode, settings, bridges (tree_log.h)
-//   SOURCE/state/channels/<ino>/     a durable channel's segments (journal.h)
+//   SOURCE/state/channels/<ino>/     a durable channel's store (its journal)
 //   SOURCE/state/orphaned/<ino>[.N]/ journals no saved channel claims, kept
 //                                    aside at mount, never deleted
 //   SOURCE/state/tree.log.damaged[.N] a damaged tree log as it was found
@@ -29,7 +29,7 @@
 #include <unordered_set>
 
 #include "channels/base/unique_fd.h"
-#include "channels/storage/journal.h"
+#include "channels/storage/syncable.h"
 
 namespace chanfs::fs {
 
@@ -70,8 +70,8 @@ public:
     // Moves channels/<name> to orphaned/<name>[.N] with an error line:
     // a journal no channel claims is never deleted nor reused.
     void keepJournalAside(const std::string &name);
-    // Where channel `ino`'s journal lives.
-    std::string journalDir(uint64_t ino) const;
+    // Where channel `ino`'s durable store lives.
+    std::string storeDir(uint64_t ino) const;
     int sync() override;
 
     // Only open() makes stores (make_shared needs a public constructor).
@@ -107,9 +107,11 @@ private:
     std::unordered_set<uint64_t> live_;
 };
 
-// Makes channel `n` durable or not to match its settings: opens (fresh:
-// anything left in its directory is set aside in orphaned/ first, never
-// deleted) and attaches a journal, or detaches and deletes it. Needs the table lock. 0 or -errno
+// Makes channel `n` durable or not to match its settings: opens the store
+// the settings name (storage registry; fresh: anything left in its
+// directory is set aside in orphaned/ first, never deleted) and moves the
+// channel into it, or moves it back to memory and destroys the durable
+// store. Needs the table lock. 0 or -errno
 // with `why` (no state directory: -EINVAL).
 int matchDurability(Filesystem &fs, Node &n, std::string *why);
 

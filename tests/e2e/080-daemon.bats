@@ -30,6 +30,39 @@ teardown() { chanfs_teardown; }
     rmdir "$dir"
 }
 
+@test "-o poll_us takes 0 to 10000 microseconds" {
+    local dir
+    dir="$(mktemp -d)"
+    run "$CHANFS_BIN" "$dir" -f -o poll_us=10001
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"poll_us=10001"*"0 to 10000"* ]]
+    run "$CHANFS_BIN" "$dir" -f -o poll_us=soon
+    [ "$status" -eq 2 ]
+    ! in_mount_table "$dir"
+    rmdir "$dir"
+}
+
+# ticks PID: user + system CPU time of a process, in clock ticks.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+@test "a polling daemon spins only while requests come: idle, it uses no CPU" {
+    # The longest window: if the spin never stopped, 3 s idle would cost
+    # about 300 ticks (less on a busy machine, never near 10).
+    mount_chanfs -o poll_us=10000
+    touch "$MNT/q"
+    setfattr -n user.chanfs.kind -v queue "$MNT/q"
+    local i
+    for ((i = 0; i < 200; i++)); do echo "m$i" >"$MNT/q"; done
+    [ "$(head -n 1 "$MNT/q")" = m0 ]
+    sleep 0.5
+    local before after
+    before="$(ticks "$CHANFS_PID")"
+    sleep 3
+    after="$(ticks "$CHANFS_PID")"
+    echo "idle: $((after - before)) ticks in 3 s"
+    [ $((after - before)) -lt 10 ]
+}
+
 @test "-o default_kind, default_framing and capacity set the defaults" {
     mount_chanfs -o default_kind=queue,default_framing=lp32,capacity=64K
     touch "$MNT/q"

@@ -23,8 +23,10 @@ mount_chanfs() {
     # fd 3 is bats' own output channel: a daemon holding it would stall bats.
     # CHANFS_THREADS=N runs the suite on N request threads (run-tests.sh
     # uses 2 for the sanitizer build, so both loops are covered).
+    # CHANFS_POLL_US=N sets -o poll_us=N (0: the request loop never spins).
     local threads=()
     if [[ -n "${CHANFS_THREADS:-}" ]]; then threads=(-o "threads=$CHANFS_THREADS"); fi
+    if [[ -n "${CHANFS_POLL_US:-}" ]]; then threads+=(-o "poll_us=$CHANFS_POLL_US"); fi
     "${CHANFS_PREFIX[@]}" "$CHANFS_BIN" ${CHANFS_SOURCE:+"$CHANFS_SOURCE"} "$MNT" -f -o log_level=debug "${threads[@]}" "$@" 2>"$CHANFS_LOG" 3>&- &
     CHANFS_PID=$!
     local i

@@ -159,7 +159,7 @@ void fuzzFrameWrite(FuzzedDataProvider &in)
         uint64_t total = 0;
         std::string joined;
         for (size_t i = 0; i < got.messages.size(); ++i) {
-            const std::string &msg = *got.messages[i];
+            const std::string msg(*got.messages[i]);
             FUZZ_CHECK(msg == want.messages[i], what + ": message " + std::to_string(i) + " is " +
                                                     shown(msg) + ", expected " +
                                                     shown(want.messages[i]));

@@ -1,11 +1,14 @@
 // libFuzzer target for the state directory's log readers: a durable
-// channel's segment files (scanRecords, Journal::open's recovery) and the
-// tree log (replayTreeLog). Whatever the bytes, a reader must keep only
-// whole, checksummed records, cut the file where damage starts, and give
-// the same answer when it reads its own cut file again.
+// channel's segment files (scanRecords, scanRecordsResync, Journal::open's
+// recovery with its consumed file and gap counting) and the tree log
+// (replayTreeLog). Whatever the bytes, a reader must keep only whole,
+// checksummed records, account for every byte as a record or damage, and
+// give the same answer, with no damage, when it reads its own repaired
+// files again.
 //
 // Input: byte 0 picks the reader (and whether the right file header is put
-// in front), the rest is the file.
+// in front), the rest is the file. For recovery, byte 0's bit 6 splits the
+// rest in three: two segment files and a consumed file.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +55,36 @@ void checkScan(std::string_view file, std::string_view magic)
     }
 }
 
+void checkResync(std::string_view file, std::string_view magic)
+{
+    const ResyncScan r = scanRecordsResync(file, magic, "MEG");
+    // Records and damage cover the file from the header on, in order, without overlap.
+    size_t pos = file.size() < kFileMagicBytes ? 0 : kFileMagicBytes;
+    size_t ri = 0, di = 0;
+    if (!r.damage.empty() && r.damage[0].header && r.damage[0].offset == 0 &&
+        file.size() >= kFileMagicBytes)
+        ++di;
+    while (ri < r.records.size() || di < r.damage.size()) {
+        if (ri < r.records.size() && r.records[ri].offset == pos) {
+            pos += kRecordHeaderBytes + 1 + r.records[ri].payload.size();
+            ++ri;
+        } else {
+            FUZZ_CHECK(di < r.damage.size() && r.damage[di].offset == pos && r.damage[di].bytes > 0,
+                       "every byte is a record or damage, in order");
+            pos += r.damage[di].bytes;
+            ++di;
+        }
+    }
+    FUZZ_CHECK(pos == file.size() || file.size() < kFileMagicBytes, "the scan reaches the end");
+    // The good records alone, under a good header, read back clean and the same.
+    std::string clean(magic.substr(0, kFileMagicBytes));
+    for (const RecordView &rec : r.records)
+        clean.append(file.substr(rec.offset, kRecordHeaderBytes + 1 + rec.payload.size()));
+    const ResyncScan again = scanRecordsResync(clean, magic, "MEG");
+    FUZZ_CHECK(again.damage.empty(), "the repaired file is clean");
+    FUZZ_CHECK(again.records.size() == r.records.size(), "the repaired file has the same records");
+}
+
 void checkTree(std::string_view file)
 {
     const chanfs::fs::TreeReplay r = chanfs::fs::replayTreeLog(file);
@@ -89,8 +122,9 @@ void checkTree(std::string_view file)
                "a record appended after the cut reads back");
 }
 
-// Recovery of a durable queue from one segment file with these bytes.
-void checkJournal(std::string_view file, bool topic)
+// Recovery of a durable queue or topic from segment files (and a consumed
+// file) with these bytes.
+void checkJournal(std::string_view file, bool topic, bool split)
 {
     // One scratch directory per process, removed when libFuzzer exits.
     static const struct Scratch {
@@ -100,9 +134,25 @@ void checkJournal(std::string_view file, bool topic)
     const std::string &dir = scratch.path;
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
-    const std::string seg = dir + "/00000000000000000001.seg";
-    std::ofstream(seg, std::ios::binary)
-        .write(file.data(), static_cast<std::streamsize>(file.size()));
+    auto put = [&](const std::string &name, std::string_view bytes) {
+        std::ofstream(dir + "/" + name, std::ios::binary)
+            .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    };
+    if (split && file.size() >= 3) {
+        // The first two bytes say where the pieces end; the second segment's
+        // name is a seq taken from the third byte.
+        const size_t a = static_cast<unsigned char>(file[0]) % file.size();
+        const size_t b = a + static_cast<unsigned char>(file[1]) % (file.size() - a);
+        const uint64_t secondFirst = 2 + static_cast<unsigned char>(file[2]);
+        char name[32];
+        std::snprintf(name, sizeof name, "%020llu.seg",
+                      static_cast<unsigned long long>(secondFirst));
+        put("00000000000000000001.seg", file.substr(3, a > 3 ? a - 3 : 0));
+        put(name, file.substr(std::max<size_t>(a, 3), b > a ? b - a : 0));
+        put("consumed", file.substr(std::max<size_t>(b, 3)));
+    } else {
+        put("00000000000000000001.seg", file);
+    }
     Settings s;
     s.kind = topic ? Kind::Topic : Kind::Queue;
     s.durable = true;
@@ -110,7 +160,8 @@ void checkJournal(std::string_view file, bool topic)
     std::shared_ptr<Journal> j;
     RecoveredLog rec;
     std::string why;
-    if (Journal::open(dir, s, "fuzz", &j, &rec, &why) < 0) return;  // an I/O error, not a parse
+    FUZZ_CHECK(Journal::open(dir, s, "fuzz", &j, &rec, &why) == 0 && j, "open gives a journal");
+    const bool failed = j->failure() < 0;
     uint64_t last = 0;
     for (const Entry &e : rec.entries) {
         FUZZ_CHECK(e.seq > last, "entries come back in increasing order");
@@ -119,11 +170,14 @@ void checkJournal(std::string_view file, bool topic)
         last = e.seq;
     }
     j.reset();
-    // The damage was cut off: reading again finds the same, with nothing cut.
+    // The damage was kept aside and the files rewritten: reading again finds
+    // the same, with nothing damaged (unless the journal could not be repaired).
     std::shared_ptr<Journal> j2;
     RecoveredLog rec2;
-    FUZZ_CHECK(Journal::open(dir, s, "fuzz", &j2, &rec2, &why) == 0, "reopen: " + why);
-    FUZZ_CHECK(rec2.cutBytes == 0, "a second recovery cuts nothing");
+    FUZZ_CHECK(Journal::open(dir, s, "fuzz", &j2, &rec2, &why) == 0 && j2, "reopen: " + why);
+    if (failed) return;
+    FUZZ_CHECK(rec2.cutBytes == 0, "a second recovery finds no damage");
+    FUZZ_CHECK(rec2.keptAside == 0, "a second recovery keeps nothing aside");
     FUZZ_CHECK(rec2.entries.size() == rec.entries.size(), "a second recovery finds the same");
     for (size_t i = 0; i < rec.entries.size(); ++i) {
         const Entry &a = rec.entries[i], &b = rec2.entries[i];
@@ -143,10 +197,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t mode = data[0];
     std::string file(reinterpret_cast<const char *>(data + 1), size - 1);
     const bool withHeader = mode & 1;
-    switch ((mode >> 1) % 3) {
+    switch ((mode >> 1) % 4) {
     case 0:
         if (withHeader) file.insert(0, kSegmentMagic, kFileMagicBytes);
         checkScan(file, kSegmentMagic);
+        break;
+    case 3:
+        if (withHeader) file.insert(0, kSegmentMagic, kFileMagicBytes);
+        checkResync(file, kSegmentMagic);
         break;
     case 1:
         if (withHeader) file.insert(0, chanfs::fs::kTreeLogMagic, kFileMagicBytes);
@@ -154,7 +212,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     default:
         if (withHeader) file.insert(0, kSegmentMagic, kFileMagicBytes);
-        checkJournal(file, mode & 0x80);
+        checkJournal(file, mode & 0x80, mode & 0x40);
         break;
     }
     return 0;

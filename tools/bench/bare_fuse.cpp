@@ -7,11 +7,19 @@
 // so ping-pong and streaming work as on chanfs. Same session settings as
 // chanfs: max_write 1 MiB, direct_io, nonseekable. One thread, no framing,
 // no stats, no locks: whatever chanfs costs beyond this is chanfs's own.
+//
+//   chanfs-bare-fuse MOUNTPOINT [POLL_US]
+//
+// POLL_US > 0 polls /dev/fuse as chanfs's -o poll_us does, with the same
+// code (fs/fuse/request_poll.h); without it, or 0, the loop is libfuse's
+// own blocking read, as it always was.
 #define FUSE_USE_VERSION 35
 #include <fuse_lowlevel.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -20,6 +28,8 @@
 #include <deque>
 #include <string>
 #include <vector>
+
+#include "fs/fuse/request_poll.h"
 
 namespace {
 
@@ -222,14 +232,45 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *, int, fuse_file_inf
     opGetattr(req, ino, fi);  // truncate and friends change nothing
 }
 
+fuse_session *gSession = nullptr;
+unsigned gPollUs = 0;
+
+// The same polling read as chanfs's (fs/fuse/stream_io.cpp), minus the
+// lock: one thread reads.
+ssize_t pollingRead(int fd, void *buf, size_t len, void *)
+{
+    static chanfs::fs::PollWindow window(gPollUs);
+    auto exited = [] { return fuse_session_exited(gSession) != 0; };
+    auto tryRead = [&] { return ::read(fd, buf, len); };
+    auto spinRead = [&](uint64_t deadlineNs) {
+        return chanfs::fs::spinUntil(deadlineNs, tryRead, exited);
+    };
+    return chanfs::fs::readPolling(fd, window, false, tryRead, spinRead, exited);
+}
+
+int installPolling(fuse_session *se, unsigned pollUs)
+{
+    gSession = se;
+    gPollUs = pollUs;
+    const int fd = fuse_session_fd(se);
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl < 0 || ::fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
+    fuse_custom_io io{};
+    io.writev = [](int f, iovec *iov, int count, void *) { return ::writev(f, iov, count); };
+    io.read = pollingRead;
+    return fuse_session_custom_io(se, &io, fd);
+}
+
 }  // namespace
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s MOUNTPOINT\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        std::fprintf(stderr, "usage: %s MOUNTPOINT [POLL_US]\n", argv[0]);
         return 2;
     }
+    const unsigned pollUs =
+        argc == 3 ? static_cast<unsigned>(std::strtoul(argv[2], nullptr, 10)) : 0;
     fuse_lowlevel_ops ops{};
     ops.init = opInit;
     ops.lookup = opLookup;
@@ -249,8 +290,10 @@ int main(int argc, char **argv)
     int rc = 1;
     if (fuse_set_signal_handlers(se) == 0) {
         if (fuse_session_mount(se, argv[1]) == 0) {
-            // A signal ends the loop with its number: a clean stop.
-            rc = fuse_session_loop(se) < 0 ? 1 : 0;
+            if (pollUs == 0 || installPolling(se, pollUs) == 0) {
+                // A signal ends the loop with its number: a clean stop.
+                rc = fuse_session_loop(se) < 0 ? 1 : 0;
+            }
             fuse_session_unmount(se);
         }
         fuse_remove_signal_handlers(se);

@@ -4,7 +4,7 @@
 // mounted with a state directory, against the same queue in memory.
 //
 //   chanfs-bench [--quick] [--rounds N] [--json FILE] [--chanfs PATH]
-//                [--bare-fuse PATH] [--threads N]
+//                [--bare-fuse PATH] [--threads N] [--poll-us N] [--compare OLD.json]
 //
 // A benchmark, not a test: it exits 0 whatever the numbers are, and 1 only
 // if something did not work (a mount, a lost message, a hang).
@@ -25,10 +25,13 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "fs/base/options.h"
+#include "tools/bench/compare.h"
 #include "tools/bench/harness.h"
 #include "tools/bench/report.h"
 #include "tools/bench/transports.h"
@@ -52,22 +55,36 @@ struct Args {
     std::string chanfs = CHANFS_BIN;
     std::string bare = BARE_FUSE_BIN;
     unsigned threads = 0;  // 0: the daemon's default
-    std::string only;      // run only figures whose "id transport" contains this
+    // chanfs -o poll_us and the polling bare loop's window.
+    unsigned pollUs = chanfs::fs::kDefaultPollUs;
+    bool pollUsGiven =
+        false;            // else chanfs runs with its own default (an older one may not know it)
+    std::string compare;  // an earlier run's --json: print each ratio's change
+    std::string from;     // with --compare: this run's JSON instead of running
+    std::string only;     // run only figures whose "id transport" contains this
 };
 
 [[noreturn]] void usage(int code)
 {
-    std::fprintf(code ? stderr : stdout,
-                 "usage: chanfs-bench [--quick] [--rounds N] [--json FILE] [--chanfs PATH]\n"
-                 "                    [--bare-fuse PATH] [--threads N] [--only TEXT]\n"
-                 "  --quick      small sizes (under a minute); same rounds and transports\n"
-                 "  --rounds N   rounds per figure, medians reported (default 5, at least 5)\n"
-                 "  --json FILE  also write every sample, median and ratio as JSON\n"
-                 "  --threads N  chanfs request threads (-o threads=N; default: chanfs's own)\n"
-                 "  --only TEXT  run only the figures whose \"ID TRANSPORT\" contains TEXT, e.g.\n"
-                 "               \"msg1k chanfs\", \"fanout\", \"scale\" (IDs: thr64k thr1m msg1k "
-                 "pingpong);\n"
-                 "               a durable figure brings its references (\"--only durable\")\n");
+    std::fprintf(
+        code ? stderr : stdout,
+        "usage: chanfs-bench [--quick] [--rounds N] [--json FILE] [--chanfs PATH]\n"
+        "                    [--bare-fuse PATH] [--threads N] [--poll-us N] [--only TEXT]\n"
+        "                    [--compare OLD.json [--from NEW.json]]\n"
+        "  --quick      small sizes (under a minute); same rounds and transports\n"
+        "  --rounds N   rounds per figure, medians reported (default 5, at least 5)\n"
+        "  --json FILE  also write every sample, median and ratio as JSON\n"
+        "  --threads N  chanfs request threads (-o threads=N; default: chanfs's own)\n"
+        "  --poll-us N  chanfs -o poll_us=N, and the second bare loop polls as long\n"
+        "               (default: chanfs's own default; 0: no polling anywhere)\n"
+        "  --compare OLD.json  after the run, each ratio against OLD's; a drop larger\n"
+        "               than the spread of the rounds is flagged (exit status unchanged)\n"
+        "  --from NEW.json     with --compare: compare NEW against OLD, run nothing\n"
+        "  --only TEXT  run only the figures whose \"ID TRANSPORT\" contains TEXT, e.g.\n"
+        "               \"msg1k chanfs\", \"fanout\", \"scale\" (IDs: thr64k thr1m msg1k "
+        "pingpong);\n"
+        "               a durable figure brings its references (\"--only durable\");\n"
+        "               A|B selects either (\"msg1k|pingpong|idle cpu\")\n");
     std::exit(code);
 }
 
@@ -94,6 +111,12 @@ Args parseArgs(int argc, char **argv)
             a.threads = static_cast<unsigned>(std::atoi(value().c_str()));
         else if (s == "--only")
             a.only = value();
+        else if (s == "--poll-us")
+            a.pollUs = static_cast<unsigned>(std::atoi(value().c_str())), a.pollUsGiven = true;
+        else if (s == "--compare")
+            a.compare = value();
+        else if (s == "--from")
+            a.from = value();
         else if (s == "--help" || s == "-h")
             usage(0);
         else
@@ -172,6 +195,10 @@ private:
 int main(int argc, char **argv)
 {
     const Args args = parseArgs(argc, argv);
+    if (!args.from.empty()) {
+        if (args.compare.empty()) usage(2);
+        return printComparison(args.compare, args.from, stdout) ? 0 : 1;
+    }
     stopOnSignals();
     raiseFdLimit();
     Watchdog watchdog;
@@ -180,8 +207,8 @@ int main(int argc, char **argv)
     if (!::mkdtemp(tmpl)) failErrno("mkdtemp");
     const std::string tmp = tmpl;
     setScratchDir(tmp);
-    for (const char *d :
-         {"/mnt-chanfs", "/mnt-bare", "/mnt-durable", "/state-source", "/fifo", "/sock"})
+    for (const char *d : {"/mnt-chanfs", "/mnt-bare", "/mnt-bare-poll", "/mnt-durable",
+                          "/state-source", "/fifo", "/sock"})
         std::filesystem::create_directory(tmp + d);
     // Durable channels live on a second chanfs, mounted with a state
     // directory (SOURCE) in the run's temporary directory; the first keeps
@@ -191,6 +218,10 @@ int main(int argc, char **argv)
 
     std::vector<std::string> chanfsArgv{args.chanfs, tmp + "/mnt-chanfs", "-f", "-o",
                                         "log_level=warn"};
+    if (args.pollUsGiven) {
+        chanfsArgv.push_back("-o");
+        chanfsArgv.push_back("poll_us=" + std::to_string(args.pollUs));
+    }
     if (args.threads > 0) {
         chanfsArgv.push_back("-o");
         chanfsArgv.push_back("threads=" + std::to_string(args.threads));
@@ -199,8 +230,15 @@ int main(int argc, char **argv)
     durableArgv[1] = tmp + "/mnt-durable";
     durableArgv.insert(durableArgv.begin() + 1, stateSource);
     auto chanfs = Daemon::start("chanfs", chanfsArgv, tmp + "/mnt-chanfs", tmp + "/chanfs.log");
+    // The bare loop as it always was, and one that polls as chanfs does:
+    // "chanfs / bare, polling" is the comparison of our code.
     auto bare = Daemon::start("chanfs-bare-fuse", {args.bare, tmp + "/mnt-bare"}, tmp + "/mnt-bare",
                               tmp + "/bare.log");
+    std::unique_ptr<Daemon> barePoll;
+    if (args.pollUs > 0)
+        barePoll = Daemon::start("chanfs-bare-fuse, polling",
+                                 {args.bare, tmp + "/mnt-bare-poll", std::to_string(args.pollUs)},
+                                 tmp + "/mnt-bare-poll", tmp + "/bare-poll.log");
     const std::string chDir = chanfs->mountpoint();
 
     std::vector<std::unique_ptr<Transport>> transports;
@@ -208,7 +246,8 @@ int main(int argc, char **argv)
     transports.push_back(kernelFifo(tmp + "/fifo"));
     transports.push_back(kernelUnixSocket(false));
     transports.push_back(kernelUnixSocket(true));
-    transports.push_back(bareFuse(bare->mountpoint()));
+    transports.push_back(bareFuse(bare->mountpoint(), kBareToday));
+    if (barePoll) transports.push_back(bareFuse(barePoll->mountpoint(), kBarePolling));
     transports.push_back(chanfsChannel(chDir, "pipe", "bytes"));
     transports.push_back(chanfsChannel(chDir, "queue", "lines"));
     transports.push_back(chanfsChannel(chDir, "topic", "lines"));
@@ -248,7 +287,8 @@ int main(int argc, char **argv)
     const unsigned scaleN = 10000;
 
     Report report(args.rounds, args.quick);
-    report.setContext(std::thread::hardware_concurrency(), args.threads);
+    report.setContext(std::thread::hardware_concurrency(), args.threads, args.pollUs,
+                      args.pollUsGiven);
 
     using Run = std::function<std::optional<Sample>(Transport &)>;
     struct Work {
@@ -260,9 +300,9 @@ int main(int argc, char **argv)
     // CPU the daemon behind a transport spent on one measurement, per item.
     auto daemonPid = [&](const Transport &t) -> pid_t {
         if (t.durable()) return durable->pid();
-        return t.group() == Group::Chanfs     ? chanfs->pid()
-               : t.group() == Group::BareFuse ? bare->pid()
-                                              : 0;
+        if (t.group() == Group::BareFuse)
+            return t.name() == kBarePolling ? barePoll->pid() : bare->pid();
+        return t.group() == Group::Chanfs ? chanfs->pid() : 0;
     };
     // A durable channel's journal bytes per message, once its links are gone.
     std::string unmetered;
@@ -317,8 +357,19 @@ int main(int argc, char **argv)
          true},
     };
 
+    // --only A|B: either.
+    std::vector<std::string> onlyAny;
+    for (size_t start = 0; !args.only.empty();) {
+        const size_t bar = args.only.find('|', start);
+        onlyAny.push_back(args.only.substr(start, bar - start));
+        if (bar == std::string::npos) break;
+        start = bar + 1;
+    }
     auto selected = [&](const std::string &what) {
-        return args.only.empty() || what.find(args.only) != std::string::npos;
+        if (onlyAny.empty()) return true;
+        for (const std::string &o : onlyAny)
+            if (what.find(o) != std::string::npos) return true;
+        return false;
     };
     auto applies = [](const Work &w, const Transport &t) { return w.durableToo || !t.durable(); };
     // A durable figure brings the figures its ratios need: the same queue
@@ -366,6 +417,21 @@ int main(int argc, char **argv)
         }
     }
 
+    if (selected("idle cpu")) {
+        // What a daemon costs doing nothing, right after the rounds' traffic
+        // stopped: a spin that never stops would show here.
+        const double seconds = q ? 2 : 10;
+        progress.note("idle daemon CPU over " + std::to_string(static_cast<int>(seconds)) + " s");
+        std::vector<std::pair<std::string, pid_t>> daemons{{"chanfs", chanfs->pid()},
+                                                           {kBareToday, bare->pid()}};
+        if (barePoll) daemons.emplace_back(kBarePolling, barePoll->pid());
+        std::vector<double> before;
+        for (const auto &d : daemons) before.push_back(cpuSeconds(d.second));
+        std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+        for (size_t i = 0; i < daemons.size(); ++i)
+            report.addIdleCpu(daemons[i].first,
+                              (cpuSeconds(daemons[i].second) - before[i]) / seconds * 100);
+    }
     if (selected("scale parked")) {
         progress.note("scale: " + std::to_string(scaleN) + " parked readers");
         watchdog.arm("parked readers", 300);
@@ -380,7 +446,7 @@ int main(int argc, char **argv)
     progress.done();
 
     const int chanfsExit = chanfs->stop();
-    const int bareExit = bare->stop();
+    const int bareExit = bare->stop() | (barePoll ? barePoll->stop() : 0);
     const int durableExit = durable ? durable->stop() : 0;
     if (durable) report.setDurableContext(stateSource, stateFs, unmetered);
     std::error_code ec;
@@ -391,6 +457,12 @@ int main(int argc, char **argv)
         std::ofstream out(args.json);
         report.writeJson(out);
         if (!out) fail("cannot write " + args.json);
+    }
+    if (!args.compare.empty()) {
+        std::ostringstream now;
+        report.writeJson(now);
+        std::printf("\n");
+        if (!printComparisonText(args.compare, now.str(), stdout)) return 1;
     }
     if (chanfsExit != 0 || bareExit != 0 || durableExit != 0) {
         std::fprintf(stderr,

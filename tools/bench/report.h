@@ -8,12 +8,18 @@
 #include <cstdio>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tools/bench/transports.h"
 #include "tools/bench/workloads.h"
 
 namespace chanfs::bench {
+
+// The bare FUSE loop as it always was (blocking reads) and the same loop
+// polling /dev/fuse as chanfs does (--poll-us).
+inline constexpr const char *kBareToday = "bare FUSE loop";
+inline constexpr const char *kBarePolling = "bare FUSE loop, polling";
 
 struct Figure {
     std::string id;  // stable key for JSON: thr64k, thr1m, msg1k, pingpong
@@ -34,7 +40,14 @@ struct Sample {
 class Report {
 public:
     Report(unsigned rounds, bool quick) : rounds_(rounds), quick_(quick) {}
-    void setContext(unsigned cpus, unsigned chanfsThreads);
+    // pollUs: the polling bare loop's window, and chanfs's -o poll_us if
+    // pollUsGiven (else chanfs ran with its own default).
+    void setContext(unsigned cpus, unsigned chanfsThreads, unsigned pollUs, bool pollUsGiven);
+    // A daemon's CPU while idle, in percent of one core.
+    void addIdleCpu(const std::string &daemon, double percent)
+    {
+        idleCpu_.emplace_back(daemon, percent);
+    }
     void add(const Figure &f, const std::string &transport, Group g, const Sample &s);
     void addFanout(const std::string &source, unsigned subscribers, const Sample &s);
     void setParked(unsigned n, const ScaleResult &r) { parkedN_ = n, parked_ = r; }
@@ -77,6 +90,9 @@ private:
     const Series *series(const std::string &figureId, const std::string &transport) const;
     // Speed of `s` against `ref` in the same figure (>1 is faster); 0 if absent.
     double ratio(const FigureData &f, const Series &s, const std::string &ref) const;
+    // Against the bare loop polling as chanfs does (the loop as it always
+    // was when nothing polls).
+    double ratioPolling(const FigureData &f, const Series &s) const;
     double fanoutMedian(const std::string &source, unsigned subscribers) const;
     std::vector<Target> targets() const;
     void printDurable(std::FILE *out) const;
@@ -85,6 +101,9 @@ private:
     bool quick_;
     unsigned cpus_ = 0;
     unsigned chanfsThreads_ = 0;
+    unsigned pollUs_ = 0;
+    bool pollUsGiven_ = false;
+    std::vector<std::pair<std::string, double>> idleCpu_;
     std::string when_;
     std::string kernel_;
     std::vector<FigureData> figures_;

@@ -100,8 +100,8 @@ private:
 
 class BareFuse final : public Transport {
 public:
-    explicit BareFuse(std::string mnt)
-        : Transport("bare FUSE loop", Group::BareFuse), mnt_(std::move(mnt))
+    BareFuse(std::string mnt, std::string name)
+        : Transport(std::move(name), Group::BareFuse), mnt_(std::move(mnt))
     {
     }
     Link link() override
@@ -289,9 +289,9 @@ std::unique_ptr<Transport> kernelUnixSocket(bool seqpacket)
 {
     return std::make_unique<KernelSocket>(seqpacket);
 }
-std::unique_ptr<Transport> bareFuse(const std::string &mnt)
+std::unique_ptr<Transport> bareFuse(const std::string &mnt, const std::string &name)
 {
-    return std::make_unique<BareFuse>(mnt);
+    return std::make_unique<BareFuse>(mnt, name);
 }
 std::unique_ptr<Transport> chanfsChannel(const std::string &dir, const std::string &kind,
                                          const std::string &framing)

@@ -73,7 +73,8 @@ private:
 std::unique_ptr<Transport> kernelPipe();
 std::unique_ptr<Transport> kernelFifo(const std::string &dir);
 std::unique_ptr<Transport> kernelUnixSocket(bool seqpacket);
-std::unique_ptr<Transport> bareFuse(const std::string &mountpoint);
+// The bare FUSE loop mounted there; `name` tells its polling apart.
+std::unique_ptr<Transport> bareFuse(const std::string &mountpoint, const std::string &name);
 
 // A chanfs channel of the given kind and framing; every link is a new
 // channel file under dir, removed when the link goes.

@@ -250,7 +250,7 @@ const std::map<std::string, std::string> &placeholders()
         {"%NAMES_MAN_SET_KEYS%", manSetKeys()},
         {"%NAMES_MAN_SETTING_KEYS%", manSettingKeys()},
         {"%NAMES_MAN_ENDPOINT_KEYS%", manEndpointKeys()},
-        {"%NAMES_MAN_CHANNEL_STATS%", manStats(kChannelStat)},
+        {"%NAMES_MAN_CHANNEL_STATS%", manStats(kChannelStat | kDurableStat)},
         {"%NAMES_MAN_ENDPOINT_STATS%", manStats(kFifoStat | kUdsConnectStat | kUdsListenStat)},
         {"%NAMES_MAN_MOUNT_STATS%", manStats(kMountRootStat)},
     };
@@ -317,10 +317,11 @@ int list(std::string_view what)
                       << (choices.empty() ? "-" : choices) << '\t' << s.defaultValue << '\n';
         }
     } else if (what == "stats") {
-        // name, where: channel, fifo, uds-connect, uds-listen, mount
+        // name, where: channel, durable, fifo, uds-connect, uds-listen, mount
         for (const StatName &s : kStats) {
             std::vector<std::string> on;
             if (s.shownOn & kChannelStat) on.push_back("channel");
+            if (s.shownOn & kDurableStat) on.push_back("durable");
             if (s.shownOn & kFifoStat) on.push_back("fifo");
             if (s.shownOn & kUdsConnectStat) on.push_back("uds-connect");
             if (s.shownOn & kUdsListenStat) on.push_back("uds-listen");

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs chanfs-bench (tools/bench/): chanfs against the kernel's pipe, FIFO
 # and Unix sockets and a bare FUSE loop, in one interleaved run.
-#   bench.sh [--quick] [--json FILE] [--plot FILE.svg] [other chanfs-bench options]
+#   bench.sh [--quick] [--json FILE] [--plot FILE.svg] [--compare OLD.json] [other chanfs-bench options]
 # --plot draws the run's ratios against the kernel FIFO with gnuplot
 # (tools/scripts/bench_plot.py; a JSON file is kept in a temporary place if
 # --json was not given).
+# --compare OLD.json prints each ratio's change against an earlier --json run
+# and flags a drop larger than the spread of the rounds; it never changes
+# the exit status (a benchmark, not a test).
 # Installs what is missing, builds a release build in build-release/ (the
 # one chanfs-up.sh installs) and runs it. Needs root (it mounts twice).
 set -euo pipefail

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # libmicrohttpd: the metrics endpoint's HTTP; libsystemd: sd_notify;
-# nlohmann-json: -o log_format=json.
+# nlohmann-json: -o log_format=json and chanfs-bench --compare.
 pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr
     libmicrohttpd-dev libsystemd-dev nlohmann-json3-dev)
 if [[ "${1:-}" == "--test" ]]; then

@@ -195,7 +195,7 @@ TEST(Interrupts, AWriteAlreadyInterruptedIsNotParked)
 
 TEST(Interrupts, CancellingTheFrontParkedWriterLetsTheNextOneInWhenItFits)
 {
-    auto ch = makeChannel({{"kind", "queue"}, {"capacity", "10"}});
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}, {"capacity", "10"}});
     auto w1 = ch->open(false, true);
     auto w2 = ch->open(false, true);
     auto r = ch->open(true, false);
@@ -216,7 +216,7 @@ TEST(Interrupts, CancellingTheFrontParkedWriterLetsTheNextOneInWhenItFits)
 
 TEST(Requeue, QueueFailedDeliveryGoesBackAndTheNextReaderGetsTheSameBytesInOrder)
 {
-    auto ch = makeChannel({{"kind", "queue"}});
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}});
     auto w = ch->open(false, true);
     auto r1 = ch->open(true, false);
     auto r2 = ch->open(true, false);
@@ -263,7 +263,7 @@ TEST(Requeue, QueueFailedShortReadPutsTheWholeMessageBack)
 
 TEST(Requeue, QueueFailedReadOfARemainderKeepsItForTheSameHandle)
 {
-    auto ch = makeChannel({{"kind", "queue"}});
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}});
     auto w = ch->open(false, true);
     auto r1 = ch->open(true, false);
     auto r2 = ch->open(true, false);
@@ -585,6 +585,31 @@ TEST(Poll, ANotifierIsWokenWhenReadinessAppears)
     EXPECT_EQ(probe->notifies.load(), 2);
 }
 
+TEST(Poll, EveryNewMessageWakesAReaderThatLeftDataBehind)
+{
+    // An edge-triggered epoll reader that reads one message per wake-up
+    // still has data: a kernel pipe wakes it on every write anyway.
+    for (const char *kind : {"pipe", "queue", "topic"}) {
+        auto ch = makeChannel({{"kind", kind}});
+        auto r = ch->open(true, false);
+        auto w = ch->open(false, true);
+        auto probe = std::make_shared<PollProbe>();
+        EXPECT_EQ(ch->poll(*r, makeNotifier(probe)), 0u);
+        writeOk(*ch, *w, "a\n");
+        writeOk(*ch, *w, "b\n");
+        EXPECT_EQ(probe->notifies.load(), 2) << kind;
+        writeOk(*ch, *w, "c\n");
+        EXPECT_EQ(probe->notifies.load(), 3) << kind;
+        // A writer-only handle is not woken by new data.
+        auto wprobe = std::make_shared<PollProbe>();
+        ch->poll(*w, makeNotifier(wprobe));
+        writeOk(*ch, *w, "d\n");
+        EXPECT_EQ(wprobe->notifies.load(), 0) << kind;
+        ch->release(*w);
+        ch->release(*r);
+    }
+}
+
 TEST(Poll, ANotifierIsWokenWhenRoomAppears)
 {
     auto ch = makeChannel({{"kind", "queue"}, {"capacity", "4"}});
@@ -690,7 +715,7 @@ TEST(Overflow, NonblockingWriterGetsEagainAndQueuesNothing)
 
 TEST(Overflow, ParkedWritersKeepTheirTurn)
 {
-    auto ch = makeChannel({{"kind", "queue"}, {"capacity", "10"}});
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}, {"capacity", "10"}});
     auto w1 = ch->open(false, true);
     auto w2 = ch->open(false, true);
     auto r = ch->open(true, false);
@@ -708,7 +733,8 @@ TEST(Overflow, ParkedWritersKeepTheirTurn)
 
 TEST(Overflow, DropOldestDropsWholeMessagesAndCountsThem)
 {
-    auto ch = makeChannel({{"kind", "queue"}, {"capacity", "8"}, {"overflow", "drop-oldest"}});
+    auto ch = makeChannel(
+        {{"kind", "queue"}, {"delivery", "batch"}, {"capacity", "8"}, {"overflow", "drop-oldest"}});
     auto w = ch->open(false, true);
     auto r = ch->open(true, false);
     writeOk(*ch, *w, "111\n");
@@ -841,7 +867,7 @@ TEST(Overflow, SwitchingPolicyDecidesWhatHappensToWaitingWriters)
 
 TEST(Stats, CountsHandlesQueuedBytesAndTotals)
 {
-    auto ch = makeChannel({{"kind", "queue"}});
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}});
     auto r = ch->open(true, false);
     auto w = ch->open(false, true);
     auto rw = ch->open(true, true);

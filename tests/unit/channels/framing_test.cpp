@@ -18,7 +18,7 @@ using test::lp32Frame;
 std::vector<std::string> messagesOf(const FramedWrite &w)
 {
     std::vector<std::string> out;
-    for (const Payload &p : w.messages) out.push_back(*p);
+    for (const Payload &p : w.messages) out.emplace_back(*p);
     return out;
 }
 
@@ -72,6 +72,35 @@ TEST(LinesFraming, SplitsWholeLinesAndHoldsThePartialOne)
     EXPECT_EQ(messagesOf(w), (Msgs{"a\n", "bb\n"}));
     EXPECT_EQ(w.messageBytes, 5u);
     EXPECT_EQ(w.heldAfter, "cc");
+}
+
+// One allocation per write, not per message (issue 16): the messages are
+// views into one shared copy of the request, each its own Payload.
+TEST(LinesFraming, AWritesMessagesShareOneCopyOfItsBytes)
+{
+    const std::string data = "a\nbb\nccc\npartial";
+    const FramedWrite w = frame(Framing::Lines, 100, "", data);
+    ASSERT_EQ(w.messages.size(), 3u);
+    for (size_t i = 1; i < w.messages.size(); ++i) {
+        const Payload &prev = w.messages[i - 1], &p = w.messages[i];
+        EXPECT_FALSE(prev.owner_before(p) || p.owner_before(prev)) << "message " << i;
+        EXPECT_NE(prev, p) << "two messages must never look like one (queue.cpp merges equal ones)";
+        EXPECT_EQ(prev->data() + prev->size(), p->data()) << "one copy, in order";
+    }
+    EXPECT_NE(w.messages[0]->data(), data.data()) << "a copy, not the caller's buffer";
+}
+
+TEST(Lp32Framing, AWritesFramesShareOneCopyAndOutliveEachOther)
+{
+    std::vector<Payload> kept;
+    {
+        const FramedWrite w =
+            frame(Framing::Lp32, 100, "", lp32Frame("one") + lp32Frame("two") + lp32Frame("3"));
+        ASSERT_EQ(w.messages.size(), 3u);
+        kept.push_back(w.messages[2]);
+    }
+    // The block lives as long as any of its messages.
+    EXPECT_EQ(*kept[0], lp32Frame("3"));
 }
 
 TEST(LinesFraming, HeldPartialLineJoinsTheNextWrite)

@@ -13,6 +13,7 @@
 
 #include "channels/storage/journal.h"
 #include "channels/storage/journal_format.h"
+#include "channels/storage/journal_store.h"
 #include "tests/unit/fakes.h"
 
 namespace chanfs::test {
@@ -97,6 +98,14 @@ TEST(JournalFormat, WrongHeaderAndImpossibleLengthsAreProblemsNotRecords)
     EXPECT_TRUE(scanRecords(std::string(kSegmentMagic, 3), kSegmentMagic).problem.empty());
 }
 
+// The journal of a channel in the journal store.
+Journal &journalOf(Channel &ch)
+{
+    auto store = std::dynamic_pointer_cast<JournalStore>(ch.messageStore());
+    EXPECT_NE(store, nullptr);
+    return store->journal();
+}
+
 // A temporary directory per test.
 class JournalTest : public ::testing::Test {
 protected:
@@ -120,9 +129,7 @@ protected:
         std::string why;
         EXPECT_EQ(Journal::open(dir_, s, "durable-test", &j, rec, &why), 0) << why;
         if (!j) return ch;
-        const bool fresh = rec->entries.empty();
-        ch->restore(*rec);
-        EXPECT_EQ(ch->attachJournal(j, fresh), 0);
+        EXPECT_EQ(ch->useStore(std::make_shared<JournalStore>(j, *rec), false), 0);
         return ch;
     }
 
@@ -147,7 +154,8 @@ protected:
     std::vector<std::string> segmentFiles() const
     {
         std::vector<std::string> out;
-        for (const auto &e : fsys::directory_iterator(dir_)) out.push_back(e.path().string());
+        for (const auto &e : fsys::directory_iterator(dir_))
+            if (e.path().extension() == ".seg") out.push_back(e.path().string());
         std::sort(out.begin(), out.end());
         return out;
     }
@@ -261,7 +269,8 @@ TEST_F(JournalTest, ADamagedTailIsCutOffAndNeverDelivered)
     EXPECT_GT(rec.cutBytes, 8u);
     auto r = again->open(true, false);
     EXPECT_EQ(drain(*again, *r), "kept-1\nkept-2\n");
-    // The file was cut back to its last good record, then appended to.
+    // The damaged file was kept aside and replaced by its good records, then appended to.
+    EXPECT_TRUE(fsys::exists(seg + ".damaged"));
     auto w = again->open(false, true);
     writeOk(*again, *w, "after\n");
     auto third = reopen({{"kind", "queue"}});
@@ -277,12 +286,12 @@ TEST_F(JournalTest, ConsumedSegmentsAreDeleted)
     for (int i = 0; i < 20; ++i) writeOk(*ch, *w, big);  // 10 MiB: three segments or more
     const size_t before = segmentFiles().size();
     EXPECT_GE(before, 3u);
-    EXPECT_EQ(ch->journal()->segmentCount(), before);
+    EXPECT_EQ(journalOf(*ch).segmentCount(), before);
     auto r = ch->open(true, false);
     for (int i = 0; i < 20; ++i) EXPECT_EQ(readData(*ch, *r).size(), big.size());
     // Only the segment being written to is left.
     EXPECT_EQ(segmentFiles().size(), 1u);
-    EXPECT_EQ(ch->journal()->segmentCount(), 1u);
+    EXPECT_EQ(journalOf(*ch).segmentCount(), 1u);
     auto again = reopen({{"kind", "queue"}, {"framing", "messages"}, {"capacity", "64M"}});
     EXPECT_EQ(again->stats().queuedMessages, 0u);
 }
@@ -390,14 +399,15 @@ TEST_F(JournalTest, TurningDurableOnRecordsWhatIsQueuedAndOffDeletesTheLog)
     RecoveredLog rec;
     std::string why;
     ASSERT_EQ(Journal::open(dir_, s, "t", &j, &rec, &why), 0) << why;
-    ASSERT_EQ(ch->attachJournal(j, true), 0);
+    RecoveredLog none;
+    ASSERT_EQ(ch->useStore(std::make_shared<JournalStore>(j, none), true), 0);
     writeOk(*ch, *w, "after\n");
     {
         auto again = reopen({{"kind", "queue"}});
         auto r = again->open(true, false);
         EXPECT_EQ(drain(*again, *r), "before\nafter\n");
     }
-    ch->detachJournal()->destroy();
+    ch->leaveStore()->destroy();
     EXPECT_FALSE(fsys::exists(dir_));
 }
 

@@ -16,7 +16,9 @@ using namespace test;
 
 std::shared_ptr<Channel> makeQueue(std::string_view framing)
 {
-    return makeChannel({{"kind", "queue"}, {"framing", framing}});
+    // Most cases here are about how whole messages pack into one read:
+    // delivery=batch. delivery=one (the queue default) has its own tests.
+    return makeChannel({{"kind", "queue"}, {"framing", framing}, {"delivery", "batch"}});
 }
 
 TEST(Queue, DefaultFramingIsLines)
@@ -40,6 +42,40 @@ TEST(Queue, CompetingReadersGetEachMessageExactlyOnce)
     for (int i = 0; i < 30; ++i) got.insert(readData(*ch, *readers[i % 3], 1000));
     EXPECT_EQ(got, sent);
     for (auto &r : readers) expectNothingToRead(*ch, *r);
+}
+
+TEST(Queue, DeliveryOneIsTheDefaultAndTakesOneWholeMessagePerRead)
+{
+    auto ch = makeChannel({{"kind", "queue"}});
+    EXPECT_EQ(ch->settings().delivery, ReadDelivery::One);
+    auto w = ch->open(false, true);
+    auto a = ch->open(true, false);
+    auto b = ch->open(true, false);
+    writeOk(*ch, *w, "one\ntwo\nthree\n");
+    EXPECT_EQ(readData(*ch, *a, 1000), "one\n");
+    EXPECT_EQ(readData(*ch, *b, 1000), "two\n");
+    EXPECT_EQ(ch->stats().queuedMessages, 1u);
+    // A line longer than the buffer comes in parts; the read that ends it
+    // takes nothing more.
+    writeOk(*ch, *w, "four\n");
+    EXPECT_EQ(readData(*ch, *a, 2), "th");
+    EXPECT_EQ(readData(*ch, *a, 1000), "ree\n");
+    EXPECT_EQ(readData(*ch, *a, 1000), "four\n");
+    // A later chunk of the same read(2) gets nothing once it has its message.
+    writeOk(*ch, *w, "five\nsix\n");
+    EXPECT_EQ(readData(*ch, *a, 1000), "five\n");
+    ReadOutcome out = readNow(*ch, *a, 100, {.continuation = true});
+    EXPECT_EQ(out.data, "");
+    EXPECT_EQ(readData(*ch, *b, 1000), "six\n");
+}
+
+TEST(Queue, DeliveryBatchOnAQueueFillsTheBuffer)
+{
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}});
+    auto w = ch->open(false, true);
+    auto r = ch->open(true, false);
+    writeOk(*ch, *w, "one\ntwo\n");
+    EXPECT_EQ(readData(*ch, *r, 1000), "one\ntwo\n");
 }
 
 TEST(Queue, OneMessagePerReadMakesLinesReadersTakeTurns)
@@ -90,6 +126,23 @@ TEST(Queue, ShortReadOfALineReturnsTheRestToTheSameHandle)
     EXPECT_EQ(readData(*ch, *r1, 4), "hell");
     EXPECT_EQ(readData(*ch, *r2, 100), "next\n") << "another reader must not get r1's remainder";
     EXPECT_EQ(readData(*ch, *r1, 100), "o world\n");
+    expectNothingToRead(*ch, *r1);
+}
+
+// The messages of one write share one buffer (issue 16): a short read's
+// remainder still belongs to its own message and reader.
+TEST(Queue, ShortReadOfOneOfAWritesLinesKeepsEveryBoundary)
+{
+    auto ch = makeQueue("lines");
+    auto w = ch->open(false, true);
+    auto r1 = ch->open(true, false);
+    auto r2 = ch->open(true, false);
+    writeOk(*ch, *w, "hello\nworld\nagain\n");
+    EXPECT_EQ(readData(*ch, *r1, 3), "hel");
+    EXPECT_EQ(readData(*ch, *r2, 6), "world\n");
+    EXPECT_EQ(readData(*ch, *r1, 2), "lo") << "r1's remainder, not the next line";
+    EXPECT_EQ(readData(*ch, *r1, 1), "\n") << "the remainder ends where its message does";
+    EXPECT_EQ(readData(*ch, *r2, 100), "again\n");
     expectNothingToRead(*ch, *r1);
 }
 

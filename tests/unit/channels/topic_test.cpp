@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "channels/kinds/topic.h"
 #include "tests/unit/fakes.h"
 
 namespace chanfs {
@@ -242,7 +243,7 @@ TEST(Topic, SubscriberThatClosesNoLongerHoldsMessages)
     EXPECT_EQ(ch->stats().queuedBytes, 0u);
 }
 
-// Fan-out batching (Channel::kBatchWindow): a timer the test runs by hand.
+// Fan-out batching (topic.h, Channel::kHoldWindow): a timer the test runs by hand.
 // The window is an hour, so "answered within the window" holds however
 // slowly the test runs (sanitizers, a loaded machine).
 constexpr std::chrono::milliseconds kLongWindow = std::chrono::hours(1);
@@ -306,7 +307,7 @@ struct Crowd {
 TEST(TopicBatching, ACrowdedTopicHoldsSubscribersAnsweredWithinTheWindowThenGivesThemEverything)
 {
     ManualScheduler timer;
-    Crowd c(Channel::kBatchMinReaders);
+    Crowd c(kTopicBatchMinReaders);
     auto first = c.readAll();
     writeOk(*c.ch, *c.w, "a\n");  // nobody was answered lately: all at once
     for (auto &r : first) EXPECT_EQ(r->get().data, "a\n");
@@ -331,7 +332,7 @@ TEST(TopicBatching, ACrowdedTopicHoldsSubscribersAnsweredWithinTheWindowThenGive
 TEST(TopicBatching, AReadThatFindsDataWithinTheWindowIsHeldToo)
 {
     ManualScheduler timer;
-    Crowd c(Channel::kBatchMinReaders);
+    Crowd c(kTopicBatchMinReaders);
     auto first = c.readAll();
     writeOk(*c.ch, *c.w, "a\n");
     writeOk(*c.ch, *c.w, "b\n");  // all subscribers were just answered
@@ -345,7 +346,7 @@ TEST(TopicBatching, AReadThatFindsDataWithinTheWindowIsHeldToo)
 TEST(TopicBatching, ASubscriberWithHalfItsBufferReadyIsAnsweredAtOnce)
 {
     ManualScheduler timer;
-    Crowd c(Channel::kBatchMinReaders);
+    Crowd c(kTopicBatchMinReaders);
     auto first = c.readAll(8);
     writeOk(*c.ch, *c.w, "a\n");
     auto second = c.readAll(8);
@@ -356,7 +357,7 @@ TEST(TopicBatching, ASubscriberWithHalfItsBufferReadyIsAnsweredAtOnce)
 TEST(TopicBatching, ASubscriberIdleLongerThanTheWindowIsAnsweredAtOnce)
 {
     ManualScheduler timer(1ms);
-    Crowd c(Channel::kBatchMinReaders);
+    Crowd c(kTopicBatchMinReaders);
     auto first = c.readAll();
     writeOk(*c.ch, *c.w, "a\n");
     auto second = c.readAll();
@@ -370,7 +371,7 @@ TEST(TopicBatching, FewerSubscribersOrNoTimerMeansNoBatching)
 {
     {
         ManualScheduler timer;
-        Crowd c(Channel::kBatchMinReaders - 1);
+        Crowd c(kTopicBatchMinReaders - 1);
         auto first = c.readAll();
         writeOk(*c.ch, *c.w, "a\n");
         auto second = c.readAll();
@@ -378,7 +379,7 @@ TEST(TopicBatching, FewerSubscribersOrNoTimerMeansNoBatching)
         for (auto &r : second) EXPECT_EQ(r->get().data, "b\n");
         EXPECT_EQ(timer.armed(), 0u);
     }
-    Crowd c(Channel::kBatchMinReaders);  // no scheduler installed
+    Crowd c(kTopicBatchMinReaders);  // no scheduler installed
     auto first = c.readAll();
     writeOk(*c.ch, *c.w, "a\n");
     auto second = c.readAll();
@@ -390,7 +391,7 @@ TEST(TopicBatching, ATimerThatCannotRunTurnsBatchingOffInsteadOfStrandingReaders
 {
     Channel::setWakeScheduler(
         [](std::chrono::milliseconds, std::function<void()>) { return false; }, kLongWindow);
-    Crowd c(Channel::kBatchMinReaders);
+    Crowd c(kTopicBatchMinReaders);
     auto first = c.readAll();
     writeOk(*c.ch, *c.w, "a\n");
     auto second = c.readAll();
@@ -402,7 +403,7 @@ TEST(TopicBatching, ATimerThatCannotRunTurnsBatchingOffInsteadOfStrandingReaders
 TEST(TopicBatching, AHeldReaderCanBeInterrupted)
 {
     ManualScheduler timer;
-    Crowd c(Channel::kBatchMinReaders);
+    Crowd c(kTopicBatchMinReaders);
     auto first = c.readAll();
     writeOk(*c.ch, *c.w, "a\n");
     auto second = c.readAll();

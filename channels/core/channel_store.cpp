@@ -1,0 +1,110 @@
+// Channel: settings, stats and the message store it uses (channel.h).
+#include "channels/core/channel.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+
+#include "channels/core/kind_policy.h"
+#include "channels/core/memory_budget.h"
+
+namespace chanfs {
+
+Settings Channel::settings() const
+{
+    MutexLock g(mu_);
+    return settings_;
+}
+
+int Channel::changeSetting(std::string_view name, std::string_view value, std::string *why)
+{
+    mu_.lock();
+    Settings next = settings_;
+    int rc = applySetting(&next, name, value, why);
+    const bool kindChanged = next.kind != settings_.kind;
+    if (rc == 0 && (kindChanged || next.framing != settings_.framing) && !handles_.empty()) {
+        if (why) *why = "kind and framing cannot change while the channel is open";
+        rc = -EBUSY;
+    }
+    if (rc == 0 && (kindChanged || next.framing != settings_.framing) && store_->durable() &&
+        !store_->queued().empty()) {
+        if (why)
+            *why = "kind and framing of a durable channel cannot change while it holds messages";
+        rc = -EBUSY;
+    }
+    if (rc < 0) {
+        mu_.unlock();
+        return rc;
+    }
+    settings_ = next;
+    store_->configure(next);
+    if (kindChanged) setPolicy(next.kind);
+    policy_->trim(*this);
+    Actions acts;
+    pump(acts);
+    runActions(acts);
+    return 0;
+}
+
+ChannelStats Channel::stats() const
+{
+    MutexLock g(mu_);
+    ChannelStats s = stats_;
+    s.queuedBytes = store_->queued().bytes();
+    s.queuedMessages = store_->queued().messages();
+    s.maxBacklogBytes = policy_->backlogBytes(*this);
+    if (store_->durable()) s.storageError = store_->health();
+    return s;
+}
+
+uint64_t Channel::queuedBytes() const
+{
+    MutexLock g(mu_);
+    return store_->queued().bytes();
+}
+
+bool Channel::hasOpenHandles() const
+{
+    MutexLock g(mu_);
+    return !handles_.empty();
+}
+
+void Channel::countDrop(uint64_t bytes)
+{
+    ++stats_.drops;
+    stats_.droppedBytes += bytes;
+}
+
+int Channel::useStore(std::shared_ptr<MessageStore> store, bool carryQueued)
+{
+    MutexLock lock(mu_);
+    if (carryQueued) store->adoptQueued(*store_);
+    store->configure(settings_);
+    // What the channel held before goes in first.
+    if (carryQueued) store->recordQueued();
+    if (int rc = store->flush(); rc < 0) {
+        if (carryQueued) store_->adoptQueued(*store);
+        return rc;
+    }
+    // What a store brought back at mount counts as queued once more (st_size
+    // is the bytes ever queued: it never shrinks under a reader).
+    if (!carryQueued) stats_.totalBytes += store->queued().bytes();
+    store_ = std::move(store);
+    return 0;
+}
+
+std::shared_ptr<MessageStore> Channel::leaveStore()
+{
+    MutexLock lock(mu_);
+    std::shared_ptr<MessageStore> memory = makeMemoryStore();
+    memory->adoptQueued(*store_);
+    return std::exchange(store_, std::move(memory));
+}
+
+std::shared_ptr<MessageStore> Channel::messageStore() const
+{
+    MutexLock lock(mu_);
+    return store_;
+}
+
+}  // namespace chanfs
