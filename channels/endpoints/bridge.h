@@ -1,7 +1,7 @@
-// Bridges: endpoints of a channel outside the filesystem (real named FIFOs,
-// Unix sockets). A bridge is one more reader or writer of its channel,
-// driven by the shared EventLoop; the FUSE layer only creates, describes
-// and destroys them.
+// What the endpoint implementations share (fs/ never includes this file):
+// the files they make outside the mount, the channel waiters that post to
+// the bridge event loop, and the FIFO bridge's own spec. Each endpoint is
+// one more reader or writer of its channel, driven by the shared EventLoop.
 #pragma once
 
 #include <sys/stat.h>
@@ -21,28 +21,9 @@
 #include "channels/base/credentials.h"
 #include "channels/base/event_loop.h"
 #include "channels/core/channel.h"
+#include "channels/endpoints/endpoint.h"
 
 namespace chanfs {
-
-struct BridgeStats {
-    bool connected = false;  // a program has the other end open
-    uint64_t clients = 0;    // connected socket clients (listening bridges)
-    uint64_t bytes = 0;      // moved through the bridge, either way
-    std::string lastError;   // "" if none
-};
-
-class Bridge {
-public:
-    virtual ~Bridge() = default;
-    // The xattr value it was made from, e.g. "in:/run/legacy.fifo".
-    virtual std::string describe() const = 0;
-    virtual BridgeStats stats() const = 0;
-    // The channel's owner, group or mode changed: the file the bridge made
-    // (FIFO, socket) follows, so a channel made private makes its bridge
-    // private too. A FIFO the bridge adopted is not its to change. 0 or
-    // -errno (-ESTALE: another file is at the path now).
-    virtual int followChannel(mode_t /*mode*/, uid_t /*uid*/, gid_t /*gid*/) { return 0; }
-};
 
 // Gives the file at `path` the permission bits `mode` and the owner
 // `uid`:`gid`, if it is still the file with that device and inode (a file
@@ -161,6 +142,6 @@ int parseFifoSpec(std::string_view value, FifoBridgeSpec *spec, std::string *why
 // Destroying the bridge stops it, and removes the FIFO if it created it.
 // 0 or -errno, with `why` for the log.
 int makeFifoBridge(EventLoop &loop, std::shared_ptr<Channel> ch, const FifoBridgeSpec &spec,
-                   std::unique_ptr<Bridge> *out, std::string *why);
+                   std::shared_ptr<Endpoint> *out, std::string *why);
 
 }  // namespace chanfs

@@ -381,7 +381,7 @@ private:
 // ------------------------------------------------------------- wrapper ----
 
 template <typename Impl>
-class FifoBridge final : public Bridge {
+class FifoBridge final : public Endpoint {
 public:
     FifoBridge(std::shared_ptr<Impl> impl, bool created, dev_t dev, ino_t ino)
         : impl_(std::move(impl)), created_(created), dev_(dev), ino_(ino)
@@ -402,14 +402,13 @@ public:
         const auto &s = impl_->core.spec;
         return (s.direction == FifoDirection::In ? "in:" : "out:") + s.path;
     }
-    BridgeStats stats() const override
+    std::string outsidePath() const override { return impl_->core.spec.path; }
+    std::vector<EndpointStat> stats() const override
     {
-        BridgeStats st;
-        st.connected = impl_->core.connected;
-        st.bytes = impl_->core.bytes;
         std::lock_guard g(impl_->core.errMu);
-        st.lastError = impl_->core.lastError;
-        return st;
+        return {{"fifo_connected", impl_->core.connected ? "1" : "0"},
+                {"fifo_bytes", std::to_string(impl_->core.bytes.load())},
+                {"fifo_error", impl_->core.lastError, false}};
     }
     int followChannel(mode_t mode, uid_t uid, gid_t gid) override
     {
@@ -452,7 +451,7 @@ int parseFifoSpec(std::string_view value, FifoBridgeSpec *spec, std::string *why
 }
 
 int makeFifoBridge(EventLoop &loop, std::shared_ptr<Channel> ch, const FifoBridgeSpec &spec,
-                   std::unique_ptr<Bridge> *out, std::string *why)
+                   std::shared_ptr<Endpoint> *out, std::string *why)
 {
     if (loop.status() < 0) {
         *why = "the bridge event loop is not running";
@@ -528,14 +527,14 @@ int makeFifoBridge(EventLoop &loop, std::shared_ptr<Channel> ch, const FifoBridg
             impl->core.spec = spec;
             impl->core.loop = &loop;
             loop.sync([impl, &inFd] { impl->start(std::move(inFd)); });
-            *out = std::make_unique<FifoBridge<FifoIn>>(impl, created, st.st_dev, st.st_ino);
+            *out = std::make_shared<FifoBridge<FifoIn>>(impl, created, st.st_dev, st.st_ino);
         } else {
             auto impl = std::make_shared<FifoOut>();
             impl->core.channel = std::move(ch);
             impl->core.spec = spec;
             impl->core.loop = &loop;
             loop.sync([impl] { impl->start(); });
-            *out = std::make_unique<FifoBridge<FifoOut>>(impl, created, st.st_dev, st.st_ino);
+            *out = std::make_shared<FifoBridge<FifoOut>>(impl, created, st.st_dev, st.st_ino);
         }
     } catch (const std::bad_alloc &) {
         *why = "out of memory";

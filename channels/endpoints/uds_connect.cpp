@@ -1,28 +1,35 @@
 #include "channels/endpoints/uds_connect.h"
 
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "channels/base/unique_fd.h"
+#include "channels/endpoints/fd_pump.h"
 
 namespace chanfs {
 
 namespace {
 
-constexpr size_t kChunk = 64 * 1024;
+class Conn;
 
-// All members but the file-side handles are touched on the loop thread only.
-class Conn final : public UdsConnection, public std::enable_shared_from_this<Conn> {
+struct Counters {
+    std::atomic<uint64_t> open{0};
+    std::shared_ptr<std::atomic<uint64_t>> bytes = std::make_shared<std::atomic<uint64_t>>(0);
+    std::vector<std::weak_ptr<Conn>> live;  // loop thread only
+};
+
+// One connection, owned by the open file that made it; the pump, once
+// started, keeps itself alive until what the file wrote is sent.
+class Conn final : public FileSide, public std::enable_shared_from_this<Conn> {
 public:
-    Conn(EventLoop &loop, std::shared_ptr<UdsConnectBridge::Counters> counters, std::string path,
+    Conn(EventLoop &loop, std::shared_ptr<Counters> counters, std::string path,
          std::shared_ptr<Channel> in, std::shared_ptr<Channel> out)
         : loop_(loop), counters_(std::move(counters)), path_(std::move(path)), in_(std::move(in)),
           out_(std::move(out))
@@ -56,13 +63,20 @@ public:
             if (::connect(fd.get(), reinterpret_cast<const sockaddr *>(&addr), sizeof addr) < 0)
                 return -errno;
         }
-        sock_ = std::move(fd);
-        loopWriter_ = in_->open(false, true);
-        loopReader_ = out_->open(true, false);
-        self_ = shared_from_this();
+        FdPump::Hooks hooks;
+        // Writes fail before readers see the end, so a program that reads
+        // end-of-file and then writes gets EPIPE, as on a socket.
+        hooks.broken = [out = out_] { out->breakPipe(); };
+        hooks.inboundEnded = [in = in_] { in->detach(); };
+        hooks.finished = [c = counters_] { --c->open; };
+        FdPump::Options opts;
+        opts.name = "uds connect " + path_;
+        opts.hangUpLevel = spdlog::level::debug;
         ++counters_->open;
-        rewatch();
-        pumpOut();
+        pump_ = std::make_shared<FdPump>(loop_, std::move(fd), std::move(opts), counters_->bytes,
+                                         in_, in_->open(false, true), out_, out_->open(true, false),
+                                         std::move(hooks));
+        pump_->start();
         return 0;
     }
 
@@ -70,219 +84,104 @@ public:
     {
         if (closed_.exchange(true)) return;
         const bool hadWriter = fileOut_ != nullptr;
-        // Releasing the writer queues the end mark after what it wrote.
+        // Releasing the writer queues the end mark after what it wrote: the
+        // pump sends it all, then half-closes.
         if (fileIn_) in_->release(*fileIn_);
         if (fileOut_) out_->release(*fileOut_);
-        auto self = shared_from_this();
-        loop_.post([self, hadWriter] {
-            self->closing_ = true;
-            if (!hadWriter) self->outEnded_ = true;
-            self->maybeFinish();
+        if (!pump_) return;
+        loop_.post([pump = pump_, hadWriter] {
+            pump->stopReceiving();
+            if (!hadWriter) pump->finishSending();
         });
     }
 
-    void abort() override
+    // Loop thread: hangs up now (the endpoint is going away). Readers get
+    // end-of-file, writers EPIPE.
+    void abort()
     {
-        if (finished_) return;
-        endIn();
-        out_->breakPipe();
-        sendBuf_.clear();
-        closing_ = true;
-        outEnded_ = true;
-        maybeFinish();
+        if (pump_) pump_->hangUp(nullptr);
     }
 
 private:
-    // Watches the socket for what we can act on now. Unwatched while a write
-    // into `in` waits and nothing is to be sent: a hang-up is reported
-    // whatever the mask and would spin the loop.
-    void rewatch()
-    {
-        if (!sock_) return;
-        uint32_t ev = 0;
-        if (!inWaiting_ && !inEnded_ && !closing_) ev |= EPOLLIN | EPOLLRDHUP;
-        if (!sendBuf_.empty()) ev |= EPOLLOUT;
-        if (ev == 0) {
-            loop_.unwatch(sock_.get());
-            return;
-        }
-        std::weak_ptr<Conn> weak = weak_from_this();
-        loop_.watch(sock_.get(), ev, [weak](uint32_t fired) {
-            if (auto c = weak.lock()) c->onEvent(fired);
-        });
-    }
-
-    void onEvent(uint32_t fired)
-    {
-        if ((fired & EPOLLOUT) || ((fired & (EPOLLERR | EPOLLHUP)) && !sendBuf_.empty())) pumpOut();
-        if (sock_ && (fired & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !inWaiting_ &&
-            !inEnded_ && !closing_)
-            readSock(fired);
-    }
-
-    // Server -> in.
-    void readSock(uint32_t fired)
-    {
-        recvBuf_.resize(kChunk);
-        const ssize_t n = ::recv(sock_.get(), recvBuf_.data(), recvBuf_.size(), 0);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) return;
-            spdlog::debug("uds connect {}: receive failed: {}", path_, std::strerror(errno));
-            peerGone();
-            return;
-        }
-        if (n == 0) {
-            // EPOLLHUP: the server closed both ways; otherwise it only
-            // stopped sending and may still read what we send.
-            if (fired & EPOLLHUP) {
-                peerGone();
-                return;
-            }
-            endIn();
-            rewatch();
-            return;
-        }
-        recvBuf_.resize(static_cast<size_t>(n));
-        counters_->bytes += static_cast<uint64_t>(n);
-        recvOff_ = 0;
-        inWaiting_ = true;
-        rewatch();
-        writeIn();
-    }
-    void writeIn()
-    {
-        WriteRequest w;
-        w.data = std::span<const char>(recvBuf_.data() + recvOff_, recvBuf_.size() - recvOff_);
-        in_->write(
-            *loopWriter_, w,
-            std::make_unique<LoopWriteWaiter<Conn>>(
-                weak_from_this(), loop_, [](Conn &c, size_t n, int err) { c.inWritten(n, err); }));
-    }
-    void inWritten(size_t n, int err)
-    {
-        if (finished_) return;
-        recvOff_ += n;
-        if (err == 0 && recvOff_ < recvBuf_.size()) {
-            writeIn();
-            return;
-        }
-        inWaiting_ = false;
-        recvBuf_.clear();
-        rewatch();
-    }
-    // The server sent all it will: readers get the rest, then end-of-file.
-    void endIn()
-    {
-        if (inEnded_) return;
-        inEnded_ = true;
-        if (loopWriter_) in_->release(*loopWriter_);
-        loopWriter_.reset();
-        in_->detach();
-    }
-    // The connection broke: reads end, writes fail with EPIPE.
-    void peerGone()
-    {
-        // Writes fail before readers see the end, so a program that reads
-        // end-of-file and then writes gets EPIPE, as on a socket.
-        out_->breakPipe();
-        endIn();
-        sendBuf_.clear();
-        outEnded_ = true;
-        if (closing_) {
-            maybeFinish();
-        } else {
-            rewatch();
-        }
-    }
-
-    // out -> server.
-    void pumpOut()
-    {
-        if (finished_ || !sock_) return;
-        if (!sendBuf_.empty()) {
-            const ssize_t n = ::send(sock_.get(), sendBuf_.data(), sendBuf_.size(), MSG_NOSIGNAL);
-            if (n < 0 && errno != EAGAIN && errno != EINTR) {
-                spdlog::debug("uds connect {}: send failed: {}", path_, std::strerror(errno));
-                peerGone();
-                return;
-            }
-            if (n > 0) {
-                counters_->bytes += static_cast<uint64_t>(n);
-                sendBuf_.erase(0, static_cast<size_t>(n));
-            }
-            if (!sendBuf_.empty()) {
-                rewatch();
-                return;
-            }
-            rewatch();
-        }
-        if (outEnded_) {
-            ::shutdown(sock_.get(), SHUT_WR);
-            maybeFinish();
-            return;
-        }
-        if (readingOut_) return;
-        readingOut_ = true;
-        ReadRequest r;
-        r.maxBytes = kChunk;
-        out_->read(
-            *loopReader_, r,
-            std::make_unique<LoopReadWaiter<Conn>>(
-                weak_from_this(), loop_,
-                [](Conn &c, std::string data, bool mark) { c.outDelivered(std::move(data), mark); },
-                [](Conn &c, int err) { c.outFailed(err); }));
-    }
-    void outDelivered(std::string data, bool mark)
-    {
-        readingOut_ = false;
-        if (finished_) return;
-        if (mark) {
-            outEnded_ = true;  // the file's writer closed
-        } else {
-            sendBuf_.append(data);
-        }
-        pumpOut();
-    }
-    void outFailed(int) { readingOut_ = false; }
-
-    // After the file closed, once everything it wrote was sent (or can no
-    // longer be): hang up and let go.
-    void maybeFinish()
-    {
-        if (finished_ || !closing_ || !outEnded_ || !sendBuf_.empty()) return;
-        finished_ = true;
-        if (sock_) loop_.unwatch(sock_.get());
-        sock_.reset();
-        if (loopWriter_) in_->release(*loopWriter_);
-        if (loopReader_) out_->release(*loopReader_);
-        loopWriter_.reset();
-        loopReader_.reset();
-        --counters_->open;
-        self_.reset();  // may destroy this: nothing after it
-    }
-
     EventLoop &loop_;
-    std::shared_ptr<UdsConnectBridge::Counters> counters_;
+    std::shared_ptr<Counters> counters_;
     const std::string path_;
     std::shared_ptr<Channel> in_;
     std::shared_ptr<Channel> out_;
     std::shared_ptr<Handle> fileIn_;
     std::shared_ptr<Handle> fileOut_;
     std::atomic<bool> closed_{false};
+    std::shared_ptr<FdPump> pump_;  // set on the loop thread before the file sees it
+};
 
-    UniqueFd sock_;
-    std::shared_ptr<Handle> loopWriter_;
-    std::shared_ptr<Handle> loopReader_;
-    std::string recvBuf_;
-    size_t recvOff_ = 0;
-    bool inWaiting_ = false;
-    bool inEnded_ = false;
-    std::string sendBuf_;
-    bool readingOut_ = false;
-    bool outEnded_ = false;
-    bool closing_ = false;
-    bool finished_ = false;
-    std::shared_ptr<Conn> self_;
+class UdsConnectEndpoint final : public Endpoint {
+public:
+    UdsConnectEndpoint(EventLoop &loop, std::shared_ptr<Channel> channel, std::string path)
+        : loop_(loop), channel_(std::move(channel)), path_(std::move(path))
+    {
+    }
+    // Hangs up every connection still open through it.
+    ~UdsConnectEndpoint() override
+    {
+        auto counters = counters_;
+        loop_.sync([counters] {
+            for (auto &w : counters->live)
+                if (auto c = w.lock()) c->abort();
+            counters->live.clear();
+        });
+    }
+    UdsConnectEndpoint(const UdsConnectEndpoint &) = delete;
+    UdsConnectEndpoint &operator=(const UdsConnectEndpoint &) = delete;
+
+    std::string describe() const override { return "connect:" + path_; }
+    std::string outsidePath() const override { return path_; }
+    std::vector<EndpointStat> stats() const override
+    {
+        return {{"uds_connected", counters_->open > 0 ? "1" : "0"},
+                {"uds_bytes", std::to_string(counters_->bytes->load())}};
+    }
+
+    int openFile(const std::function<Credentials()> &opener, bool reads, bool writes,
+                 std::shared_ptr<FileSide> *out) override
+    {
+        if (loop_.status() < 0) return loop_.status();
+        // The connection's own channels: the channel's limits, as a byte
+        // stream (what a socket is).
+        Settings s = channel_->settings();
+        s.kind = Kind::Pipe;
+        s.framing = Framing::Bytes;
+        s.replay = 0;
+        std::shared_ptr<Conn> conn;
+        try {
+            conn = std::make_shared<Conn>(loop_, counters_, path_,
+                                          Channel::create(s, "connect:" + path_ + " (in)"),
+                                          Channel::create(s, "connect:" + path_ + " (out)"));
+            conn->openFileSide(reads, writes);
+        } catch (const std::bad_alloc &) {
+            return -ENOMEM;
+        }
+        const Credentials as = opener();
+        int rc = 0;
+        loop_.sync([&] {
+            rc = conn->start(as);
+            if (rc < 0) return;
+            auto &live = counters_->live;
+            std::erase_if(live, [](const std::weak_ptr<Conn> &w) { return w.expired(); });
+            live.push_back(conn);
+        });
+        if (rc < 0) {
+            conn->close();
+            return rc;
+        }
+        *out = std::move(conn);
+        return 0;
+    }
+
+private:
+    EventLoop &loop_;
+    std::shared_ptr<Channel> channel_;
+    const std::string path_;
+    std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
 };
 
 }  // namespace
@@ -316,55 +215,10 @@ int checkSocketPath(std::string_view p, std::string *why)
     return 0;
 }
 
-UdsConnectBridge::~UdsConnectBridge()
+std::shared_ptr<Endpoint> makeUdsConnect(EventLoop &loop, std::shared_ptr<Channel> channel,
+                                         std::string path)
 {
-    auto counters = counters_;
-    loop_.sync([counters] {
-        for (auto &w : counters->live)
-            if (auto c = w.lock()) c->abort();
-        counters->live.clear();
-    });
-}
-
-BridgeStats UdsConnectBridge::stats() const
-{
-    BridgeStats st;
-    st.connected = counters_->open > 0;
-    st.bytes = counters_->bytes;
-    return st;
-}
-
-int UdsConnectBridge::connect(const Credentials &as, bool reads, bool writes,
-                              std::shared_ptr<UdsConnection> *out)
-{
-    if (loop_.status() < 0) return loop_.status();
-    Settings s = settings_;
-    s.kind = Kind::Pipe;
-    s.framing = Framing::Bytes;
-    s.replay = 0;
-    std::shared_ptr<Conn> conn;
-    try {
-        conn = std::make_shared<Conn>(loop_, counters_, path_,
-                                      Channel::create(s, "connect:" + path_ + " (in)"),
-                                      Channel::create(s, "connect:" + path_ + " (out)"));
-        conn->openFileSide(reads, writes);
-    } catch (const std::bad_alloc &) {
-        return -ENOMEM;
-    }
-    int rc = 0;
-    loop_.sync([&] {
-        rc = conn->start(as);
-        if (rc < 0) return;
-        auto &live = counters_->live;
-        std::erase_if(live, [](const std::weak_ptr<UdsConnection> &w) { return w.expired(); });
-        live.push_back(conn);
-    });
-    if (rc < 0) {
-        conn->close();
-        return rc;
-    }
-    *out = std::move(conn);
-    return 0;
+    return std::make_shared<UdsConnectEndpoint>(loop, std::move(channel), std::move(path));
 }
 
 }  // namespace chanfs

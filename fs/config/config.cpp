@@ -15,9 +15,7 @@
 
 #include <cpptoml.h>
 
-#include "channels/endpoints/bridge.h"
-#include "channels/endpoints/uds_connect.h"
-#include "channels/endpoints/uds_listen.h"
+#include "channels/endpoints/endpoint.h"
 #include "fs/config/toml_text.h"
 
 namespace chanfs::fs {
@@ -275,6 +273,7 @@ struct Checker {
     void readKeys(const cpptoml::table &t, const Components &table, ConfigNode &n)
     {
         std::map<std::string, std::string> settings;
+        std::map<std::string_view, std::string> endpointValues;
         for (const auto &[key, value] : t) {
             const int line = where.key(table, key);
             n.keyLines[key] = line;
@@ -318,31 +317,15 @@ struct Checker {
                     n.uid = *id;
                 else
                     n.gid = *id;
-            } else if ((key == "fifo" || key == "uds") && !n.isDir) {
+            } else if (const EndpointKind *kind = findEndpointKind(key); kind && !n.isDir) {
                 auto s = value->as<std::string>();
-                std::string why;
-                int rc = -EINVAL;
-                if (!s) {
-                    why = "expected a string";
-                } else if (key == "fifo") {
-                    FifoBridgeSpec spec;
-                    rc = parseFifoSpec(s->get(), &spec, &why);
-                } else {
-                    UdsListenSpec spec;
-                    rc = parseUdsListen(s->get(), &spec, &why);
-                    if (rc == -ENOENT) {
-                        std::string path;
-                        rc = parseUdsConnect(s->get(), &path, &why);
-                        if (rc < 0)
-                            why =
-                                "expected connect:/path, listen:/path or "
-                                "listen-seqpacket:/path";
-                    }
-                }
-                if (rc < 0)
+                std::string why, outside;
+                if (!s)
+                    add(line, what + ": expected a string");
+                else if (kind->parse(s->get(), &outside, &why) < 0)
                     add(line, what + ": " + why);
                 else
-                    (key == "fifo" ? n.fifo : n.uds) = s->get();
+                    endpointValues[kind->key] = s->get();
             } else if (value->is_table()) {
                 add(line, n.table() + ": unknown key " + key +
                               " (a table); a path with slashes "
@@ -355,6 +338,9 @@ struct Checker {
         for (std::string_view name : kSettingNames)
             if (auto it = settings.find(std::string(name)); it != settings.end())
                 n.settings.emplace_back(it->first, it->second);
+        for (const EndpointKind &kind : endpointKinds())
+            if (auto it = endpointValues.find(kind.key); it != endpointValues.end())
+                n.endpoints.emplace_back(std::string(kind.key), it->second);
     }
 };
 
@@ -370,6 +356,13 @@ std::string formatProblem(const std::string &file, const ConfigProblem &p)
 {
     if (p.line <= 0) return file + ": " + p.message;
     return file + ":" + std::to_string(p.line) + ": " + p.message;
+}
+
+std::string ConfigNode::endpoint(std::string_view key) const
+{
+    for (const auto &[k, v] : endpoints)
+        if (k == key) return v;
+    return {};
 }
 
 int ConfigNode::lineOf(const std::string &key) const

@@ -54,11 +54,14 @@ struct ConfigNode {
     std::optional<mode_t> mode;
     std::optional<uid_t> uid;
     std::optional<gid_t> gid;
-    std::string fifo;                            // "in:/path", "out:/path" or ""
-    std::string uds;                             // "connect:/path", "listen:/path", ... or ""
+    // Endpoints by registry key, in registry order: ("fifo", "in:/path"),
+    // ("uds", "listen:/path"), ... each value checked by its kind's parser.
+    std::vector<std::pair<std::string, std::string>> endpoints;
     std::map<std::string, int> keyLines;         // where each key was written
     std::map<std::string, std::string> written;  // and its value as written
 
+    // The value written for endpoint `key`, or "".
+    std::string endpoint(std::string_view key) const;
     // The line of `key` if known, else the table's.
     int lineOf(const std::string &key) const;
     // `[channel."a/b"]`, `[dir."a"]` or `[mount]`, for messages.

@@ -119,7 +119,7 @@ int applyConfig(Filesystem &fs, const Config &cfg, std::string *err)
                     *err = failure(cfg, c.line, c.table() + ": " + why);
                     return rc;
                 }
-                if (!c.fifo.empty() || !c.uds.empty()) bridged.push_back({n->ino, &c});
+                if (!c.endpoints.empty()) bridged.push_back({n->ino, &c});
             } else {
                 Settings s;
                 std::string why, badKey;
@@ -132,7 +132,7 @@ int applyConfig(Filesystem &fs, const Config &cfg, std::string *err)
                                     c.uid.value_or(root.uid), c.gid.value_or(root.gid), s, &e);
                 if (n) {
                     ++channels;
-                    if (!c.fifo.empty() || !c.uds.empty()) bridged.push_back({n->ino, &c});
+                    if (!c.endpoints.empty()) bridged.push_back({n->ino, &c});
                 }
             }
             if (!n) {
@@ -147,14 +147,10 @@ int applyConfig(Filesystem &fs, const Config &cfg, std::string *err)
     const Credentials me = daemonCredentials();
     const auto as = [&me] { return me; };
     for (const Bridged &b : bridged) {
-        for (const char *key : {"fifo", "uds"}) {
-            const std::string &value = key[0] == 'f' ? b.node->fifo : b.node->uds;
-            if (value.empty()) continue;
+        for (const auto &[key, value] : b.node->endpoints) {
             std::string path, why;
             // Uid 0 for the owner check: the file is trusted like the command line.
-            const int rc = key[0] == 'f'
-                               ? setFifoBridge(fs, b.ino, value, false, 0, as, &path, &why)
-                               : setUdsBridge(fs, b.ino, value, false, 0, as, &path, &why);
+            const int rc = setEndpoint(fs, b.ino, key, value, false, 0, as, &path, &why);
             if (rc < 0) {
                 *err = failure(cfg, b.node->lineOf(key),
                                b.node->table() + " " + key + " = \"" + value +

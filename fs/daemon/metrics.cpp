@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <mutex>
@@ -27,8 +29,39 @@ namespace chanfs::fs {
 
 namespace {
 
-// What one bridge or endpoint of a channel reports. Read through Bridge's
-// describe()/stats() only, so any endpoint type shows up the same way.
+// The bridge families below, read from an endpoint's named stats
+// (<key>_connected, _clients, _bytes, _error), so any endpoint kind shows up
+// the same way.
+struct BridgeStats {
+    bool connected = false;
+    uint64_t clients = 0;
+    uint64_t bytes = 0;
+    std::string lastError;
+};
+
+BridgeStats bridgeStatsOf(const Endpoint &e)
+{
+    BridgeStats b;
+    bool sawConnected = false;
+    for (const EndpointStat &st : e.stats()) {
+        const std::string_view n = st.name;
+        const auto is = [&n](std::string_view suffix) { return n.ends_with(suffix); };
+        if (is("_connected")) {
+            b.connected = st.value == "1";
+            sawConnected = true;
+        } else if (is("_clients")) {
+            b.clients = std::strtoull(st.value.c_str(), nullptr, 10);
+        } else if (is("_bytes")) {
+            b.bytes = std::strtoull(st.value.c_str(), nullptr, 10);
+        } else if (is("_error")) {
+            b.lastError = st.value;
+        }
+    }
+    if (!sawConnected) b.connected = b.clients > 0;  // a listener: connected while it has clients
+    return b;
+}
+
+// What one bridge or endpoint of a channel reports.
 struct EndpointSample {
     std::string type;  // "fifo", "uds", "uds_listen"
     std::string spec;  // the xattr value it was made from
@@ -47,7 +80,7 @@ struct ChannelSample {
 struct ChannelRef {
     std::string path;
     std::shared_ptr<Channel> channel;
-    std::vector<std::pair<std::string, std::shared_ptr<Bridge>>> endpoints;
+    std::vector<std::pair<std::string, std::shared_ptr<Endpoint>>> endpoints;
 };
 
 std::vector<ChannelRef> collectChannels(Filesystem &fs, size_t *entries)
@@ -60,9 +93,11 @@ std::vector<ChannelRef> collectChannels(Filesystem &fs, size_t *entries)
         if (!n.channel || n.unlinked) return;
         ChannelRef r;
         r.channel = n.channel;
-        if (n.fifo) r.endpoints.emplace_back("fifo", n.fifo);
-        if (n.uds) r.endpoints.emplace_back("uds", n.uds);
-        if (n.udsListen) r.endpoints.emplace_back("uds_listen", n.udsListen);
+        for (const auto &[key, e] : n.endpoints.items()) {
+            // uds=listen... is its own bridge type on the scrape.
+            const bool listen = key == "uds" && e->describe().starts_with("listen");
+            r.endpoints.emplace_back(listen ? "uds_listen" : std::string(key), e);
+        }
         refs.push_back(std::move(r));
     });
     // path() walks parents: done in a second pass so forEach's lambda
@@ -193,7 +228,7 @@ std::string renderMetrics(Filesystem &fs, uint64_t maxChannels)
         const Settings set = refs[i].channel->settings();
         ChannelSample s{std::move(refs[i].path), set.kind, set.durable, st, {}};
         for (auto &[type, bridge] : refs[i].endpoints)
-            s.endpoints.push_back({type, bridge->describe(), bridge->stats()});
+            s.endpoints.push_back({type, bridge->describe(), bridgeStatsOf(*bridge)});
         samples.push_back(std::move(s));
     }
     const uint64_t omitted = refs.size() - samples.size();

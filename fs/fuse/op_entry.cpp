@@ -107,7 +107,7 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
     struct stat st {};
     double timeout = 0;
     // Bridge files that follow a new owner or mode, and what they get.
-    std::shared_ptr<Bridge> followers[2];
+    std::vector<std::shared_ptr<Endpoint>> followers;
     std::string path;
     {
         std::unique_lock lock(fs.inodes.mutex());
@@ -162,9 +162,8 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
                 fuse_reply_err(req, -rc);
                 return;
             }
-            followers[0] = n->fifo;
-            followers[1] = n->udsListen;
-            if (followers[0] || followers[1]) path = fs.inodes.path(*n);
+            followers = n->endpoints.all();
+            if (!followers.empty()) path = fs.inodes.path(*n);
         }
         fillStat(*n, &st);
         timeout = n->isDir ? 1.0 : 0.0;
@@ -173,7 +172,6 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
     // Done before the reply, so when chmod returns the bridge file is as
     // private as the channel.
     for (const auto &b : followers) {
-        if (!b) continue;
         if (int rc = b->followChannel(st.st_mode & 07777, st.st_uid, st.st_gid); rc < 0)
             spdlog::warn("channel {}: bridge {} did not follow its new owner and mode: {}",
                          printable(path), printable(b->describe()), std::strerror(-rc));

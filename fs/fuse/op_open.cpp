@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 #include <shared_mutex>
+#include <vector>
 
 #include "fs/fuse/ops.h"
 #include "fs/fuse/stream_io.h"
@@ -17,8 +18,7 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
 {
     Filesystem &fs = fsOf(req);
     auto of = std::make_unique<OpenFile>();
-    std::shared_ptr<UdsConnectBridge> uds;
-    std::shared_ptr<UdsListenBridge> listen;
+    std::vector<std::shared_ptr<Endpoint>> endpoints;
     {
         std::shared_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
@@ -30,24 +30,24 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
         }
         of->channel = n->channel;
         of->ino = ino;
-        uds = n->uds;
-        listen = n->udsListen;
+        endpoints = n->endpoints.all();
     }
     // O_TRUNC and O_APPEND change nothing on a channel; O_NONBLOCK is read
     // per request. Opening never waits (a Unix-socket connect does not).
+    // The first endpoint that takes the file over (a uds connection or
+    // listening socket) gives it its file side.
     const int acc = fi->flags & O_ACCMODE;
-    if (uds) {
-        if (int rc = uds->connect(callerOf(req), acc != O_WRONLY, acc != O_RDONLY, &of->conn);
-            rc < 0) {
-            spdlog::debug("open {}: {} failed: {}", ino, uds->describe(), std::strerror(-rc));
+    const bool reads = acc != O_WRONLY, writes = acc != O_RDONLY;
+    const auto opener = [req] { return callerOf(req); };
+    for (const auto &e : endpoints) {
+        if (int rc = e->openFile(opener, reads, writes, &of->conn); rc < 0) {
+            spdlog::debug("open {}: {} failed: {}", ino, e->describe(), std::strerror(-rc));
             fuse_reply_err(req, -rc);
             return;
         }
-    } else if (listen) {
-        of->conn = listen->openFile(acc != O_WRONLY, acc != O_RDONLY);
-    } else {
-        of->handle = of->channel->open(acc != O_WRONLY, acc != O_RDONLY);
+        if (of->conn) break;
     }
+    if (!of->conn) of->handle = of->channel->open(reads, writes);
     OpenFile *raw = of.get();
     fi->fh = fs.files.adopt(std::move(of));
     fi->direct_io = 1;

@@ -18,11 +18,13 @@ namespace chanfs::fs {
 
 namespace {
 
-// Takes a channel out of the namespace: readers waiting on it get
-// end-of-stream; open handles keep working on the unnamed channel.
-void retire(std::shared_ptr<Channel> ch, std::shared_ptr<Bridge> fifo)
+// Takes a channel out of the namespace, outside the table lock: its
+// endpoints stop (connections hang up, the files they made are removed);
+// readers waiting on it get end-of-stream; open handles keep working on the
+// unnamed channel.
+void retire(std::shared_ptr<Channel> ch, std::vector<std::shared_ptr<Endpoint>> endpoints)
 {
-    fifo.reset();  // closes it and removes the FIFO it created
+    endpoints.clear();
     if (!ch) return;
     // Its messages go with its name; handles still open keep reading and
     // writing the unnamed channel, in memory only.
@@ -52,9 +54,7 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
 {
     Filesystem &fs = fsOf(req);
     std::shared_ptr<Channel> gone;
-    std::shared_ptr<Bridge> goneFifo;
-    std::shared_ptr<Bridge> goneUds;
-    std::shared_ptr<Bridge> goneListen;
+    std::vector<std::shared_ptr<Endpoint>> goneEndpoints;
     int err = 0;
     {
         std::unique_lock lock(fs.inodes.mutex());
@@ -68,17 +68,13 @@ void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
             // Not saved: the channel stays, so what the log says holds.
         } else {
             gone = n->channel;
-            goneFifo = std::move(n->fifo);
-            goneUds = std::move(n->uds);
-            goneListen = std::move(n->udsListen);
+            goneEndpoints = n->endpoints.takeAll();
             logLimited(spdlog::level::info, "channel removed", "channel {} removed",
                        fs.inodes.path(*n));
             fs.inodes.removeName(*dir, name);
         }
     }
-    goneUds.reset();  // hangs up its connections
-    goneListen.reset();
-    retire(std::move(gone), std::move(goneFifo));
+    retire(std::move(gone), std::move(goneEndpoints));
     fuse_reply_err(req, err);
 }
 
@@ -123,9 +119,7 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         return;
     }
     std::shared_ptr<Channel> replaced;
-    std::shared_ptr<Bridge> replacedFifo;
-    std::shared_ptr<Bridge> replacedUds;
-    std::shared_ptr<Bridge> replacedListen;
+    std::vector<std::shared_ptr<Endpoint>> replacedEndpoints;
     int err = 0;
     {
         std::unique_lock lock(fs.inodes.mutex());
@@ -155,17 +149,13 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         } else {
             if (dst) {
                 replaced = dst->channel;
-                replacedFifo = std::move(dst->fifo);
-                replacedUds = std::move(dst->uds);
-                replacedListen = std::move(dst->udsListen);
+                replacedEndpoints = dst->endpoints.takeAll();
                 fs.inodes.removeName(*to, newname);
             }
             fs.inodes.move(*from, name, *to, newname);
         }
     }
-    replacedUds.reset();
-    replacedListen.reset();
-    retire(std::move(replaced), std::move(replacedFifo));
+    retire(std::move(replaced), std::move(replacedEndpoints));
     fuse_reply_err(req, err);
 }
 

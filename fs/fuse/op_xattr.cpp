@@ -46,10 +46,6 @@ std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
 
 // A durable channel's journal: "ok", or why writes are refused (names.h).
 constexpr std::string_view kStorageErrorStat = "storage_error";
-
-constexpr std::string_view kFifoKey = "fifo";
-constexpr std::string_view kUdsKey = "uds";
-static_assert(isEndpointKey(kFifoKey) && isEndpointKey(kUdsKey));
 static_assert(findStat(kStorageErrorStat) != nullptr);
 
 // Appends the names of the stats (names.h) shown on `shownOn`.
@@ -58,21 +54,6 @@ void appendStatNames(std::string *names, unsigned shownOn)
     for (const StatName &s : kStats)
         if (s.shownOn & shownOn)
             names->append(kPrefix).append(kStatsPrefix).append(s.name).push_back('\0');
-}
-
-// A bridge's stat `name` ("fifo_bytes", "uds_clients"...) if it starts with
-// `prefix`: connected, clients, bytes or error.
-std::optional<std::string> bridgeStat(const Bridge &b, std::string_view prefix,
-                                      std::string_view name)
-{
-    if (name.substr(0, prefix.size()) != prefix) return std::nullopt;
-    const std::string_view field = name.substr(prefix.size());
-    const BridgeStats st = b.stats();
-    if (field == "connected") return std::string(st.connected ? "1" : "0");
-    if (field == "clients") return std::to_string(st.clients);
-    if (field == "bytes") return std::to_string(st.bytes);
-    if (field == "error") return st.lastError;
-    return std::nullopt;
 }
 
 // Value of `key` (without the prefix) on a node. Needs the table lock.
@@ -84,27 +65,21 @@ int readValue(const Node &n, std::string_view key, std::string *out)
         *out = *v;
         return 0;
     }
-    if (key == kFifoKey) {
-        if (!n.fifo) return -ENODATA;
-        *out = n.fifo->describe();
-        return 0;
-    }
-    const Bridge *udsBridge = n.uds ? static_cast<const Bridge *>(n.uds.get()) : n.udsListen.get();
-    if (key == kUdsKey) {
-        if (!udsBridge) return -ENODATA;
-        *out = udsBridge->describe();
+    if (findEndpointKind(key)) {
+        const Endpoint *e = n.endpoints.get(key);
+        if (!e) return -ENODATA;
+        *out = e->describe();
         return 0;
     }
     if (key.substr(0, kStatsPrefix.size()) == kStatsPrefix) {
         const std::string_view stat = key.substr(kStatsPrefix.size());
-        std::optional<std::string> b;
-        if (udsBridge) b = bridgeStat(*udsBridge, "uds_", stat);
-        if (!b && n.fifo) b = bridgeStat(*n.fifo, "fifo_", stat);
-        if (b) {
-            *out = *b;
-            return 0;
-        }
-        const ChannelStats st = n.channel->stats();
+        for (const auto &[k, e] : n.endpoints.items())
+            for (EndpointStat &st : e->stats())
+                if (st.name == stat) {
+                    *out = std::move(st.value);
+                    return 0;
+                }
+        const ChannelStats st = fileStats(n);
         if (stat == kStorageErrorStat) {
             if (st.storageError.empty()) return -ENODATA;  // not durable
             *out = st.storageError;
@@ -156,44 +131,6 @@ void replySized(fuse_req_t req, size_t size, const std::string &value, bool size
 
 namespace {
 
-// True if `path` (absolute) would lead back into this mount: the daemon
-// opening it would wait on itself.
-bool insideMount(const std::string &mountpoint, const std::string &path)
-{
-    std::string dir = path.substr(0, path.rfind('/'));
-    if (dir.empty()) dir = "/";
-    char resolved[PATH_MAX];
-    const std::string real = ::realpath(dir.c_str(), resolved) ? resolved : dir;
-    return real == mountpoint || real.rfind(mountpoint + "/", 0) == 0;
-}
-
-// Where a bridge path may be: not inside this mount, and inside
-// -o bridge_root=DIR if given (no `..` or symlink leading out of it).
-// 0 or -EINVAL with `why`.
-int checkBridgePath(const Filesystem &fs, const std::string &path, std::string *why)
-{
-    if (insideMount(fs.opts.mountpoint, path)) {
-        *why = "a bridge path inside the chanfs mount would loop back into it";
-        return -EINVAL;
-    }
-    if (fs.opts.bridgeRoot.empty()) return 0;
-    const std::string base = path.substr(path.rfind('/') + 1);
-    std::string dir = path.substr(0, path.rfind('/'));
-    if (dir.empty()) dir = "/";
-    char resolved[PATH_MAX];
-    struct stat st {};
-    const bool inside = base != ".." && base != "." && !base.empty() &&
-                        ::realpath(dir.c_str(), resolved) != nullptr &&
-                        (std::string(resolved) == fs.opts.bridgeRoot ||
-                         std::string(resolved).rfind(fs.opts.bridgeRoot + "/", 0) == 0) &&
-                        !(::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode));
-    if (!inside) {
-        *why = "the path is not inside bridge_root " + fs.opts.bridgeRoot;
-        return -EINVAL;
-    }
-    return 0;
-}
-
 // Logs how setting or removing bridge `key` went and answers `req`.
 void replyBridge(fuse_req_t req, std::string_view key, const std::string &val,
                  const std::string &path, int rc, const std::string &why, bool remove)
@@ -210,167 +147,7 @@ void replyBridge(fuse_req_t req, std::string_view key, const std::string &val,
     fuse_reply_err(req, 0);
 }
 
-// Whether `uid` may put a bridge on `n`: 0, or -EPERM/-EINVAL with `why`.
-int mayBridge(const Node &n, uid_t uid, std::string *why)
-{
-    if (uid != 0 && uid != n.uid) {
-        *why = "only the owner or root may set a bridge";
-        return -EPERM;
-    }
-    if (n.isDir) {
-        *why = "bridges belong to channels, not directories";
-        return -EINVAL;
-    }
-    return 0;
-}
-
 }  // namespace
-
-int setFifoBridge(Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove,
-                  uid_t callerUid, const std::function<Credentials()> &as, std::string *pathOut,
-                  std::string *whyOut)
-{
-    FifoBridgeSpec spec;
-    std::string why;
-    std::string path;
-    int rc = 0;
-    std::shared_ptr<Channel> ch;
-    std::shared_ptr<Bridge> old;
-    if (!remove) rc = parseFifoSpec(val, &spec, &why);
-    if (rc == 0 && !remove) rc = checkBridgePath(fs, spec.path, &why);
-    {
-        std::unique_lock lock(fs.inodes.mutex());
-        Node *n = fs.inodes.get(ino);
-        if (!n) {
-            rc = -ENOENT;
-        } else {
-            path = fs.inodes.path(*n);
-            if (int may = mayBridge(*n, callerUid, &why); may < 0) {
-                rc = may;
-            } else if (remove && !n->fifo) {
-                rc = -ENODATA;
-            } else if (rc == 0) {
-                ch = n->channel;
-                spec.mode = n->mode & 07777;
-                spec.ownerUid = n->uid;
-                spec.ownerGid = n->gid;
-                old = std::move(n->fifo);
-            }
-        }
-    }
-    // A bridge on the same path goes first, so the new one can take the
-    // path over; any other old bridge stays until the new one works, so a
-    // refused value leaves the channel as it was.
-    if (old && !remove) {
-        FifoBridgeSpec was;
-        std::string ignored;
-        if (parseFifoSpec(old->describe(), &was, &ignored) == 0 && was.path == spec.path)
-            old.reset();
-    }
-    if (remove) old.reset();
-    std::unique_ptr<Bridge> made;
-    if (rc == 0 && !remove) {
-        spec.as = as();
-        rc = makeFifoBridge(fs.loop, ch, spec, &made, &why);
-    }
-    if (old || made) {
-        std::shared_ptr<Bridge> stale;
-        {
-            std::unique_lock lock(fs.inodes.mutex());
-            Node *n = fs.inodes.get(ino);
-            const bool live = n && n->channel == ch && !n->unlinked;
-            // Failed: the old bridge goes back. Worked: the new one replaces it.
-            std::shared_ptr<Bridge> keep = made ? std::shared_ptr<Bridge>(std::move(made)) : old;
-            if (keep == old) old.reset();
-            if (live && !n->fifo)
-                n->fifo = std::move(keep);
-            else
-                stale = std::move(keep);  // the channel went away or got another
-        }
-    }
-    old.reset();
-    *pathOut = std::move(path);
-    *whyOut = std::move(why);
-    return rc;
-}
-
-// A uds bridge is connect:/path (every open connects there) or
-// listen[-seqpacket]:/path (chanfs listens). Replacing or removing one hangs
-// up the connections made through it.
-int setUdsBridge(Filesystem &fs, fuse_ino_t ino, const std::string &val, bool remove,
-                 uid_t callerUid, const std::function<Credentials()> &as, std::string *pathOut,
-                 std::string *whyOut)
-{
-    std::string sockPath;
-    std::string why;
-    std::string path;
-    UdsListenSpec listenSpec;
-    bool listen = false;
-    int rc = 0;
-    if (!remove) {
-        rc = parseUdsListen(val, &listenSpec, &why);
-        listen = rc != -ENOENT;
-        if (listen)
-            sockPath = listenSpec.path;
-        else
-            rc = parseUdsConnect(val, &sockPath, &why);
-    }
-    if (rc == 0 && !remove) rc = checkBridgePath(fs, sockPath, &why);
-    std::shared_ptr<Channel> ch;
-    std::shared_ptr<Bridge> oldConnect, oldListen;
-    {
-        std::unique_lock lock(fs.inodes.mutex());
-        Node *n = fs.inodes.get(ino);
-        if (!n) {
-            rc = -ENOENT;
-        } else {
-            path = fs.inodes.path(*n);
-            if (int may = mayBridge(*n, callerUid, &why); may < 0) {
-                rc = may;
-            } else if (remove && !n->uds && !n->udsListen) {
-                rc = -ENODATA;
-            } else if (rc == 0) {
-                ch = n->channel;
-                listenSpec.mode = n->mode & 07777;
-                listenSpec.ownerUid = n->uid;
-                listenSpec.ownerGid = n->gid;
-                oldConnect = std::move(n->uds);
-                oldListen = std::move(n->udsListen);
-                if (!remove && !listen)
-                    n->uds = std::make_shared<UdsConnectBridge>(fs.loop, sockPath,
-                                                                n->channel->settings());
-            }
-        }
-    }
-    // Outside the lock: these wait for the event loop. An old listener on
-    // the same path goes before the new one binds; any other stays until the
-    // new one works, so a refused value leaves the channel as it was.
-    if (remove || !listen || (oldListen && oldListen->describe().ends_with(":" + sockPath)))
-        oldListen.reset();
-    if (rc == 0 && listen) {
-        listenSpec.as = as();
-        std::shared_ptr<UdsListenBridge> made;
-        rc = UdsListenBridge::make(fs.loop, ch, listenSpec, &made, &why);
-        std::unique_lock lock(fs.inodes.mutex());
-        Node *n = fs.inodes.get(ino);
-        if (n && n->channel == ch && !n->unlinked && !n->uds && !n->udsListen) {
-            if (made) {
-                n->udsListen = std::move(made);
-            } else {
-                // Refused: the old bridge goes back.
-                n->udsListen = std::dynamic_pointer_cast<UdsListenBridge>(std::move(oldListen));
-                n->uds = std::dynamic_pointer_cast<UdsConnectBridge>(std::move(oldConnect));
-            }
-        }
-        lock.unlock();
-        made.reset();  // not installed: the channel went away meanwhile
-    }
-    oldConnect.reset();
-    oldListen.reset();
-    *pathOut = std::move(path);
-    *whyOut = std::move(why);
-    return rc;
-}
 
 namespace {
 
@@ -400,8 +177,7 @@ void setBridge(fuse_req_t req, Filesystem &fs, fuse_ino_t ino, std::string_view 
     const uid_t uid = fuse_req_ctx(req)->uid;
     const auto as = [req] { return callerOf(req); };
     const auto apply = [&](const std::string &v, bool rm, std::string *path, std::string *why) {
-        return key == kFifoKey ? setFifoBridge(fs, ino, v, rm, uid, as, path, why)
-                               : setUdsBridge(fs, ino, v, rm, uid, as, path, why);
+        return setEndpoint(fs, ino, key, v, rm, uid, as, path, why);
     };
     const std::string was = fs.state ? bridgeValue(fs, ino, key) : std::string();
     std::string path, why;
@@ -427,8 +203,7 @@ namespace {
 // key exists while the bridge does. Needs the table lock.
 bool hasKey(const Node &n, std::string_view key)
 {
-    if (key == kFifoKey) return n.fifo != nullptr;
-    if (key == kUdsKey) return n.uds || n.udsListen;
+    if (findEndpointKind(key)) return n.endpoints.get(key) != nullptr;
     if (n.isDir) return formatSetting(n.defaults, key).has_value();
     return n.channel && formatSetting(n.channel->settings(), key).has_value();
 }
@@ -484,7 +259,7 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
         fuse_reply_err(req, -rc);
         return;
     }
-    if (key == kFifoKey || key == kUdsKey) {
+    if (findEndpointKind(key)) {
         setBridge(req, fs, ino, key, val, false);
         return;
     }
@@ -620,13 +395,13 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
             if (n->isDir && !formatSetting(n->defaults, s)) continue;
             names.append(kPrefix).append(s).push_back('\0');
         }
-        if (n->fifo) names.append(kPrefix).append(kFifoKey).push_back('\0');
-        if (n->uds || n->udsListen) names.append(kPrefix).append(kUdsKey).push_back('\0');
+        for (const auto &[key, e] : n->endpoints.items())
+            names.append(kPrefix).append(key).push_back('\0');
         if (!n->isDir) appendStatNames(&names, kChannelStat);
         if (!n->isDir && n->channel->settings().durable) appendStatNames(&names, kDurableStat);
-        if (n->fifo) appendStatNames(&names, kFifoStat);
-        if (n->uds) appendStatNames(&names, kUdsConnectStat);
-        if (n->udsListen) appendStatNames(&names, kUdsListenStat);
+        for (const auto &[key, e] : n->endpoints.items())
+            for (const EndpointStat &st : e->stats())
+                names.append(kPrefix).append(kStatsPrefix).append(st.name).push_back('\0');
     }
     replySized(req, size, names, false);
 }
@@ -640,7 +415,7 @@ void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept
         return;
     }
     const std::string key(full.substr(kPrefix.size()));
-    if (key == kFifoKey || key == kUdsKey) {
+    if (findEndpointKind(key)) {
         setBridge(req, fs, ino, key, {}, true);
         return;
     }

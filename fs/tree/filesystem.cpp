@@ -1,5 +1,7 @@
 #include "fs/tree/filesystem.h"
 
+#include "fs/tree/node_ops.h"
+
 #include <mutex>
 
 #include <spdlog/spdlog.h>
@@ -32,10 +34,10 @@ Filesystem::~Filesystem()
 void Filesystem::closeAll()
 {
     Channel::setWakeScheduler({});
-    std::vector<std::shared_ptr<Bridge>> bridges;
+    std::vector<std::shared_ptr<Endpoint>> bridges;
     {
         std::unique_lock lock(inodes.mutex());
-        bridges = inodes.takeAllBridges();
+        bridges = inodes.takeAllEndpoints();
     }
     bridges.clear();  // stops them and removes the FIFOs they created
     for (auto &of : files.takeAll()) {
@@ -63,6 +65,23 @@ bool later(const timespec &a, const timespec &b)
 }
 }  // namespace
 
+ChannelStats fileStats(const Node &n)
+{
+    ChannelStats s = n.channel->stats();
+    for (const auto &[key, e] : n.endpoints.items()) {
+        const Channel *extra = e->queuedForFile();
+        if (!extra) continue;
+        const ChannelStats x = extra->stats();
+        s.queuedMessages += x.queuedMessages;
+        s.queuedBytes += x.queuedBytes;
+        s.inMessages += x.inMessages;
+        s.inBytes += x.inBytes;
+        s.totalBytes += x.totalBytes;
+        if (later(x.lastWrite, s.lastWrite)) s.lastWrite = x.lastWrite;
+    }
+    return s;
+}
+
 void fillStat(const Node &n, struct stat *st)
 {
     *st = {};
@@ -81,7 +100,7 @@ void fillStat(const Node &n, struct stat *st)
     } else {
         st->st_nlink = n.unlinked ? 0 : 1;
         if (n.channel) {
-            const ChannelStats s = n.channel->stats();
+            const ChannelStats s = fileStats(n);
             st->st_size = static_cast<off_t>(s.totalBytes);
             if (later(s.lastWrite, st->st_mtim)) st->st_mtim = s.lastWrite;
         }

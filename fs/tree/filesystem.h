@@ -8,7 +8,7 @@
 
 #include "channels/base/event_loop.h"
 #include "channels/core/channel.h"
-#include "channels/endpoints/uds_connect.h"
+#include "channels/endpoints/endpoint.h"
 #include "fs/base/fuse_api.h"
 #include "fs/base/options.h"
 #include "fs/tree/inode_table.h"
@@ -20,10 +20,10 @@ namespace chanfs::fs {
 struct OpenFile {
     std::shared_ptr<Channel> channel;
     std::shared_ptr<Handle> handle;
-    // A channel with a uds bridge: connect:/path gives this open its own
-    // connection, listen:/path splits reads (what clients sent) from writes
-    // (to the clients). Reads and writes then go through `conn`.
-    std::shared_ptr<UdsConnection> conn;
+    // A channel whose endpoint takes the file over (a connection per open,
+    // the two sides of a listening socket): reads and writes then go
+    // through `conn`.
+    std::shared_ptr<FileSide> conn;
     fuse_ino_t ino = 0;
 
     struct Target {

@@ -21,10 +21,8 @@
 
 #include "channels/base/settings.h"
 #include "channels/core/channel.h"
-#include "channels/endpoints/bridge.h"
-#include "channels/endpoints/uds_connect.h"
-#include "channels/endpoints/uds_listen.h"
 #include "fs/base/fuse_api.h"
+#include "fs/tree/endpoint_slots.h"
 
 namespace chanfs::fs {
 
@@ -43,13 +41,9 @@ struct Node {
     uint32_t subdirs = 0;                        // directories, for st_nlink
     PartialSettings defaults;                    // directories
     std::shared_ptr<Channel> channel;            // channels
-    // A channel's FIFO bridge (user.chanfs.fifo). Destroy it outside the
-    // table lock: that waits for the bridge event loop.
-    std::shared_ptr<Bridge> fifo;
-    // uds=connect:/path: each open() connects there.
-    std::shared_ptr<UdsConnectBridge> uds;
-    // uds=listen[-seqpacket]:/path: clients on one side, the file on the other.
-    std::shared_ptr<UdsListenBridge> udsListen;
+    // A channel's endpoints (bridges): FIFO, socket, ... Destroy them
+    // outside the table lock: that waits for the bridge event loop.
+    EndpointSlots endpoints;
 };
 
 class InodeTable {
@@ -89,15 +83,12 @@ public:
     }
     // Named channels and directories, the root not counted (max_channels).
     size_t namedEntries() const { return named_; }
-    // Takes every bridge out of the tree (the daemon is stopping).
-    std::vector<std::shared_ptr<Bridge>> takeAllBridges()
+    // Takes every endpoint out of the tree (the daemon is stopping).
+    std::vector<std::shared_ptr<Endpoint>> takeAllEndpoints()
     {
-        std::vector<std::shared_ptr<Bridge>> all;
-        for (auto &[ino, n] : nodes_) {
-            if (n->fifo) all.push_back(std::move(n->fifo));
-            if (n->uds) all.push_back(std::move(n->uds));
-            if (n->udsListen) all.push_back(std::move(n->udsListen));
-        }
+        std::vector<std::shared_ptr<Endpoint>> all;
+        for (auto &[ino, n] : nodes_)
+            for (auto &e : n->endpoints.takeAll()) all.push_back(std::move(e));
         return all;
     }
 

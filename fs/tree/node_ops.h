@@ -6,6 +6,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "channels/base/credentials.h"
 #include "channels/base/settings.h"
@@ -53,16 +54,19 @@ Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t
 Node *makeDirNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mode, uid_t uid,
                   gid_t gid, int *err, fuse_ino_t ino = 0);
 
-// Sets, replaces or (`remove`) removes the FIFO bridge (user.chanfs.fifo)
-// or the uds bridge (user.chanfs.uds) of channel `ino` on behalf of
+// Sets, replaces or (`remove`) removes the endpoint registered under `key`
+// (user.chanfs.fifo, user.chanfs.uds, ...) of channel `ino` on behalf of
 // `callerUid`; `as` gives the identity that creates and opens the path
 // (called only when one is needed). Takes the table lock itself; never
-// call with it held. 0 or -errno with `why`; `path` is the channel's path.
-int setFifoBridge(Filesystem &fs, fuse_ino_t ino, const std::string &value, bool remove,
-                  uid_t callerUid, const std::function<Credentials()> &as, std::string *path,
-                  std::string *why);
-int setUdsBridge(Filesystem &fs, fuse_ino_t ino, const std::string &value, bool remove,
-                 uid_t callerUid, const std::function<Credentials()> &as, std::string *path,
-                 std::string *why);
+// call with it held. 0 or -errno with `why` (-ENODATA: no such key, or
+// nothing to remove); `path` is the channel's path.
+int setEndpoint(Filesystem &fs, fuse_ino_t ino, std::string_view key, const std::string &value,
+                bool remove, uid_t callerUid, const std::function<Credentials()> &as,
+                std::string *path, std::string *why);
+
+// A channel's stats as its file shows them: what its endpoints have queued
+// for the file's readers (what socket clients sent) counts like any write
+// in the queued and in counters and the last write. Needs the table lock.
+ChannelStats fileStats(const Node &n);
 
 }  // namespace chanfs::fs

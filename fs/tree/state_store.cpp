@@ -55,7 +55,7 @@ uint64_t inoOfName(const std::string &name)
 
 bool isBridgeKey(std::string_view k)
 {
-    return k == "fifo" || k == "uds";
+    return findEndpointKind(k) != nullptr;
 }
 
 // The node as a record. Needs the table lock.
@@ -82,9 +82,7 @@ TreeRecord recordOf(const Node &n)
         if (k == "max_message" && !s.maxMessageExplicit) continue;
         if (auto v = formatSetting(s, k)) r.values.emplace_back(k, *v);
     }
-    if (n.fifo) r.values.emplace_back("fifo", n.fifo->describe());
-    if (n.uds) r.values.emplace_back("uds", n.uds->describe());
-    if (n.udsListen) r.values.emplace_back("uds", n.udsListen->describe());
+    for (const auto &[key, e] : n.endpoints.items()) r.values.emplace_back(key, e->describe());
     return r;
 }
 
@@ -287,8 +285,7 @@ int StateStore::restore(Filesystem &fs, std::string *why)
         owner.gid = b.gid;
         const auto as = [&owner] { return owner; };
         std::string path, w;
-        const int rc = b.key == "fifo" ? setFifoBridge(fs, b.ino, b.value, false, 0, as, &path, &w)
-                                       : setUdsBridge(fs, b.ino, b.value, false, 0, as, &path, &w);
+        const int rc = setEndpoint(fs, b.ino, b.key, b.value, false, 0, as, &path, &w);
         if (rc < 0)
             spdlog::error("state: {}: bridge {}={} not restored: {}{}", path, b.key, b.value,
                           std::strerror(-rc), w.empty() ? "" : ": " + w);

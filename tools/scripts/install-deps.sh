@@ -12,6 +12,8 @@ if [[ "${1:-}" == "--test" ]]; then
     # gcc-12 brings the ASan/UBSan/TSan runtimes; the interop suite needs a
     # compiler or interpreter per language.
     pkgs+=(libgtest-dev bats python3 gcc golang-go ruby nodejs procps util-linux coreutils)
+    # Real socket clients for the uds=listen suites (socat, nc -N -U).
+    pkgs+=(socat netcat-openbsd)
     # The packaging suites: man pages (rst2man, man), systemd-analyze, and
     # building, checking and installing the Debian package.
     pkgs+=(python3-docutils man-db systemd dpkg-dev build-essential debhelper lintian)

@@ -88,8 +88,8 @@ uds = "listen-seqpacket:/run/plain.sock"
     EXPECT_EQ(temp->mode, 0664u);
     EXPECT_EQ(temp->uid, 0u);
     EXPECT_EQ(temp->gid, 0u);
-    EXPECT_EQ(temp->fifo, "in:/run/temp.fifo");
-    EXPECT_EQ(temp->uds, "");
+    EXPECT_EQ(temp->endpoint("fifo"), "in:/run/temp.fifo");
+    EXPECT_EQ(temp->endpoint("uds"), "");
 
     const ConfigNode *sensors = find(c, "sensors");
     ASSERT_NE(sensors, nullptr);
@@ -98,7 +98,7 @@ uds = "listen-seqpacket:/run/plain.sock"
     EXPECT_FALSE(sensors->mode);
     EXPECT_EQ(sensors->settings,
               (decltype(sensors->settings){{"kind", "topic"}, {"replay", "10"}}));
-    EXPECT_EQ(find(c, "plain")->uds, "listen-seqpacket:/run/plain.sock");
+    EXPECT_EQ(find(c, "plain")->endpoint("uds"), "listen-seqpacket:/run/plain.sock");
 }
 
 TEST(Config, SettingsAreKeptInApplyOrderKindAndFramingFirst)
