@@ -107,7 +107,7 @@ print(" ".join(out))
 }
 
 @test "lp32 writes may split a frame across write calls" {
-    "$CHANCTL_BIN" create --kind queue --framing lp32 "$MNT/f"
+    "$CHANCTL_BIN" create --kind queue --delivery batch --framing lp32 "$MNT/f"
     /usr/bin/python3 -c '
 import os, struct, sys
 fd = os.open(sys.argv[1], os.O_WRONLY)
@@ -126,7 +126,7 @@ print(os.read(fd, 1000))
 }
 
 @test "one read carries many whole lines, never a partial one" {
-    "$CHANCTL_BIN" create --kind queue --framing lines "$MNT/q"
+    "$CHANCTL_BIN" create --kind queue --delivery batch --framing lines "$MNT/q"
     seq 1 1000 > "$MNT/q"
     run /usr/bin/python3 -c '
 import os, sys
@@ -173,7 +173,7 @@ print(os.read(fd, 1000), os.read(fd, 1000))
 }
 
 @test "a read larger than one FUSE request returns everything that is queued" {
-    "$CHANCTL_BIN" create --kind queue --framing lines "$MNT/q"
+    "$CHANCTL_BIN" create --kind queue --delivery batch --framing lines "$MNT/q"
     /usr/bin/python3 -c '
 import os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY)

@@ -7,7 +7,7 @@ setup() { mount_chanfs; }
 teardown() { chanfs_teardown; }
 
 @test "EMSGSIZE for a message over max_message; nothing of it is queued" {
-    "$CHANCTL_BIN" create --kind queue --framing lines --max-message 100 "$MNT/q"
+    "$CHANCTL_BIN" create --kind queue --delivery batch --framing lines --max-message 100 "$MNT/q"
     echo before > "$MNT/q"
     run write_once "$MNT/q" 'b"y" * 200 + b"\n"'
     [ "$output" = EMSGSIZE ]
@@ -38,7 +38,7 @@ teardown() { chanfs_teardown; }
 }
 
 @test "overflow=drop-oldest: the oldest messages go and are counted" {
-    "$CHANCTL_BIN" create --kind queue --framing lines --capacity 20 --overflow drop-oldest "$MNT/q"
+    "$CHANCTL_BIN" create --kind queue --delivery batch --framing lines --capacity 20 --overflow drop-oldest "$MNT/q"
     local i
     for i in 1 2 3 4 5 6; do
         echo "msg$i" > "$MNT/q"

@@ -9,17 +9,17 @@ setup() { mount_chanfs; }
 teardown() { chanfs_teardown; }
 
 @test "pub: one message per operand, per stdin line, or a whole --file, in each framing" {
-    "$CHANCTL_BIN" create --kind queue "$MNT/lines"
+    "$CHANCTL_BIN" create --kind queue --delivery batch "$MNT/lines"
     "$CHANCTL_BIN" pub "$MNT/lines" one "two words"
     printf 'three\nfour\n' | "$CHANCTL_BIN" pub "$MNT/lines"
     [ "$(xattr "$MNT/lines" stats.queued_messages)" = 4 ]
     [ "$(read_once "$MNT/lines" 100)" = "b'one\\ntwo words\\nthree\\nfour\\n'" ]
 
-    "$CHANCTL_BIN" create --kind queue --framing lp32 "$MNT/frames"
+    "$CHANCTL_BIN" create --kind queue --delivery batch --framing lp32 "$MNT/frames"
     "$CHANCTL_BIN" pub "$MNT/frames" a bcd
     [ "$(read_once "$MNT/frames" 100)" = "b'\\x01\\x00\\x00\\x00a\\x03\\x00\\x00\\x00bcd'" ]
 
-    "$CHANCTL_BIN" create --kind queue --framing messages "$MNT/msgs"
+    "$CHANCTL_BIN" create --kind queue --delivery batch --framing messages "$MNT/msgs"
     printf 'x\ny\n' > "$BATS_TEST_TMPDIR/body"
     "$CHANCTL_BIN" pub --file "$BATS_TEST_TMPDIR/body" "$MNT/msgs"
     [ "$(xattr "$MNT/msgs" stats.queued_messages)" = 1 ]
