@@ -244,7 +244,7 @@ private:
     std::deque<Entry> &pendingOf(Handle &h) override { return h.pending_; }
     const std::deque<Entry> &pendingOf(const Handle &h) const override { return h.pending_; }
     // delivery=one, or a socket bridge's own handle.
-    bool readsOneMessage(const Handle &h) const override
+    bool readsOneMessage(const Handle &h) const override REQUIRES(mu_)
     {
         return h.oneMessage_ || settings_.delivery == ReadDelivery::One;
     }
