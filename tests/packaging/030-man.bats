@@ -37,6 +37,8 @@ MAN_DIR="$PACKAGING_BUILD/man"
     [ "${#missing[@]}" -eq 0 ] || { echo "missing: ${missing[*]}"; return 1; }
     # The exit codes the program states are the ones the page states.
     "$CHANFS_BIN" --help | grep -q "0 after a clean unmount"
+    # man justifies long paragraphs ("A  bad  command  line"): squeeze spaces.
+    text="$(tr -s ' ' <<<"$text")"
     [[ "$text" == *"EXIT STATUS"*"0"*"Clean unmount"*"1"*"2"*"bad command line"* ]]
 }
 
