@@ -182,6 +182,15 @@ constexpr const StatName *findStat(std::string_view name)
     return nullptr;
 }
 
+// Whether `name` is a declared stat; for static_assert (GCC's UBSan builds
+// cannot fold findStat()'s pointer comparison in a constant expression).
+constexpr bool isStatName(std::string_view name)
+{
+    for (const StatName &s : kStats)
+        if (s.name == name) return true;
+    return false;
+}
+
 constexpr bool isEndpointKey(std::string_view key)
 {
     for (std::string_view k : kEndpointKeys)

@@ -46,7 +46,7 @@ std::optional<uint64_t> statValue(const ChannelStats &s, std::string_view name)
 
 // A durable channel's journal: "ok", or why writes are refused (names.h).
 constexpr std::string_view kStorageErrorStat = "storage_error";
-static_assert(findStat(kStorageErrorStat) != nullptr);
+static_assert(isStatName(kStorageErrorStat));
 
 // Appends the names of the stats (names.h) shown on `shownOn`.
 void appendStatNames(std::string *names, unsigned shownOn)
