@@ -76,7 +76,23 @@ int Journal::openConsumedFile()
     struct stat st {};
     if (::fstat(fd.get(), &st) < 0) return -errno;
     const size_t size = kFileMagicBytes + 2 * kConsumedSlotBytes;
-    if (static_cast<size_t>(st.st_size) != size) {
+    char magic[kFileMagicBytes] = {};
+    const bool magicOk = static_cast<size_t>(st.st_size) == size &&
+                         ::pread(fd.get(), magic, sizeof magic, 0) == ssize_t(sizeof magic) &&
+                         std::memcmp(magic, kConsumedMagic, sizeof magic) == 0;
+    if (static_cast<size_t>(st.st_size) == size && !magicOk) {
+        // A damaged header would make every later recovery ignore the
+        // slots written below it (consumed messages would come back each
+        // time): the file is kept aside and started afresh.
+        const std::string aside = asideName(path);
+        if (::rename(path.c_str(), aside.c_str()) == 0) {
+            spdlog::error("durable channel {}: {} has a damaged header; kept as {}", label_, path,
+                          aside);
+            fd.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+            if (!fd) return -errno;
+        }
+    }
+    if (!magicOk) {
         // Both slots are written now, so later overwrites never need a new block.
         const ConsumedState zero;
         const std::string init = std::string(kConsumedMagic, kFileMagicBytes) +

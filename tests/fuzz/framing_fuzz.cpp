@@ -268,6 +268,9 @@ public:
         const std::string cap = std::to_string(capacity_);
         FUZZ_CHECK(applySetting(&s, "kind", toString(kind_), &why) == 0, why);
         FUZZ_CHECK(applySetting(&s, "framing", toString(framing_), &why) == 0, why);
+        // The model below is batch delivery (a read takes every whole
+        // message that fits); delivery=one is covered by the unit tests.
+        FUZZ_CHECK(applySetting(&s, "delivery", "batch", &why) == 0, why);
         FUZZ_CHECK(applySetting(&s, "capacity", cap, &why) == 0, why);
         FUZZ_CHECK(applySetting(&s, "overflow", overflowError_ ? "error" : "block", &why) == 0,
                    why);
