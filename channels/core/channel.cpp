@@ -88,6 +88,7 @@ std::shared_ptr<Handle> Channel::open(bool reads, bool writes)
     handles_.insert(h.get());
     if (reads) ++stats_.readers;
     if (writes) ++stats_.writers;
+    if (h->watches()) h->watchSeen_ = watched();
     policy_->onOpen(*this, *h);
     Actions acts;
     pump(acts);
@@ -364,9 +365,20 @@ void Channel::holdWake()
     runActions(acts);
 }
 
+WatchedStats Channel::watched() const
+{
+    return {store_->queued().messages(), store_->queued().bytes(), stats_.readers, stats_.writers,
+            stats_.blockedReaders,       stats_.blockedWriters};
+}
+
 unsigned Channel::events(const Handle &h) const
 {
     unsigned ev = 0;
+    if (h.watches()) {
+        if (watched() != h.watchSeen_) ev |= POLLIN | POLLRDNORM;
+        if (detached_) ev |= POLLHUP;
+        return ev;
+    }
     if (h.reads_) {
         ev |= policy_->readable(*this, h);
         if (detached_ && !(ev & POLLIN)) ev |= POLLHUP;
@@ -468,6 +480,11 @@ unsigned Channel::poll(Handle &h, std::shared_ptr<PollNotifier> notifier)
     }
     const unsigned ev = events(h);
     h.reportedEvents_ = ev;
+    if (h.watches()) {
+        // What this poll reports is seen: the next change is a new edge.
+        h.watchSeen_ = watched();
+        h.reportedEvents_ &= ~unsigned(POLLIN | POLLRDNORM);
+    }
     return ev;
 }
 

@@ -47,7 +47,20 @@ namespace chanfs {
 class Channel;
 class KindPolicy;
 
-// One open() of a channel: reader and/or writer. The channel owns its state;
+// What a watcher (a handle that neither reads nor writes) is woken for: a
+// change in any of these.
+struct WatchedStats {
+    uint64_t queuedMessages = 0;
+    uint64_t queuedBytes = 0;
+    uint64_t readers = 0;
+    uint64_t writers = 0;
+    uint64_t blockedReaders = 0;
+    uint64_t blockedWriters = 0;
+    bool operator==(const WatchedStats &) const = default;
+};
+
+// One open() of a channel: reader and/or writer, or a watcher that is
+// neither (it only polls, see Channel::poll). The channel owns its state;
 // the opener keeps the shared_ptr and must call Channel::release() once.
 class Handle : public std::enable_shared_from_this<Handle> {
 public:
@@ -55,6 +68,7 @@ public:
     uint64_t id() const { return id_; }
     bool reads() const { return reads_; }
     bool writes() const { return writes_; }
+    bool watches() const { return !reads_ && !writes_; }
 
 private:
     // The channel owns a handle's state; kinds reach it through ChannelView.
@@ -72,6 +86,7 @@ private:
     bool oneMessage_ = false;  // reader: at most one whole message per read
     std::shared_ptr<PollNotifier> poll_;
     unsigned reportedEvents_ = 0;
+    WatchedStats watchSeen_;                      // watcher: the stats as of its open or last poll
     std::unique_ptr<KindHandleState> kindState_;  // the kind policy's
 };
 
@@ -156,7 +171,10 @@ public:
     void unread(Handle &h, std::string_view data);
 
     // Current readiness (POLLIN/POLLOUT/POLLHUP bits); keeps `notifier` (if
-    // given) to be woken on every later change.
+    // given) to be woken on every later change. A watcher is readable
+    // (POLLIN) once its WatchedStats changed since its open or its last
+    // poll, which this poll then takes as seen; POLLHUP once the channel
+    // lost its name.
     unsigned poll(Handle &h, std::shared_ptr<PollNotifier> notifier);
 
     Settings settings() const;
@@ -273,6 +291,7 @@ private:
     bool tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &out) REQUIRES(mu_);
     void undo(Delivery &d) REQUIRES(mu_);
     unsigned events(const Handle &h) const REQUIRES(mu_);
+    WatchedStats watched() const REQUIRES(mu_);
     void collectPolls(Actions &acts) REQUIRES(mu_);
     // Called locked, returns unlocked: replies run with the lock released.
     // The request in hand is answered first (writesFirst from write()):

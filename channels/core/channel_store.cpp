@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "channels/core/kind_policy.h"
@@ -22,7 +23,10 @@ int Channel::changeSetting(std::string_view name, std::string_view value, std::s
     Settings next = settings_;
     int rc = applySetting(&next, name, value, why);
     const bool kindChanged = next.kind != settings_.kind;
-    if (rc == 0 && (kindChanged || next.framing != settings_.framing) && !handles_.empty()) {
+    // A watcher holds no kind or framing state: it does not keep them fixed.
+    const bool inUse = std::any_of(handles_.begin(), handles_.end(),
+                                   [](const Handle *h) { return !h->watches(); });
+    if (rc == 0 && (kindChanged || next.framing != settings_.framing) && inUse) {
         if (why) *why = "kind and framing cannot change while the channel is open";
         rc = -EBUSY;
     }

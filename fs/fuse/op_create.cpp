@@ -217,14 +217,14 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
         fuse_reply_err(req, err);
         return;
     }
-    const int acc = fi->flags & O_ACCMODE;
+    const OpenMode openMode = openModeOf(fi->flags);
     auto of = std::make_unique<OpenFile>();
     of->channel = n->channel;
     of->ino = n->ino;
     ++n->nlookup;
     const fuse_entry_param e = entryFor(*n);
     lock.unlock();
-    of->handle = of->channel->open(acc != O_WRONLY, acc != O_RDONLY);
+    of->handle = of->channel->open(openMode.reads, openMode.writes);
     OpenFile *raw = of.get();
     fi->fh = fs.files.adopt(std::move(of));
     fi->direct_io = 1;

@@ -36,8 +36,9 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
     // per request. Opening never waits (a Unix-socket connect does not).
     // The first endpoint that takes the file over (a uds connection or
     // listening socket) gives it its file side.
-    const int acc = fi->flags & O_ACCMODE;
-    const bool reads = acc != O_WRONLY, writes = acc != O_RDONLY;
+    const OpenMode mode = openModeOf(fi->flags);
+    const bool reads = mode.reads, writes = mode.writes;
+    if (mode.watches()) endpoints.clear();  // a watcher watches the channel itself
     const auto opener = [req] { return callerOf(req); };
     for (const auto &e : endpoints) {
         if (int rc = e->openFile(opener, reads, writes, &of->conn); rc < 0) {

@@ -3,9 +3,28 @@
 // (or hands the request to a channel, which replies exactly once).
 #pragma once
 
+#include <fcntl.h>
+
 #include "fs/base/fuse_api.h"
 
 namespace chanfs::fs {
+
+// What an open(2) or creat(2) makes of the file, from its flags. Linux's
+// access mode 3 (O_ACCMODE: neither read(2) nor write(2) allowed) opens a
+// watcher: neither reader nor writer, it polls readable on every change of
+// the channel's queued messages, readers and writers (Channel::poll), which
+// is how `chanctl wait` blocks without changing what it waits for.
+struct OpenMode {
+    bool reads;
+    bool writes;
+    bool watches() const { return !reads && !writes; }
+};
+inline OpenMode openModeOf(int flags)
+{
+    const int acc = flags & O_ACCMODE;
+    if (acc == O_ACCMODE) return {false, false};
+    return {acc != O_WRONLY, acc != O_RDONLY};
+}
 
 const fuse_lowlevel_ops &operations();
 

@@ -231,29 +231,48 @@ int run_sub(const SubOptions &o)
 
 int run_wait(const WaitOptions &o)
 {
-    // chanfs sends no notification when a stat changes, and opening the
-    // channel to poll(2) it would itself change what is watched (a reader
-    // more, a topic subscriber holding messages). So the stat is read
-    // again every 10 ms: one getxattr, no handle, nothing changed.
-    constexpr int kIntervalMs = 10;
+    // A watcher: Linux's access mode 3 (O_ACCMODE) allows neither read(2)
+    // nor write(2), and chanfs counts it as neither reader nor writer (so
+    // it changes nothing it watches). It polls readable whenever queued
+    // messages, readers or writers changed since its last poll: the stat
+    // is read once per change, and nothing runs while nothing changes.
     const char *stat =
         o.until == WaitOptions::Until::Readers ? "stats.readers" : "stats.queued_messages";
     const auto deadline = deadline_of(o.timeout_s);
+    const int fd = ::open(o.path.c_str(), O_ACCMODE | O_CLOEXEC);
+    if (fd < 0) return fail(o.path, "cannot open to watch", errno);
+    int status = 0;
     for (;;) {
+        // Read after the last poll (or the open): a change after this read
+        // makes the next poll return at once.
         int err = 0;
         const std::string text = attribute(o.path, stat, &err);
-        if (err) return fail(o.path, std::string("cannot read ") + stat, err);
+        if (err) {
+            status = fail(o.path, std::string("cannot read ") + stat, err);
+            break;
+        }
         const unsigned long value = std::stoul(text);
-        const bool met = o.until == WaitOptions::Until::Empty ? value == 0 : value >= o.count;
-        if (met) return 0;
-        const int left = remaining_ms(deadline);
-        if (left == 0) {
+        if (o.until == WaitOptions::Until::Empty ? value == 0 : value >= o.count) break;
+        pollfd p{fd, POLLIN, 0};
+        const int ready = ::poll(&p, 1, remaining_ms(deadline));
+        if (ready < 0 && errno != EINTR) {
+            status = fail(o.path, "poll", errno);
+            break;
+        }
+        if (ready == 0) {
             std::cerr << "chanctl: " << o.path << ": timed out (" << stat << " is " << value
                       << ")\n";
-            return kTimedOut;
+            status = kTimedOut;
+            break;
         }
-        ::poll(nullptr, 0, left < 0 ? kIntervalMs : std::min(left, kIntervalMs));
+        if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) {
+            std::cerr << "chanctl: " << o.path << ": the channel was removed\n";
+            status = 1;
+            break;
+        }
     }
+    ::close(fd);
+    return status;
 }
 
 }  // namespace chanctl

@@ -981,5 +981,69 @@ TEST(ChangeSetting, ARenamedChannelKeepsWorking)
     EXPECT_EQ(ch->name(), "elsewhere");
 }
 
+// ---- watchers (open with neither read nor write) ------------------------------
+
+TEST(Watch, AWatcherPollsReadableOnEveryChangeItHasNotSeen)
+{
+    auto ch = makeChannel({{"kind", "queue"}});
+    auto watcher = ch->open(false, false);
+    auto probe = std::make_shared<PollProbe>();
+    EXPECT_EQ(ch->poll(*watcher, makeNotifier(probe)), 0u) << "nothing changed since open";
+
+    auto w = ch->open(false, true);  // writers 0 -> 1
+    EXPECT_EQ(probe->notifies.load(), 1);
+    EXPECT_EQ(ch->poll(*watcher, nullptr), kIn);
+    EXPECT_EQ(ch->poll(*watcher, nullptr), 0u) << "the last poll saw the change";
+
+    writeOk(*ch, *w, "x\n");  // queued 0 -> 1
+    EXPECT_EQ(probe->notifies.load(), 2);
+    writeOk(*ch, *w, "y\n");  // not yet polled: one wake-up is enough
+    EXPECT_EQ(probe->notifies.load(), 2);
+    EXPECT_EQ(ch->poll(*watcher, nullptr), kIn);
+
+    auto r = ch->open(true, false);  // readers 0 -> 1
+    EXPECT_EQ(probe->notifies.load(), 3);
+    EXPECT_EQ(ch->poll(*watcher, nullptr), kIn);
+    EXPECT_EQ(readData(*ch, *r), "x\n");  // queued 2 -> 1
+    EXPECT_EQ(probe->notifies.load(), 4);
+    ch->release(*r);
+    ch->release(*w);
+    ch->release(*watcher);
+}
+
+TEST(Watch, AChangeBetweenPollsIsReportedByTheNextPoll)
+{
+    // chanctl wait reads the stats, then polls: a change in between must
+    // not be lost.
+    auto ch = makeChannel({{"kind", "queue"}});
+    auto watcher = ch->open(false, false);
+    auto w = ch->open(false, true);
+    auto probe = std::make_shared<PollProbe>();
+    EXPECT_EQ(ch->poll(*watcher, makeNotifier(probe)), kIn) << "the writer opened after it";
+}
+
+TEST(Watch, AWatcherDoesNotKeepKindAndFramingFromChanging)
+{
+    auto ch = makeChannel({{"kind", "queue"}});
+    auto watcher = ch->open(false, false);
+    std::string why;
+    EXPECT_EQ(ch->changeSetting("kind", "topic", &why), 0) << why;
+    auto r = ch->open(true, false);
+    EXPECT_EQ(ch->changeSetting("kind", "queue", &why), -EBUSY);
+    ch->release(*r);
+    ch->release(*watcher);
+}
+
+TEST(Watch, AWatcherOfARemovedChannelGetsPollhup)
+{
+    auto ch = makeChannel({{"kind", "queue"}});
+    auto watcher = ch->open(false, false);
+    auto probe = std::make_shared<PollProbe>();
+    EXPECT_EQ(ch->poll(*watcher, makeNotifier(probe)), 0u);
+    ch->detach();
+    EXPECT_EQ(probe->notifies.load(), 1);
+    EXPECT_EQ(ch->poll(*watcher, nullptr) & POLLHUP, unsigned(POLLHUP));
+}
+
 }  // namespace
 }  // namespace chanfs
