@@ -1,6 +1,10 @@
 #include "tools/chanctl/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <filesystem>
 
 namespace chanctl {
 
@@ -10,81 +14,95 @@ bool ParsedArgs::has(std::string_view long_name) const
                        [&](const auto &opt) { return opt.first == long_name; });
 }
 
-namespace {
-
-const OptionSpec *find_long(std::span<const OptionSpec> specs, std::string_view name)
+const std::string *ParsedArgs::value(std::string_view long_name) const
 {
-    for (const auto &spec : specs) {
-        if (spec.long_name == name) return &spec;
-    }
+    for (const auto &[name, value] : options)
+        if (name == long_name) return &value;
     return nullptr;
 }
 
-const OptionSpec *find_short(std::span<const OptionSpec> specs, char name)
+BoundOptions::BoundOptions(CLI::App &command, std::span<const OptionSpec> specs)
 {
-    for (const auto &spec : specs) {
-        if (spec.short_name != '\0' && spec.short_name == name) return &spec;
+    // The option names of this command: a value that is one of them means
+    // the value was forgotten (`--output --json`); `--name=--x` still
+    // passes a value that starts with "--".
+    std::vector<std::string> names;
+    for (const OptionSpec &spec : specs) names.push_back("--" + std::string(spec.long_name));
+    const auto check_value = [names](const std::string &value) -> std::string {
+        if (value.empty()) return "needs a non-empty value";
+        if (std::find(names.begin(), names.end(), value) != names.end())
+            return "needs a value (got the option '" + value + "')";
+        return {};
+    };
+    for (const OptionSpec &spec : specs) {
+        std::string name = "--" + std::string(spec.long_name);
+        if (spec.short_name != '\0') name = std::string{'-', spec.short_name} + "," + name;
+        CLI::Option *option = nullptr;
+        if (spec.takes_value) {
+            option = command.add_option(name)
+                         ->type_name(std::string(spec.metavar))
+                         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+                         ->check(CLI::Validator(check_value, ""));
+        } else {
+            option = command.add_flag(name)->disable_flag_override();
+        }
+        options_.emplace_back(&spec, option);
     }
-    return nullptr;
+    command.add_option("operands", operands_);
 }
 
-}  // namespace
-
-ParsedArgs parse_args(std::span<char *const> args, std::span<const OptionSpec> specs)
+ParsedArgs BoundOptions::collect() const
 {
     ParsedArgs parsed;
-    bool options_ended = false;
-    for (size_t i = 0; i < args.size(); ++i) {
-        const std::string_view arg = args[i];
-        // A lone "-" is an operand by convention, as is anything after "--".
-        if (options_ended || arg.size() < 2 || arg[0] != '-') {
-            parsed.operands.emplace_back(arg);
-            continue;
-        }
-        if (arg == "--") {
-            options_ended = true;
-            continue;
-        }
-
-        const OptionSpec *spec = nullptr;
-        std::string shown;  // the option as the user wrote it, for messages
-        std::string value;
-        bool has_inline_value = false;
-        if (arg.starts_with("--")) {
-            std::string_view name = arg.substr(2);
-            const size_t eq = name.find('=');
-            if (eq != std::string_view::npos) {
-                value = std::string(name.substr(eq + 1));
-                name = name.substr(0, eq);
-                has_inline_value = true;
-            }
-            shown = "--" + std::string(name);
-            spec = find_long(specs, name);
-        } else {
-            // Single-letter options are flags only and are not bundled:
-            // chanctl has too few of them for "-rh" style to be worth it.
-            if (arg.size() != 2) throw UsageError("unknown option '" + std::string(arg) + "'");
-            shown = std::string(arg);
-            spec = find_short(specs, arg[1]);
-        }
-        if (spec == nullptr) throw UsageError("unknown option '" + shown + "'");
-
-        if (spec->takes_value) {
-            if (!has_inline_value) {
-                // No setting's value starts with "--", so a following option
-                // means the value was forgotten; `--name=--x` still passes one.
-                if (i + 1 >= args.size() || std::string_view(args[i + 1]).starts_with("--")) {
-                    throw UsageError("option '" + shown + "' needs a value");
-                }
-                value = args[++i];
-            }
-            if (value.empty()) throw UsageError("option '" + shown + "' needs a non-empty value");
-        } else if (has_inline_value) {
-            throw UsageError("option '" + shown + "' takes no value");
-        }
-        parsed.options.emplace_back(std::string(spec->long_name), std::move(value));
+    for (const auto &[spec, option] : options_) {
+        if (option->count() == 0) continue;
+        parsed.options.emplace_back(std::string(spec->long_name),
+                                    spec->takes_value ? option->results().back() : std::string());
     }
+    parsed.operands = operands_;
     return parsed;
+}
+
+unsigned long parse_count(std::string_view option, const std::string &value, bool zero_ok)
+{
+    unsigned long n = 0;
+    const auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc() || ptr != value.data() + value.size() || (!zero_ok && n == 0))
+        throw UsageError("invalid " + std::string(option) + " '" + value + "' (expected a count" +
+                         (zero_ok ? "" : " of 1 or more") + ")");
+    return n;
+}
+
+double parse_seconds(std::string_view option, const std::string &value, double min, double max,
+                     bool min_inclusive, std::string_view expected)
+{
+    char *end = nullptr;
+    const double seconds = std::strtod(value.c_str(), &end);
+    const bool above_min = min_inclusive ? seconds >= min : seconds > min;
+    if (value.empty() || end != value.c_str() + value.size() || !(above_min && seconds <= max))
+        throw UsageError("invalid " + std::string(option) + " '" + value + "' (expected seconds, " +
+                         std::string(expected) + ")");
+    return seconds;
+}
+
+mode_t parse_mode(const std::string &text)
+{
+    unsigned value = 0;
+    const char *end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value, 8);
+    if (ec != std::errc() || ptr != end || value > 07777) {
+        throw UsageError("invalid mode '" + text + "' (expected octal, e.g. 0660)");
+    }
+    return static_cast<mode_t>(value);
+}
+
+std::string absolute_path(const std::string &path)
+{
+    if (path.starts_with('/')) return path;
+    std::error_code ec;
+    const auto cwd = std::filesystem::current_path(ec);
+    if (ec) throw UsageError("cannot resolve '" + path + "': " + ec.message());
+    return (cwd / path).lexically_normal().string();
 }
 
 }  // namespace chanctl

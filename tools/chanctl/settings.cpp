@@ -99,7 +99,9 @@ Setting parse_assignment(std::string_view arg)
     if (key.empty()) throw UsageError("missing key in '" + std::string(arg) + "'");
     if (value.empty()) throw UsageError("empty value for '" + key + "'");
 
-    if (key == "max-message") key = "max_message";
+    // The option's spelling names the setting too (max-message, retention-bytes).
+    for (const SettingOption &o : setting_options())
+        if (!o.is_endpoint && o.name == key) key = o.key;
     const bool full_name = key.starts_with(kAttrPrefix);
     if (full_name) key.erase(0, kAttrPrefix.size());
     if (key.starts_with(kStatsPrefix)) throw UsageError("'" + key + "' is a read-only statistic");

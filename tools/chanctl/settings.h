@@ -63,7 +63,7 @@ private:
 };
 
 // Parses a `key=value` operand of `chanctl set`. The key is a short name
-// (`max-message` is accepted for `max_message`, matching the option), or a
+// (or its option's spelling: `max-message` for `max_message`), or a
 // full `user.chanfs.NAME` attribute name, which lets chanctl set keys newer
 // than itself. Throws UsageError on anything else, and on an empty value.
 Setting parse_assignment(std::string_view arg);

@@ -5,9 +5,10 @@
 set -euo pipefail
 
 # libmicrohttpd: the metrics endpoint's HTTP; libsystemd: sd_notify;
-# nlohmann-json: -o log_format=json and chanfs-bench --compare.
+# nlohmann-json: -o log_format=json and chanfs-bench --compare; CLI11:
+# chanctl's command line.
 pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr
-    libmicrohttpd-dev libsystemd-dev nlohmann-json3-dev)
+    libmicrohttpd-dev libsystemd-dev nlohmann-json3-dev libcli11-dev)
 if [[ "${1:-}" == "--test" ]]; then
     # gcc-12 brings the ASan/UBSan/TSan runtimes; the interop suite needs a
     # compiler or interpreter per language.
