@@ -1,12 +1,17 @@
 #include "tools/chanctl/entry.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <memory>
 
 #include "tools/chanctl/settings.h"
+#include "tools/chanctl/table.h"
 #include "tools/chanctl/xattr_client.h"
 
 namespace chanctl {
@@ -134,6 +139,95 @@ void write_json(json::Writer &writer, const Entry &entry, bool with_name)
         writer.end_object();
     }
     writer.end_object();
+}
+
+// Prints "chanctl: WHAT: PATH: strerror[ (NOTE)]".
+void report(std::string_view what, std::string_view path, int err, std::string_view note)
+{
+    std::cerr << "chanctl: " << what << ": " << printable(path) << ": " << std::strerror(err);
+    if (!note.empty()) std::cerr << " (" << note << ')';
+    std::cerr << '\n';
+}
+
+void report_inspect_error(const std::string &path, const InspectError &error)
+{
+    std::string_view note;
+    if (error.err == ENOTSUP) note = "not on a chanfs mount?";
+    report(error.what, path, error.err, note);
+}
+
+bool inspect_operand(const std::string &path, Entry &entry)
+{
+    entry.path = path;
+    entry.name = path;
+    InspectError error;
+    if (inspect(entry, /*follow=*/true, error)) return true;
+    report_inspect_error(path, error);
+    return false;
+}
+
+namespace {
+
+struct DirCloser {
+    void operator()(DIR *dir) const { ::closedir(dir); }
+};
+
+std::string join_path(const std::string &dir, const std::string &name)
+{
+    // Entries of "." are shown as plain relative names, not "./name".
+    if (dir == ".") return name;
+    if (!dir.empty() && dir.back() == '/') return dir + name;
+    return dir + "/" + name;
+}
+
+}  // namespace
+
+void collect_entries(const std::string &dir, const std::string &name_prefix, bool recursive,
+                     std::vector<Entry> &out, int &status)
+{
+    std::vector<std::string> names;
+    {
+        std::unique_ptr<DIR, DirCloser> handle(::opendir(dir.c_str()));
+        if (!handle) {
+            report("read directory", dir, errno);
+            status = 1;
+            return;
+        }
+        for (;;) {
+            errno = 0;
+            const dirent *d = ::readdir(handle.get());
+            if (d == nullptr) {
+                if (errno != 0) {
+                    report("read directory", dir, errno);
+                    status = 1;
+                }
+                break;
+            }
+            const std::string_view name = d->d_name;
+            if (name == "." || name == "..") continue;
+            names.emplace_back(name);
+        }
+    }
+    std::sort(names.begin(), names.end());
+
+    for (const auto &name : names) {
+        Entry entry;
+        entry.path = join_path(dir, name);
+        entry.name = name_prefix.empty() ? name : name_prefix + "/" + name;
+        InspectError error;
+        if (!inspect(entry, /*follow=*/false, error)) {
+            // Removed since readdir: channels come and go, that is no error.
+            if (error.err == ENOENT) continue;
+            report_inspect_error(entry.path, error);
+            status = 1;
+            continue;
+        }
+        const bool descend = recursive && entry.type == EntryType::directory;
+        std::string path = entry.path;
+        std::string shown = entry.name;
+        out.push_back(std::move(entry));
+        if (descend) collect_entries(path, shown, recursive, out, status);
+    }
 }
 
 }  // namespace chanctl

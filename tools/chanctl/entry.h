@@ -47,4 +47,20 @@ bool inspect(Entry &entry, bool follow, InspectError &error);
 // Writes the entry as {"path", ["name",] "type", "settings", "stats"}.
 void write_json(json::Writer &writer, const Entry &entry, bool with_name);
 
+// Prints "chanctl: WHAT: PATH: strerror[ (NOTE)]" on stderr.
+void report(std::string_view what, std::string_view path, int err, std::string_view note = {});
+// The same for a failed inspect(), with a hint when PATH is not on chanfs.
+void report_inspect_error(const std::string &path, const InspectError &error);
+
+// An operand of stat, ls or export: `path` inspected with links followed,
+// `entry.name` the path as given. Reports a failure and returns false.
+bool inspect_operand(const std::string &path, Entry &entry);
+
+// Appends the entries of `dir` (and, if `recursive`, of its subdirectories,
+// each right after its own row, as find(1) does) to `out`, sorted by name
+// and shown relative to `dir` behind `name_prefix`. Entries removed while
+// it reads are skipped; other failures are reported and set `status` to 1.
+void collect_entries(const std::string &dir, const std::string &name_prefix, bool recursive,
+                     std::vector<Entry> &out, int &status);
+
 }  // namespace chanctl

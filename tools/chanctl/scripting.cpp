@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "channels/base/file_io.h"
 #include "tools/chanctl/json.h"
 #include "tools/chanctl/xattr_client.h"
 
@@ -54,19 +55,19 @@ std::optional<Clock::time_point> deadline_of(const std::optional<double> &timeou
            std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(*timeout_s));
 }
 
-int write_all(int fd, std::string_view data)
+// The length in an lp32 frame's 4-byte little-endian header.
+uint32_t lp32_length(std::string_view header)
 {
-    // One write(2) per message: `messages` framing makes each call one
-    // message, and chanfs never splits a write between writers.
-    while (!data.empty()) {
-        const ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -errno;
-        }
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-    return 0;
+    const auto *p = reinterpret_cast<const unsigned char *>(header.data());
+    return p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24);
+}
+
+// The channel's framing; "" with *err set if PATH is no chanfs channel.
+std::string framing_of(const std::string &path, int *err)
+{
+    std::string framing = attribute(path, "framing", err);
+    if (*err) fail(path, "not a chanfs channel (cannot read its framing)", *err);
+    return framing;
 }
 
 // A message as the channel's framing wants it written.
@@ -90,8 +91,8 @@ std::string frame(std::string_view framing, std::string_view message)
 int run_pub(const PubOptions &o)
 {
     int err = 0;
-    const std::string framing = attribute(o.path, "framing", &err);
-    if (err) return fail(o.path, "not a chanfs channel (cannot read its framing)", err);
+    const std::string framing = framing_of(o.path, &err);
+    if (err) return 1;
     std::vector<std::string> messages = o.messages;
     if (!o.file.empty()) {
         std::ifstream in(o.file, std::ios::binary);
@@ -107,7 +108,9 @@ int run_pub(const PubOptions &o)
     if (fd < 0) return fail(o.path, "cannot open for writing", errno);
     int rc = 0;
     auto put = [&](std::string_view m) {
-        if (rc == 0) rc = write_all(fd, frame(framing, m));
+        // One write(2) per message where it fits: `messages` framing makes
+        // each call one message, and chanfs never splits a write between writers.
+        if (rc == 0) rc = chanfs::writeFully(fd, frame(framing, m));
     };
     if (from_stdin) {
         std::string line;
@@ -124,8 +127,8 @@ int run_pub(const PubOptions &o)
 int run_sub(const SubOptions &o)
 {
     int err = 0;
-    const std::string framing = attribute(o.path, "framing", &err);
-    if (err) return fail(o.path, "not a chanfs channel (cannot read its framing)", err);
+    const std::string framing = framing_of(o.path, &err);
+    if (err) return 1;
     const std::string kind = attribute(o.path, "kind", &err);
     const auto deadline = deadline_of(o.timeout_s);
     // Opening subscribes (a topic delivers from here on): only then is the
@@ -162,8 +165,7 @@ int run_sub(const SubOptions &o)
         while (!done()) {
             if (framing == "lp32") {
                 if (pending.size() < 4) return;
-                const auto *p = reinterpret_cast<const unsigned char *>(pending.data());
-                const uint32_t len = p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24);
+                const uint32_t len = lp32_length(pending);
                 if (pending.size() - 4 < len) return;
                 emit(std::string_view(pending).substr(4, len),
                      std::string_view(pending).substr(0, 4 + size_t(len)));
@@ -181,9 +183,7 @@ int run_sub(const SubOptions &o)
         if (!exact) return buf.size();
         if (framing == "lp32") {
             if (pending.size() < 4) return 4 - pending.size();
-            const auto *p = reinterpret_cast<const unsigned char *>(pending.data());
-            const uint32_t len = p[0] | (p[1] << 8) | (p[2] << 16) | (uint32_t(p[3]) << 24);
-            return std::min<size_t>(buf.size(), 4 + size_t(len) - pending.size());
+            return std::min<size_t>(buf.size(), 4 + size_t(lp32_length(pending)) - pending.size());
         }
         return 1;
     };
