@@ -4,13 +4,25 @@
 
 namespace chanfs {
 
+// One line per store: its name, whether it keeps messages across restarts
+// (needs a state directory), and its factory, defined in the store's own
+// file. The line declares the factory too, so adding a store is that file
+// and this line.
+#define CHANFS_STORAGE_BACKENDS(X)      \
+    X("memory", false, openMemoryStore) \
+    X("journal", true, openJournalStore)
+
+#define CHANFS_DECLARE_STORE(name, durable, factory)                                             \
+    int factory(const StoreRequest &req, std::shared_ptr<MessageStore> *out, StoreRecovery *rec, \
+                std::string *why);
+CHANFS_STORAGE_BACKENDS(CHANFS_DECLARE_STORE)
+#undef CHANFS_DECLARE_STORE
+
 namespace {
 
-// One line per store.
-constexpr StorageBackend kBackends[] = {
-    {"memory", false, openMemoryStore},
-    {"journal", true, openJournalStore},
-};
+#define CHANFS_STORE_ENTRY(name, durable, factory) {name, durable, factory},
+constexpr StorageBackend kBackends[] = {CHANFS_STORAGE_BACKENDS(CHANFS_STORE_ENTRY)};
+#undef CHANFS_STORE_ENTRY
 
 }  // namespace
 
