@@ -70,10 +70,14 @@ int makeUds(EventLoop &loop, const EndpointTarget &t, std::string_view value,
 }  // namespace
 
 // One line per kind, in listing order: the EndpointKind its file defines.
-// The line declares it too.
+// The line declares it too (left unformatted, so a new line never realigns
+// the others).
+// clang-format off
 #define CHANFS_ENDPOINT_KINDS(X) \
-    X(kFifoEndpoint)             \
-    X(kUdsEndpoint)
+    X(kFifoEndpoint) \
+    X(kUdsEndpoint) \
+    /* a new kind goes above this line, as one X(kNameEndpoint) */
+// clang-format on
 
 #define CHANFS_DECLARE_KIND(kind) extern const EndpointKind kind;
 CHANFS_ENDPOINT_KINDS(CHANFS_DECLARE_KIND)
