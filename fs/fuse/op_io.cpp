@@ -1,6 +1,7 @@
 // read, write, poll: the data path, answered by the channel now or later.
 #include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include "fs/fuse/fuse_waiters.h"
 #include "fs/fuse/ops.h"
@@ -10,9 +11,19 @@
 
 namespace chanfs::fs {
 
+namespace {
+// The kernel splits a read(2) into requests of whole user pages.
+size_t pageBytes()
+{
+    static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    return page;
+}
+}  // namespace
+
 void opRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info *fi) noexcept
 {
-    const OpenFile::Target t = FhTable<OpenFile>::get(fi->fh)->reading();
+    const OpenFile *of = FhTable<OpenFile>::get(fi->fh);
+    const OpenFile::Target t = of->reading();
     if (!t.handle) {
         fuse_reply_err(req, EBADF);
         return;
@@ -20,10 +31,18 @@ void opRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info *
     ReadRequest r;
     r.maxBytes = size;
     r.nonblock = (fi->flags & O_NONBLOCK) != 0;
-    // FOPEN_STREAM starts every read(2) at offset 0, so a non-zero offset
-    // is the next chunk of one large read that already has data: never
-    // make it wait.
-    r.continuation = off > 0;
+    if (of->seekable) {
+        // Offsets are the file position here, so nothing marks the next
+        // chunk of one large read(2). The kernel sends one only after a
+        // request that used all its pages was answered in full: never
+        // fill one that large, and every request starts a read(2).
+        if (size > kMaxWriteRequestBytes - pageBytes()) r.maxBytes = size - 1;
+    } else {
+        // FOPEN_STREAM starts every read(2) at offset 0, so a non-zero
+        // offset is the next chunk of one large read that already has
+        // data: never make it wait.
+        r.continuation = off > 0;
+    }
     if (!r.nonblock && !r.continuation) armInterrupt(req, t.channel->id());
     t.channel->read(*t.handle, r, makeReadWaiter(req));
 }

@@ -14,6 +14,28 @@
 
 namespace chanfs::fs {
 
+namespace {
+
+// A read-only open of a channel that hands one line per read is opened
+// seekable: GNU head -n1 (and bash's read builtin) call lseek(fd, -extra,
+// SEEK_CUR) after the line they wanted and, on a regular file, report the
+// ESPIPE a stream gives as an error (a FIFO's S_ISFIFO keeps them quiet,
+// but a channel must be a regular file). With one line per read the
+// extra is always 0, so the seek changes nothing and nothing is lost.
+// Everything else stays FOPEN_STREAM: only a stream is free of the
+// kernel's file-position lock, which would make a shared O_RDWR
+// descriptor's writer wait for its blocked reader; on a shared read-only
+// descriptor the lock only queues readers behind each other
+// (docs/limits-programs.md). Other framings stay streams because a
+// message may hold several lines, and a reader's seek back over the rest
+// would lose it silently (the daemon never sees an lseek).
+bool takesOneLinePerRead(const Settings &s)
+{
+    return s.delivery == ReadDelivery::One && s.framing == Framing::Lines;
+}
+
+}  // namespace
+
 void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
 {
     Filesystem &fs = fsOf(req);
@@ -48,12 +70,14 @@ void opOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) noexcept
         if (of->conn) break;
     }
     if (!of->conn) of->handle = of->channel->open(reads, writes);
+    of->seekable = !of->conn && !writes && takesOneLinePerRead(of->channel->settings());
     OpenFile *raw = of.get();
+    const bool seekable = of->seekable;
     fi->fh = fs.files.adopt(std::move(of));
     fi->direct_io = 1;
-    fi->nonseekable = 1;
+    fi->nonseekable = seekable ? 0 : 1;
     fi->noflush = 1;
-    if (replyOpenStream(req, fi) != 0) {
+    if ((seekable ? fuse_reply_open(req, fi) : replyOpenStream(req, fi)) != 0) {
         // The opener is gone and no RELEASE will come.
         raw->close();
         fs.files.take(fi->fh);

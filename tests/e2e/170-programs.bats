@@ -172,3 +172,105 @@ mode_after_write() {
     # The reference really did clear them for the unprivileged writers.
     [ "$(mode_after_write "$ref" root)" = 6777 ]
 }
+
+has_blocked_reader() {
+    [ "$(xattr "$1" stats.blocked_readers)" -ge 1 ]
+}
+
+# A lines queue of N jobs ("job 001" ...), one write per job.
+queue_of_jobs() {
+    touch "$1"
+    setfattr -n user.chanfs.kind -v queue "$1"
+    local i
+    for ((i = 1; i <= $2; i++)); do printf 'job %03d\n' "$i"; done > "$1"
+}
+
+@test "head -n1, head -c, Python for-line and bash read on a queue: one job each, no error" {
+    local q="$MNT/q"
+    queue_of_jobs "$q" 10
+    # GNU head seeks back by what it read past the line; on a FIFO the seek
+    # fails and head stays quiet, on a regular file a failed seek is an error.
+    run --separate-stderr head -n1 "$q"
+    echo "head -n1: status $status, stderr '$stderr'"
+    [ "$status" -eq 0 ]
+    [ "$output" = "job 001" ]
+    [ -z "$stderr" ]
+    [ "$(xattr "$q" stats.queued_messages)" = 9 ]
+    run --separate-stderr head -n2 "$q"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf 'job 002\njob 003')" ]
+    [ -z "$stderr" ]
+    [ "$(xattr "$q" stats.queued_messages)" = 7 ]
+    # head -c takes part of one job; the jobs after it stay queued.
+    run --separate-stderr head -c 5 "$q"
+    [ "$status" -eq 0 ]
+    [ "$output" = "job 0" ]
+    [ -z "$stderr" ]
+    [ "$(xattr "$q" stats.queued_messages)" = 6 ]
+    run --separate-stderr /usr/bin/python3 -c '
+import sys
+with open(sys.argv[1]) as f:
+    for line in f:
+        print(line, end="")
+        break' "$q"
+    [ "$status" -eq 0 ]
+    [ "$output" = "job 005" ]
+    [ -z "$stderr" ]
+    [ "$(xattr "$q" stats.queued_messages)" = 5 ]
+    local line
+    read -r line < "$q"
+    [ "$line" = "job 006" ]
+    [ "$(xattr "$q" stats.queued_messages)" = 4 ]
+    # A read loop on one descriptor takes one job per read builtin.
+    run bash -c 'n=0; while read -r l; do n=$((n+1)); echo "$l"; [ "$n" = 2 ] && break; done < "$1"' _ "$q"
+    [ "$output" = "$(printf 'job 007\njob 008')" ]
+    [ "$(xattr "$q" stats.queued_messages)" = 2 ]
+}
+
+@test "two processes sharing one read-only descriptor of a queue each get a job" {
+    local q="$MNT/q"
+    touch "$q"
+    setfattr -n user.chanfs.kind -v queue "$q"
+    # Parent and child block reading the same open file (the queue is
+    # seekable for head's sake, so the kernel orders them on its position
+    # lock); each must get one job when two arrive.
+    bg /usr/bin/python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+pid = os.fork()
+got = os.read(fd, 100)
+if pid == 0:
+    open(sys.argv[2] + ".child", "wb").write(got)
+    os._exit(0)
+os.waitpid(pid, 0)
+open(sys.argv[2] + ".parent", "wb").write(got)' "$q" "$OUTSIDE/got"
+    local reader=$BG_PID
+    wait_until 10 has_blocked_reader "$q"
+    printf 'one\ntwo\n' > "$q"
+    timeout_wait 10 "$reader"
+    [ "$(cat "$OUTSIDE/got.parent" "$OUTSIDE/got.child" | sort | tr '\n' ' ')" = "one two " ]
+}
+
+@test "a shared O_RDWR descriptor of a queue stays a stream: the writer never waits for its blocked reader" {
+    local q="$MNT/q"
+    touch "$q"
+    setfattr -n user.chanfs.kind -v queue "$q"
+    run timeout 20 /usr/bin/python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    os.lseek(fd, 0, os.SEEK_CUR)
+    print("seekable")
+except OSError as e:
+    print("stream", e.errno)
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if os.read(fd, 100) == b"ping\n" else 1)
+time.sleep(0.3)
+t = time.monotonic()
+os.write(fd, b"ping\n")
+took = time.monotonic() - t
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status), "fast" if took < 5 else "slow")' "$q"
+    [ "$output" = "$(printf 'stream 29\nchild 0 fast')" ]
+}
