@@ -47,18 +47,18 @@ void opRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info *
     t.channel->read(*t.handle, r, makeReadWaiter(req));
 }
 
-namespace {
+mode_t privilegeBitsToKill(mode_t mode)
+{
+    mode_t kill = mode & S_ISUID;
+    if ((mode & S_ISGID) && (mode & S_IXGRP)) kill |= S_ISGID;
+    return kill;
+}
 
-// A write by someone without CAP_FSETID clears set-user-ID, and
-// set-group-ID where group execution is on, as ext4 and tmpfs do
-// (should_remove_suid); the kernel leaves it to us under killpriv.
+// As ext4 and tmpfs do (should_remove_suid); the kernel leaves it to us
+// for a write (FUSE_WRITE_KILL_SUIDGID) and for an O_TRUNC open.
 void clearPrivilegeBits(Filesystem &fs, fuse_ino_t ino)
 {
-    auto kills = [](mode_t mode) -> mode_t {
-        mode_t kill = mode & S_ISUID;
-        if ((mode & S_ISGID) && (mode & S_IXGRP)) kill |= S_ISGID;
-        return kill;
-    };
+    const auto kills = privilegeBitsToKill;
     {
         std::shared_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
@@ -71,8 +71,6 @@ void clearPrivilegeBits(Filesystem &fs, fuse_ino_t ino)
     n->ctime = nowRealtime();
     if (fs.state) fs.state->save(fs, *n);
 }
-
-}  // namespace
 
 void opWrite(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t,
              fuse_file_info *fi) noexcept

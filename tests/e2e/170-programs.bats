@@ -13,6 +13,10 @@ setup() {
 teardown() {
     local status=0
     chanfs_teardown || status=$?
+    if [[ -n "${TMPFS_REF:-}" ]]; then
+        umount "$TMPFS_REF" || status=1
+        rmdir "$TMPFS_REF"
+    fi
     rm -rf "$OUTSIDE"
     return "$status"
 }
@@ -273,4 +277,50 @@ took = time.monotonic() - t
 _, status = os.waitpid(pid, 0)
 print("child", os.waitstatus_to_exitcode(status), "fast" if took < 5 else "slow")' "$q"
     [ "$output" = "$(printf 'stream 29\nchild 0 fast')" ]
+}
+
+# mode_after FILE OWNER USER OP: makes FILE a 06777 file owned by
+# OWNER:nogroup, does OP on it as USER (root keeps every capability) and
+# prints the mode.
+mode_after() {
+    local f="$1" owner="$2" user="$3" op="$4"
+    rm -f "$f"
+    touch "$f"
+    chown "$owner:nogroup" "$f"
+    chmod 06777 "$f"
+    local cmd
+    case "$op" in
+    chgrp) cmd='chgrp nogroup "$1"' ;;
+    chown) cmd='chown "$(id -u)" "$1"' ;;
+    truncate) cmd='truncate -s 0 "$1"' ;;
+    o_trunc) cmd=': > "$1"' ;;
+    esac
+    if [[ "$user" == root ]]; then
+        bash -c "$cmd" _ "$f"
+    else
+        setpriv --reuid="$user" --regid=nogroup --clear-groups bash -c "$cmd" _ "$f"
+    fi
+    stat -c %a "$f"
+}
+
+@test "chown, chgrp, truncate and an O_TRUNC open clear set-user-ID as on tmpfs" {
+    TMPFS_REF="$(mktemp -d /tmp/chanfs-tmpfs.XXXXXX)"
+    mount -t tmpfs -o size=1m,mode=0755 tmpfs "$TMPFS_REF"
+    local owner user op expected got cleared=0
+    for op in chgrp chown truncate o_trunc; do
+        # The owner (no CAP_FSETID), a non-owner with write permission
+        # (chown and chgrp are not its to do), and root.
+        for owner_user in nobody:nobody root:nobody root:root; do
+            owner="${owner_user%%:*}" user="${owner_user##*:}"
+            [[ "$owner" == root && "$user" == nobody && "$op" == ch* ]] && continue
+            expected="$(mode_after "$TMPFS_REF/f" "$owner" "$user" "$op")"
+            got="$(mode_after "$MNT/f" "$owner" "$user" "$op")"
+            echo "$op of $owner's file by $user: tmpfs $expected, channel $got"
+            [ "$got" = "$expected" ]
+            [[ "$expected" == 777 ]] && cleared=$((cleared + 1))
+            rm -f "$MNT/f"
+        done
+    done
+    # tmpfs did clear them for every unprivileged case and for root's chown.
+    [ "$cleared" -ge 6 ]
 }
