@@ -177,6 +177,10 @@ mode_after_write() {
     [ "$(mode_after_write "$ref" root)" = 6777 ]
 }
 
+has_reader() {
+    [ "$(xattr "$1" stats.readers)" -ge 1 ]
+}
+
 has_blocked_reader() {
     [ "$(xattr "$1" stats.blocked_readers)" -ge 1 ]
 }
@@ -323,4 +327,19 @@ mode_after() {
     done
     # tmpfs did clear them for every unprivileged case and for root's chown.
     [ "$cleared" -ge 6 ]
+}
+
+@test "less +F on a topic channel follows every writer (the workaround for a pipe channel)" {
+    local t="$MNT/t" out="$BATS_TEST_TMPDIR/less.out"
+    touch "$t"
+    setfattr -n user.chanfs.kind -v topic "$t"
+    # less needs a terminal: script(1) gives it one; LESS= clears any
+    # user options, TERM=dumb keeps its output plain.
+    bg env LESS= TERM=dumb script -qfc "less +F $t" /dev/null > "$out"
+    wait_until 10 has_reader "$t"
+    local i
+    for i in 1 2 3; do
+        echo "session $i" > "$t"
+        wait_until 10 grep -qa "session $i" "$out"
+    done
 }
