@@ -413,7 +413,7 @@ void Report::print(std::FILE *out) const
     std::fprintf(out, "\ntargets (from this run)\n");
     for (const Target &t : targets()) {
         const char *cmp = t.unit == "x" ? ">=" : (t.unit == "threads" ? "<=" : "<");
-        std::fprintf(out, "  %-70s %8.2f %-7s goal %s %g  %s\n", t.name.c_str(), t.value,
+        std::fprintf(out, "  %-86s %8.2f %-7s goal %s %g  %s\n", t.name.c_str(), t.value,
                      t.unit.c_str(), cmp, t.goal, t.met ? "met" : "NOT MET");
     }
 }
