@@ -4,7 +4,6 @@
 #include <sys/eventfd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 
@@ -33,7 +32,7 @@ EventLoop::EventLoop()
 EventLoop::~EventLoop()
 {
     {
-        std::lock_guard g(mu_);
+        MutexLock g(mu_);
         stopping_ = true;
     }
     wake();
@@ -50,7 +49,7 @@ void EventLoop::wake()
 bool EventLoop::post(Task task)
 {
     {
-        std::lock_guard g(mu_);
+        MutexLock g(mu_);
         if (stopping_ || status_ != 0) return false;
         tasks_.push_back(std::move(task));
     }
@@ -61,7 +60,7 @@ bool EventLoop::post(Task task)
 bool EventLoop::postAfter(std::chrono::milliseconds delay, Task task)
 {
     {
-        std::lock_guard g(mu_);
+        MutexLock g(mu_);
         if (stopping_ || status_ != 0) return false;
         timers_.emplace(std::chrono::steady_clock::now() + delay, std::move(task));
     }
@@ -71,22 +70,22 @@ bool EventLoop::postAfter(std::chrono::milliseconds delay, Task task)
 
 void EventLoop::sync(Task task)
 {
-    std::mutex m;
-    std::condition_variable cv;
-    bool done = false;
+    Mutex m;
+    CondVar cv;
+    bool done = false;  // under m
     const bool posted = post([&] {
         task();
-        std::lock_guard g(m);
+        MutexLock g(m);
         done = true;
-        cv.notify_one();
+        cv.notifyOne();
     });
     if (!posted) {
         // Stopping (or never started): nothing else runs bridge code now.
         task();
         return;
     }
-    std::unique_lock l(m);
-    cv.wait(l, [&] { return done; });
+    MutexLock l(m);
+    while (!done) cv.wait(m);
 }
 
 int EventLoop::watch(int fd, uint32_t events, FdCallback cb)
@@ -113,7 +112,7 @@ void EventLoop::run()
         int timeoutMs = -1;
         std::vector<Task> due;
         {
-            std::lock_guard g(mu_);
+            MutexLock g(mu_);
             if (stopping_) return;
             due.swap(tasks_);
             const auto now = std::chrono::steady_clock::now();

@@ -14,11 +14,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "channels/base/mutex.h"
 #include "channels/base/unique_fd.h"
 
 namespace chanfs {
@@ -39,11 +39,11 @@ public:
     int status() const { return status_; }
 
     // Runs `task` on the loop thread soon. False if the loop is stopping.
-    bool post(Task task);
+    bool post(Task task) EXCLUDES(mu_);
     // Runs `task` on the loop thread after `delay`.
-    bool postAfter(std::chrono::milliseconds delay, Task task);
+    bool postAfter(std::chrono::milliseconds delay, Task task) EXCLUDES(mu_);
     // Runs `task` on the loop thread and waits for it to finish.
-    void sync(Task task);
+    void sync(Task task) EXCLUDES(mu_);
     bool onLoopThread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
     // Loop thread only. watch() replaces an existing registration of fd.
@@ -55,16 +55,18 @@ public:
     uint64_t dispatched() const { return dispatched_.load(std::memory_order_relaxed); }
 
 private:
-    void run();
+    void run() EXCLUDES(mu_);
     void wake();
 
     int status_ = 0;
     UniqueFd epoll_;
     UniqueFd wakeFd_;
-    std::mutex mu_;  // guards tasks_, timers_ and stopping_ (leaf lock)
-    std::vector<Task> tasks_;
-    std::multimap<std::chrono::steady_clock::time_point, Task> timers_;
-    bool stopping_ = false;
+    // A leaf lock: held only to queue or take tasks, never while one runs,
+    // so a task may lock anything (a channel's mutex) and post again.
+    Mutex mu_;
+    std::vector<Task> tasks_ GUARDED_BY(mu_);
+    std::multimap<std::chrono::steady_clock::time_point, Task> timers_ GUARDED_BY(mu_);
+    bool stopping_ GUARDED_BY(mu_) = false;
     // Loop thread only. Callbacks are shared so one can unwatch itself.
     std::unordered_map<int, std::shared_ptr<FdCallback>> watched_;
     std::atomic<uint64_t> dispatched_{0};

@@ -15,7 +15,7 @@ void LogLimiter::closeWindow(const std::string &key, KeyState &k,
 bool LogLimiter::admit(std::string_view key, spdlog::level::level_enum level,
                        std::chrono::steady_clock::time_point now, std::vector<Suppressed> *due)
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     // Other keys' summaries are due too, even if those keys fall silent:
     // looked at once per window, so a busy key does not pay a scan per line.
     if (now - lastSweep_ >= limits_.window) {
@@ -48,7 +48,7 @@ bool LogLimiter::admit(std::string_view key, spdlog::level::level_enum level,
 
 std::vector<LogLimiter::Suppressed> LogLimiter::takeAll()
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     std::vector<Suppressed> due;
     const auto now = std::chrono::steady_clock::now();
     for (auto &[key, k] : keys_)

@@ -13,12 +13,13 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "channels/base/mutex.h"
 
 namespace chanfs {
 
@@ -58,12 +59,13 @@ private:
         spdlog::level::level_enum level = spdlog::level::info;
     };
     void closeWindow(const std::string &key, KeyState &k, std::chrono::steady_clock::time_point now,
-                     std::vector<Suppressed> *due);
+                     std::vector<Suppressed> *due) REQUIRES(mu_);
 
     const Limits limits_{};
-    std::mutex mu_;
-    std::unordered_map<std::string, KeyState> keys_;     // guarded by mu_
-    std::chrono::steady_clock::time_point lastSweep_{};  // guarded by mu_
+    // A leaf lock: log lines come from under any other lock.
+    Mutex mu_;
+    std::unordered_map<std::string, KeyState> keys_ GUARDED_BY(mu_);
+    std::chrono::steady_clock::time_point lastSweep_ GUARDED_BY(mu_){};
 };
 
 // Writes the summaries (the lines say how many were held back and for how long).

@@ -244,22 +244,8 @@ std::string_view toString(ReadDelivery d)
 namespace {
 
 // One parse step shared by the full and the partial forms: the parsed value
-// lands in exactly one of the out-parameters.
-struct Parsed {
-    std::optional<Kind> kind;
-    std::optional<Framing> framing;
-    std::optional<uint64_t> capacity;
-    std::optional<uint64_t> maxMessage;
-    std::optional<Overflow> overflow;
-    std::optional<uint64_t> replay;
-    std::optional<bool> durable;
-    std::optional<FsyncPolicy> fsync;
-    std::optional<uint64_t> retentionBytes;
-    std::optional<uint64_t> retentionMessages;
-    std::optional<ReadDelivery> delivery;
-};
-
-int parseOne(std::string_view name, std::string_view value, Parsed *p, std::string *why)
+// lands in exactly one field of `p`.
+int parseOne(std::string_view name, std::string_view value, PartialSettings *p, std::string *why)
 {
     auto bad = [&](const char *expected) {
         if (why) *why = std::string("expected ") + expected;
@@ -279,7 +265,7 @@ int parseOne(std::string_view name, std::string_view value, Parsed *p, std::stri
         const uint64_t limit = name == "capacity" ? kMaxCapacityBytes : kMaxMessageLimitBytes;
         if (v == 0 || v > limit)
             return bad(name == "capacity" ? "1 to 16G bytes" : "1 to 64M bytes");
-        (name == "capacity" ? p->capacity : p->maxMessage) = v;
+        (name == "capacity" ? p->capacityBytes : p->maxMessageBytes) = v;
     } else if (name == "overflow") {
         Overflow o;
         if (parseOverflow(value, &o) < 0) return bad("block, drop-oldest or error");
@@ -322,7 +308,7 @@ int parseOne(std::string_view name, std::string_view value, Parsed *p, std::stri
 
 int applySetting(Settings *s, std::string_view name, std::string_view value, std::string *why)
 {
-    Parsed p;
+    PartialSettings p;
     if (int rc = parseOne(name, value, &p, why); rc < 0) return rc;
     Settings next = *s;
     if (p.kind) {
@@ -336,9 +322,9 @@ int applySetting(Settings *s, std::string_view name, std::string_view value, std
     }
     if ((p.kind || p.framing) && !next.maxMessageExplicit)
         next.maxMessageBytes = defaultMaxMessage(next.framing);
-    if (p.capacity) next.capacityBytes = *p.capacity;
-    if (p.maxMessage) {
-        next.maxMessageBytes = *p.maxMessage;
+    if (p.capacityBytes) next.capacityBytes = *p.capacityBytes;
+    if (p.maxMessageBytes) {
+        next.maxMessageBytes = *p.maxMessageBytes;
         next.maxMessageExplicit = true;
     }
     if (p.overflow) next.overflow = *p.overflow;
@@ -359,12 +345,10 @@ int applySetting(Settings *s, std::string_view name, std::string_view value, std
 int applySetting(PartialSettings *s, std::string_view name, std::string_view value,
                  std::string *why)
 {
-    Parsed p;
+    PartialSettings p;
     if (int rc = parseOne(name, value, &p, why); rc < 0) return rc;
     PartialSettings next = *s;
-    next.overlay(PartialSettings{p.kind, p.framing, p.capacity, p.maxMessage, p.overflow, p.replay,
-                                 p.durable, p.fsync, p.retentionBytes, p.retentionMessages,
-                                 p.delivery});
+    next.overlay(p);
     const bool messages = next.framing == Framing::Messages;
     if (messages && next.maxMessageBytes && *next.maxMessageBytes > kMaxMessagesFramingBytes) {
         if (why) *why = "max_message above 1044480 with messages framing";

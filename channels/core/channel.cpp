@@ -15,8 +15,9 @@ namespace chanfs {
 
 namespace {
 
-std::mutex gRegistryMu;
-std::unordered_map<uint64_t, std::weak_ptr<Channel>> gRegistry;
+// A leaf lock: never held with a channel's mutex.
+Mutex gRegistryMu;
+std::unordered_map<uint64_t, std::weak_ptr<Channel>> gRegistry GUARDED_BY(gRegistryMu);
 std::atomic<uint64_t> gNextChannelId{1};
 
 // The last reference to a channel may go while fs/ holds its inode table
@@ -35,14 +36,14 @@ Channel::Channel(const Settings &settings, std::string name)
 std::shared_ptr<Channel> Channel::create(const Settings &settings, std::string name)
 {
     auto ch = std::make_shared<Channel>(settings, std::move(name));
-    std::lock_guard g(gRegistryMu);
+    MutexLock g(gRegistryMu);
     gRegistry.emplace(ch->id(), ch);
     return ch;
 }
 
 std::shared_ptr<Channel> Channel::find(uint64_t id)
 {
-    std::lock_guard g(gRegistryMu);
+    MutexLock g(gRegistryMu);
     auto it = gRegistry.find(id);
     return it == gRegistry.end() ? nullptr : it->second.lock();
 }
@@ -50,7 +51,7 @@ std::shared_ptr<Channel> Channel::find(uint64_t id)
 Channel::~Channel() NO_THREAD_SAFETY_ANALYSIS  // the last reference: nobody else can lock
 {
     {
-        std::lock_guard g(gRegistryMu);
+        MutexLock g(gRegistryMu);
         gRegistry.erase(id_);
     }
     // Every handle was released before the last reference went away, and a

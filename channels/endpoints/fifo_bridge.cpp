@@ -17,11 +17,11 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <mutex>
 #include <new>
 
 #include <spdlog/spdlog.h>
 
+#include "channels/base/mutex.h"
 #include "channels/endpoints/bridge.h"
 
 namespace chanfs {
@@ -50,13 +50,13 @@ struct FifoCore {
 
     std::atomic<bool> connected{false};
     std::atomic<uint64_t> bytes{0};
-    mutable std::mutex errMu;  // leaf lock: guards lastError only
-    std::string lastError;
+    mutable Mutex errMu;  // a leaf lock
+    std::string lastError GUARDED_BY(errMu);
 
     // Logs an error once, not on every retry.
     void setError(std::string e)
     {
-        std::lock_guard g(errMu);
+        MutexLock g(errMu);
         if (e == lastError) return;
         spdlog::warn("fifo bridge {} of channel {}: {}", spec.path, channel->name(), e);
         lastError = std::move(e);
@@ -405,7 +405,7 @@ public:
     std::string outsidePath() const override { return impl_->core.spec.path; }
     std::vector<EndpointStat> stats() const override
     {
-        std::lock_guard g(impl_->core.errMu);
+        MutexLock g(impl_->core.errMu);
         return {{"fifo_connected", impl_->core.connected ? "1" : "0"},
                 {"fifo_bytes", std::to_string(impl_->core.bytes.load())},
                 {"fifo_error", impl_->core.lastError, false}};

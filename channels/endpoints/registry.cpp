@@ -1,11 +1,13 @@
 // The endpoint registry: each kind under its xattr name, with the parser and
-// the factory that wrap its implementation. Adding a kind: its own file, one
-// line in kKinds, and its key, modes and stats in channels/base/names.h (the
-// names users type, which chanctl, completion and the man pages read).
+// the factory that wrap its implementation. Adding a kind: its own file,
+// which defines `extern const EndpointKind kXEndpoint{"x", &parse, &make};`,
+// and one line in CHANFS_ENDPOINT_KINDS below (and the file in
+// channels/meson.build). The names users type (its key, modes and stats) go
+// into channels/base/names.h, which chanctl, completion and the man pages
+// read: endpoints_test fails until the registry and names.h agree.
 #include <algorithm>
 #include <cerrno>
 
-#include "channels/base/names.h"
 #include "channels/endpoints/bridge.h"
 #include "channels/endpoints/endpoint.h"
 #include "channels/endpoints/uds_connect.h"
@@ -65,26 +67,42 @@ int makeUds(EventLoop &loop, const EndpointTarget &t, std::string_view value,
     return 0;
 }
 
-constexpr EndpointKind kKinds[] = {
-    {"fifo", &parseFifo, &makeFifo},
-    {"uds", &parseUds, &makeUds},
-};
-static_assert(std::size(kKinds) == std::size(kEndpointKeys));
-static_assert(kKinds[0].key == kEndpointKeys[0] && kKinds[1].key == kEndpointKeys[1],
-              "the registry lists names.h's endpoint keys, in its order");
-
 }  // namespace
+
+// One line per kind, in listing order: the EndpointKind its file defines.
+// The line declares it too (left unformatted, so a new line never realigns
+// the others).
+// clang-format off
+#define CHANFS_ENDPOINT_KINDS(X) \
+    X(kFifoEndpoint) \
+    X(kUdsEndpoint) \
+    /* a new kind goes above this line, as one X(kNameEndpoint) */
+// clang-format on
+
+#define CHANFS_DECLARE_KIND(kind) extern const EndpointKind kind;
+CHANFS_ENDPOINT_KINDS(CHANFS_DECLARE_KIND)
+#undef CHANFS_DECLARE_KIND
+
+const EndpointKind kFifoEndpoint{"fifo", &parseFifo, &makeFifo};
+const EndpointKind kUdsEndpoint{"uds", &parseUds, &makeUds};
 
 std::span<const EndpointKind> endpointKinds()
 {
-    return kKinds;
+    // One contiguous table, made at the first call (the kinds themselves are
+    // constants, so this works even during another file's static
+    // initialisation).
+#define CHANFS_KIND_ENTRY(kind) kind,
+    static const EndpointKind kinds[] = {CHANFS_ENDPOINT_KINDS(CHANFS_KIND_ENTRY)};
+#undef CHANFS_KIND_ENTRY
+    return kinds;
 }
 
 const EndpointKind *findEndpointKind(std::string_view key)
 {
-    const auto it = std::find_if(std::begin(kKinds), std::end(kKinds),
+    const auto kinds = endpointKinds();
+    const auto it = std::find_if(kinds.begin(), kinds.end(),
                                  [key](const EndpointKind &k) { return k.key == key; });
-    return it == std::end(kKinds) ? nullptr : it;
+    return it == kinds.end() ? nullptr : &*it;
 }
 
 }  // namespace chanfs

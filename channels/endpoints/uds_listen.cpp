@@ -10,11 +10,11 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <new>
 
 #include <spdlog/spdlog.h>
 
+#include "channels/base/mutex.h"
 #include "channels/base/unique_fd.h"
 #include "channels/endpoints/bridge.h"
 #include "channels/endpoints/fd_pump.h"
@@ -66,8 +66,8 @@ public:
     uint64_t nextId = 1;
     std::atomic<uint64_t> clientCount{0};
     std::shared_ptr<std::atomic<uint64_t>> bytes = std::make_shared<std::atomic<uint64_t>>(0);
-    mutable std::mutex errMu;  // leaf: lastError only
-    std::string lastError;
+    mutable Mutex errMu;  // a leaf lock
+    std::string lastError GUARDED_BY(errMu);
 
     void start()
     {
@@ -82,7 +82,7 @@ public:
             const int c = ::accept4(fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (c < 0) {
                 if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-                    std::lock_guard g(errMu);
+                    MutexLock g(errMu);
                     lastError = std::string("accept: ") + std::strerror(errno);
                 }
                 return;
@@ -147,7 +147,7 @@ public:
     std::string outsidePath() const override { return l_->spec.path; }
     std::vector<EndpointStat> stats() const override
     {
-        std::lock_guard g(l_->errMu);
+        MutexLock g(l_->errMu);
         return {{"uds_clients", std::to_string(l_->clientCount.load())},
                 {"uds_bytes", std::to_string(l_->bytes->load())},
                 {"uds_error", l_->lastError, false}};

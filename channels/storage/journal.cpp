@@ -30,11 +30,11 @@ Journal::Journal(Token, std::string dir, const Settings &s, std::string label)
 
 Journal::~Journal()
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     if (!destroyed_ && !failure_ && buf_.empty()) saveConsumed();
 }
 
-// Needs mu_. Opens (and, if new, starts) the segment beginning at
+// Opens (and, if new, starts) the segment beginning at
 // firstSeq; on failure a new file is removed and the old active stays.
 int Journal::openActive(uint64_t firstSeq)
 {
@@ -43,7 +43,7 @@ int Journal::openActive(uint64_t firstSeq)
     Segment &seg = it->second;
     if (fresh || seg.path.empty()) seg.path = dir_ + "/" + segmentName(firstSeq);
     const std::string path = seg.path;
-    auto undo = [&](int err) {
+    auto undo = [&](int err) REQUIRES(mu_) {
         if (fresh) {
             ::unlink(path.c_str());
             segments_.erase(firstSeq);
@@ -66,7 +66,6 @@ int Journal::openActive(uint64_t firstSeq)
     return 0;
 }
 
-// Needs mu_.
 int Journal::openConsumedFile()
 {
     const std::string path = dir_ + "/consumed";
@@ -109,13 +108,12 @@ int Journal::openConsumedFile()
     return 0;
 }
 
-// Needs mu_.
 uint64_t Journal::consumedBelow() const
 {
     return live_.empty() ? nextSeq_ : live_.front().first;
 }
 
-// Needs mu_. Overwrites the older slot of the consumed file: one
+// Overwrites the older slot of the consumed file: one
 // sector-sized pwrite into blocks the file already has, so a full disk
 // cannot refuse it.
 void Journal::saveConsumed()
@@ -139,7 +137,7 @@ void Journal::saveConsumed()
 
 void Journal::appended(const Entry &e)
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     if (destroyed_) return;
     std::string payload;
     PayloadWriter w(payload);
@@ -154,7 +152,7 @@ void Journal::appended(const Entry &e)
 
 void Journal::cancelAppends(uint64_t fromSeq)
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     auto it = std::find_if(pending_.begin(), pending_.end(),
                            [&](const PendingEntry &p) { return p.seq >= fromSeq; });
     if (it == pending_.end()) return;
@@ -166,7 +164,7 @@ void Journal::cancelAppends(uint64_t fromSeq)
 
 void Journal::gone(std::span<const uint64_t> seqs)
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     if (destroyed_ || settings_.kind == Kind::Topic || seqs.empty()) return;
     std::string payload;
     PayloadWriter w(payload);
@@ -208,7 +206,7 @@ int Journal::refuse(int err, const std::string &what)
 
 int Journal::flush()
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     if (failure_) return failure_;
     if (destroyed_ || (buf_.empty() && goneBuf_.empty())) return 0;
     Segment *seg = &segments_[activeFirst_];
@@ -268,11 +266,11 @@ int Journal::flush()
     return 0;
 }
 
-// Needs mu_. Deletes the segments nothing needs any more (never the active one).
+// Deletes the segments nothing needs any more (never the active one).
 void Journal::trimSegments()
 {
     if (failure_) return;
-    auto drop = [this](std::map<uint64_t, Segment>::iterator it) {
+    auto drop = [this](std::map<uint64_t, Segment>::iterator it) REQUIRES(mu_) {
         if (::unlink(it->second.path.c_str()) < 0 && errno != ENOENT)
             spdlog::warn("durable channel {}: cannot delete {}: {}", label_, it->second.path,
                          std::strerror(errno));
@@ -308,13 +306,13 @@ void Journal::trimSegments()
 
 int Journal::failure() const
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     return failure_;
 }
 
 JournalHealth Journal::health() const
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     if (failure_) return JournalHealth{failure_, true, failureWhat_};
     if (refused_) return JournalHealth{refused_, false, refusedWhat_};
     return {};
@@ -335,7 +333,7 @@ int Journal::sync()
     // that mutex, and must not wait for the disk every batch interval.
     UniqueFd fd, consumedFd;
     {
-        std::lock_guard g(mu_);
+        MutexLock g(mu_);
         if (failure_) return failure_;
         if (destroyed_ || !dirty_ || !active_) return 0;
         fd.reset(::fcntl(active_.get(), F_DUPFD_CLOEXEC, 0));
@@ -349,7 +347,7 @@ int Journal::sync()
     // could not write and the next one would succeed without them: the
     // journal fails for good (fail() keeps the first error).
     if (int rc = syncChecked(fd.get(), dir_); rc < 0) {
-        std::lock_guard g(mu_);
+        MutexLock g(mu_);
         return fail(rc, "fdatasync of a segment in " + dir_);
     }
     if (consumedFd) ::fdatasync(consumedFd.get());
@@ -358,14 +356,14 @@ int Journal::sync()
 
 void Journal::configure(const Settings &s)
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     settings_ = s;
     if (!destroyed_ && active_) trimSegments();
 }
 
 void Journal::destroy()
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     if (destroyed_) return;
     destroyed_ = true;
     active_.reset();
@@ -385,7 +383,7 @@ void Journal::destroy()
 
 size_t Journal::segmentCount() const
 {
-    std::lock_guard g(mu_);
+    MutexLock g(mu_);
     return segments_.size();
 }
 

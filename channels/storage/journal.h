@@ -34,19 +34,18 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "channels/base/buffer.h"
+#include "channels/base/mutex.h"
 #include "channels/base/settings.h"
 #include "channels/base/unique_fd.h"
 #include "channels/base/waiters.h"
@@ -155,40 +154,42 @@ private:
         size_t bufOffset;  // where its record starts in buf_
     };
     class Recovery;
-    int openActive(uint64_t firstSeq);
-    void trimSegments();
-    int fail(int err, const std::string &what);
-    int refuse(int err, const std::string &what);
-    bool tracksConsumption() const { return settings_.kind != Kind::Topic; }
-    uint64_t consumedBelow() const;
-    int openConsumedFile();
-    void saveConsumed();
+    int openActive(uint64_t firstSeq) REQUIRES(mu_);
+    void trimSegments() REQUIRES(mu_);
+    int fail(int err, const std::string &what) REQUIRES(mu_);
+    int refuse(int err, const std::string &what) REQUIRES(mu_);
+    bool tracksConsumption() const REQUIRES(mu_) { return settings_.kind != Kind::Topic; }
+    uint64_t consumedBelow() const REQUIRES(mu_);
+    int openConsumedFile() REQUIRES(mu_);
+    void saveConsumed() REQUIRES(mu_);
 
-    mutable std::mutex mu_;
+    // After the owning channel's mutex, before JournalSyncer's (see the
+    // threading contract above).
+    mutable Mutex mu_;
     const std::string dir_;
     const std::string label_;
-    Settings settings_;
-    std::map<uint64_t, Segment> segments_;  // by first seq
-    uint64_t activeFirst_ = 0;
-    UniqueFd active_;
-    std::string buf_;      // 'M' and 'E' records not yet written
-    std::string goneBuf_;  // 'G' records not yet written
-    std::vector<PendingEntry> pending_;
-    std::vector<uint64_t> goneSeqs_;
+    Settings settings_ GUARDED_BY(mu_);
+    std::map<uint64_t, Segment> segments_ GUARDED_BY(mu_);  // by first seq
+    uint64_t activeFirst_ GUARDED_BY(mu_) = 0;
+    UniqueFd active_ GUARDED_BY(mu_);
+    std::string buf_ GUARDED_BY(mu_);      // 'M' and 'E' records not yet written
+    std::string goneBuf_ GUARDED_BY(mu_);  // 'G' records not yet written
+    std::vector<PendingEntry> pending_ GUARDED_BY(mu_);
+    std::vector<uint64_t> goneSeqs_ GUARDED_BY(mu_);
     // Sequence numbers not yet consumed, in order, with whether each is
     // gone (consumed out of order): the front is the consumed mark.
-    std::deque<std::pair<uint64_t, bool>> live_;
-    uint64_t nextSeq_ = 1;  // after every entry appended so far
-    UniqueFd consumedFd_;
-    uint64_t consumedGeneration_ = 0;
-    uint64_t savedConsumedBelow_ = 0;
-    bool consumedDirty_ = false;  // written since the last sync
-    bool dirty_ = false;
-    bool destroyed_ = false;
-    int failure_ = 0;
-    std::string failureWhat_;
-    int refused_ = 0;  // the last ENOSPC/EDQUOT, until a flush succeeds
-    std::string refusedWhat_;
+    std::deque<std::pair<uint64_t, bool>> live_ GUARDED_BY(mu_);
+    uint64_t nextSeq_ GUARDED_BY(mu_) = 1;  // after every entry appended so far
+    UniqueFd consumedFd_ GUARDED_BY(mu_);
+    uint64_t consumedGeneration_ GUARDED_BY(mu_) = 0;
+    uint64_t savedConsumedBelow_ GUARDED_BY(mu_) = 0;
+    bool consumedDirty_ GUARDED_BY(mu_) = false;  // written since the last sync
+    bool dirty_ GUARDED_BY(mu_) = false;
+    bool destroyed_ GUARDED_BY(mu_) = false;
+    int failure_ GUARDED_BY(mu_) = 0;
+    std::string failureWhat_ GUARDED_BY(mu_);
+    int refused_ GUARDED_BY(mu_) = 0;  // the last ENOSPC/EDQUOT, until a flush succeeds
+    std::string refusedWhat_ GUARDED_BY(mu_);
 };
 
 // One thread for every journal and the tree log: writes to an fsync=always channel are
@@ -215,17 +216,22 @@ private:
         size_t bytes;
     };
     JournalSyncer() = default;
-    void run();
-    void process(std::vector<Ack> acks, std::vector<std::weak_ptr<Syncable>> dirty);
+    void run() EXCLUDES(mu_);
+    void startThread() REQUIRES(mu_);
+    // Runs with no lock held: Syncable::sync() takes the journal's mutex
+    // and the waiters take their channel's.
+    static void process(std::vector<Ack> acks, std::vector<std::weak_ptr<Syncable>> dirty);
 
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::condition_variable idle_;  // busy_ went false
-    bool busy_ = false;             // the thread is answering a batch
-    std::vector<Ack> acks_;
-    std::vector<std::weak_ptr<Syncable>> dirty_;
-    std::thread thread_;
-    bool stop_ = false;
+    // A leaf lock: taken after a journal's (markDirty() is called from
+    // flush paths), and nothing is locked while it is held.
+    Mutex mu_;
+    CondVar cv_;
+    CondVar idle_;                       // busy_ went false
+    bool busy_ GUARDED_BY(mu_) = false;  // the thread is answering a batch
+    std::vector<Ack> acks_ GUARDED_BY(mu_);
+    std::vector<std::weak_ptr<Syncable>> dirty_ GUARDED_BY(mu_);
+    std::thread thread_ GUARDED_BY(mu_);
+    bool stop_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace chanfs

@@ -15,14 +15,16 @@
 
 #include "channels/base/file_io.h"
 #include "channels/base/latency_histogram.h"
+#include "channels/base/mutex.h"
 #include "channels/storage/journal_format.h"
 
 namespace chanfs {
 namespace journal_files {
 
 namespace {
-std::mutex gHookMu;
-JournalFaultHook gHook;
+// A leaf lock, taken after a journal's (hooked() runs inside its writes).
+Mutex gHookMu;
+JournalFaultHook gHook GUARDED_BY(gHookMu);
 }  // namespace
 
 // fdatasync, timed for the metrics endpoint (how long the disk makes
@@ -69,7 +71,7 @@ int makeDirs(const std::string &dir)
 
 int hooked(JournalOp op, const std::string &path, size_t bytes)
 {
-    std::lock_guard g(gHookMu);
+    MutexLock g(gHookMu);
     return gHook ? gHook(op, path, bytes) : 0;
 }
 
@@ -169,7 +171,7 @@ std::string seqRange(uint64_t from, uint64_t to)
 
 void setJournalFaultHook(JournalFaultHook hook)
 {
-    std::lock_guard g(journal_files::gHookMu);
+    MutexLock g(journal_files::gHookMu);
     journal_files::gHook = std::move(hook);
 }
 

@@ -49,7 +49,7 @@ int Journal::open(const std::string &dir, const Settings &s, const std::string &
     // refusing writes; the mount goes on.
     auto lasting = [&](int cause, const std::string &what) {
         const std::string full = what + " (" + std::strerror(-cause) + ")";
-        std::lock_guard g(j->mu_);
+        MutexLock g(j->mu_);
         j->fail(-EIO, full);
         if (why->empty()) *why = full;
     };
@@ -146,6 +146,7 @@ int Journal::open(const std::string &dir, const Settings &s, const std::string &
             }
         }
         seg.fileBytes = sc.data.size();
+        MutexLock g(j->mu_);  // no other thread has the journal yet; for the analysis
         j->segments_.emplace(sc.first, std::move(seg));
     }
     if (haveConsumed) nextSeq = std::max(nextSeq, consumed.nextSeq);
@@ -258,10 +259,12 @@ int Journal::open(const std::string &dir, const Settings &s, const std::string &
             "durable channel {}: the damaged file is kept as {}; {} holds its {} good "
             "records",
             label, aside, sc.path, sc.scan.records.size());
+        MutexLock g(j->mu_);
         j->segments_[sc.first].fileBytes = clean.size();
     }
 
     if (s.kind != Kind::Topic) {
+        MutexLock g(j->mu_);
         for (auto it = entries.begin(); it != entries.end();) {
             if (it->first >= consumedBelow && !gone.count(it->first)) {
                 ++it;
@@ -283,7 +286,7 @@ int Journal::open(const std::string &dir, const Settings &s, const std::string &
         }
         entries = std::move(renumbered);
     }
-    std::lock_guard g(j->mu_);
+    MutexLock g(j->mu_);
     for (auto &[seq, e] : entries) {
         if (j->tracksConsumption()) j->live_.emplace_back(seq, false);
         rec->entries.push_back(std::move(e));

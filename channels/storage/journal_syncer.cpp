@@ -34,57 +34,67 @@ JournalSyncer &JournalSyncer::instance()
 JournalSyncer::~JournalSyncer()
 {
     {
-        std::lock_guard g(mu_);
+        MutexLock g(mu_);
         stop_ = true;
     }
-    cv_.notify_all();
+    cv_.notifyAll();
     if (thread_.joinable()) thread_.join();
+}
+
+// Started by the first use, not at construction: the daemon forks first.
+void JournalSyncer::startThread()
+{
+    if (!thread_.joinable() && !stop_) thread_ = std::thread([this] { run(); });
 }
 
 void JournalSyncer::afterSync(std::shared_ptr<Syncable> target, std::unique_ptr<WriteWaiter> waiter,
                               size_t bytes)
 {
     {
-        std::lock_guard g(mu_);
-        if (!thread_.joinable() && !stop_) thread_ = std::thread([this] { run(); });
+        MutexLock g(mu_);
+        startThread();
         acks_.push_back(Ack{std::move(target), std::move(waiter), bytes});
     }
-    cv_.notify_one();
+    cv_.notifyOne();
 }
 
 void JournalSyncer::markDirty(const std::shared_ptr<Syncable> &target)
 {
     {
-        std::lock_guard g(mu_);
-        if (!thread_.joinable() && !stop_) thread_ = std::thread([this] { run(); });
+        MutexLock g(mu_);
+        startThread();
         dirty_.push_back(target);
     }
-    cv_.notify_one();
+    cv_.notifyOne();
 }
 
 void JournalSyncer::run()
 {
-    std::unique_lock lock(mu_);
+    mu_.lock();
     while (!stop_) {
         // Writers waiting for their sync go at once; batch journals wait for
         // the interval so one fdatasync covers many writes.
         if (acks_.empty()) {
-            if (dirty_.empty())
-                cv_.wait(lock, [this] { return stop_ || !acks_.empty() || !dirty_.empty(); });
-            else
-                cv_.wait_for(lock, kBatchSyncInterval, [this] { return stop_ || !acks_.empty(); });
+            if (dirty_.empty()) {
+                while (!stop_ && acks_.empty() && dirty_.empty()) cv_.wait(mu_);
+            } else {
+                const auto deadline = std::chrono::steady_clock::now() + kBatchSyncInterval;
+                while (!stop_ && acks_.empty() &&
+                       cv_.waitUntil(mu_, deadline) != std::cv_status::timeout) {}
+            }
         }
         std::vector<Ack> acks = std::move(acks_);
         std::vector<std::weak_ptr<Syncable>> dirty = std::move(dirty_);
         acks_.clear();
         dirty_.clear();
         busy_ = true;
-        lock.unlock();
+        mu_.unlock();
         process(std::move(acks), std::move(dirty));
-        lock.lock();
+        mu_.lock();
         busy_ = false;
-        idle_.notify_all();
+        idle_.notifyAll();
     }
+    mu_.unlock();
 }
 
 void JournalSyncer::process(std::vector<Ack> acks, std::vector<std::weak_ptr<Syncable>> dirty)
@@ -113,8 +123,8 @@ void JournalSyncer::drain()
     {
         // A batch the thread took is answered by the thread: wait for it,
         // or its replies could come after the caller ends the session.
-        std::unique_lock lock(mu_);
-        idle_.wait(lock, [this] { return !busy_; });
+        MutexLock lock(mu_);
+        while (busy_) idle_.wait(mu_);
         acks = std::move(acks_);
         dirty = std::move(dirty_);
         acks_.clear();

@@ -4,13 +4,28 @@
 
 namespace chanfs {
 
+// One line per store: its name, whether it keeps messages across restarts
+// (needs a state directory), and its factory, defined in the store's own
+// file. The line declares the factory too, so adding a store is that file
+// and this line (left unformatted, so a new line never realigns the others).
+// clang-format off
+#define CHANFS_STORAGE_BACKENDS(X) \
+    X("memory", false, openMemoryStore) \
+    X("journal", true, openJournalStore) \
+    /* a new store goes above this line, as one X(name, durable, factory) */
+// clang-format on
+
+#define CHANFS_DECLARE_STORE(name, durable, factory)                                             \
+    int factory(const StoreRequest &req, std::shared_ptr<MessageStore> *out, StoreRecovery *rec, \
+                std::string *why);
+CHANFS_STORAGE_BACKENDS(CHANFS_DECLARE_STORE)
+#undef CHANFS_DECLARE_STORE
+
 namespace {
 
-// One line per store.
-constexpr StorageBackend kBackends[] = {
-    {"memory", false, openMemoryStore},
-    {"journal", true, openJournalStore},
-};
+#define CHANFS_STORE_ENTRY(name, durable, factory) {name, durable, factory},
+constexpr StorageBackend kBackends[] = {CHANFS_STORAGE_BACKENDS(CHANFS_STORE_ENTRY)};
+#undef CHANFS_STORE_ENTRY
 
 }  // namespace
 

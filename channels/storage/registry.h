@@ -1,7 +1,9 @@
 // The table of message stores (message_store.h), keyed by name: "memory",
 // "journal". Callers (fs/'s state store, tests) pick a store by name and
 // never name its type; adding a store is one new file in channels/storage/
-// plus one line in registry.cpp's table.
+// (which defines its factory, `int openXStore(const StoreRequest &, ...)`
+// with StorageBackend::open's signature) plus one line in registry.cpp's
+// CHANFS_STORAGE_BACKENDS, and the file in channels/meson.build.
 //
 // Threading contract: the table is constant; every function is thread-safe.
 // open() runs without any channel mutex (it may read a directory).
@@ -55,11 +57,5 @@ void syncSoon(const std::shared_ptr<Syncable> &s);
 // Answers every write waiting for a sync and syncs what is dirty, now, on
 // the caller's thread (the daemon is stopping: no reply may come later).
 void finishPendingSyncs();
-
-// Factories the table points at, one per store file.
-int openMemoryStore(const StoreRequest &, std::shared_ptr<MessageStore> *, StoreRecovery *,
-                    std::string *);
-int openJournalStore(const StoreRequest &, std::shared_ptr<MessageStore> *, StoreRecovery *,
-                     std::string *);
 
 }  // namespace chanfs

@@ -54,18 +54,20 @@ ServiceNotifier::~ServiceNotifier()
 void ServiceNotifier::stopping()
 {
     {
-        std::lock_guard g(mu_);
+        MutexLock g(mu_);
         if (stopping_) return;
         stopping_ = true;
     }
-    wake_.notify_all();
+    wake_.notifyAll();
     sd_notify(0, "STOPPING=1\nSTATUS=unmounting");
 }
 
 bool ServiceNotifier::sleepFor(uint64_t usec)
 {
-    std::unique_lock lock(mu_);
-    return !wake_.wait_for(lock, std::chrono::microseconds(usec), [this] { return stopping_; });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(usec);
+    MutexLock lock(mu_);
+    while (!stopping_ && wake_.waitUntil(mu_, deadline) != std::cv_status::timeout) {}
+    return !stopping_;
 }
 
 bool ServiceNotifier::probe(std::string *status) const
@@ -90,7 +92,7 @@ void ServiceNotifier::run()
         if (!sleepFor(kRetryUsec)) return;
     }
     {
-        std::lock_guard g(mu_);
+        MutexLock g(mu_);
         if (stopping_) return;
         sd_notify(0, ("READY=1\n" + status).c_str());
     }
@@ -102,7 +104,7 @@ void ServiceNotifier::run()
             spdlog::warn("watchdog probe of {} failed: {}", mountpoint_, std::strerror(errno));
             continue;
         }
-        std::lock_guard g(mu_);
+        MutexLock g(mu_);
         if (stopping_) return;
         sd_notify(0, ((watchdogUsec_ ? "WATCHDOG=1\n" : "") + status).c_str());
     }

@@ -15,11 +15,11 @@
 // device closes.
 #pragma once
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
+
+#include "channels/base/mutex.h"
 
 namespace chanfs::fs {
 
@@ -41,13 +41,13 @@ private:
     // One round trip through the mount; the status line on success.
     bool probe(std::string *status) const;
     // Waits up to `usec` or until stopping(); false if stopping.
-    bool sleepFor(uint64_t usec);
+    bool sleepFor(uint64_t usec) EXCLUDES(mu_);
 
     const std::string mountpoint_;
     const uint64_t watchdogUsec_;  // 0: no watchdog
-    std::mutex mu_;
-    std::condition_variable wake_;
-    bool stopping_ = false;  // guarded by mu_
+    Mutex mu_;                     // a leaf lock
+    CondVar wake_;
+    bool stopping_ GUARDED_BY(mu_) = false;
     std::thread thread_;
 };
 

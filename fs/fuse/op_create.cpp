@@ -7,6 +7,7 @@
 #include <shared_mutex>
 
 #include "channels/base/log_limit.h"
+#include "fs/fuse/node_reply.h"
 #include "fs/fuse/ops.h"
 #include "fs/fuse/stream_io.h"
 #include "fs/tree/filesystem.h"
@@ -96,22 +97,6 @@ Node *makeDirNode(Filesystem &fs, Node &dir, const std::string &name, mode_t mod
     return &n;
 }
 
-namespace {
-
-// Makes a channel node under `dir` for mknod/create. Needs the table lock
-// held exclusively. Returns nullptr with *err set on failure.
-Node *makeChannel(Filesystem &fs, Node &dir, const char *name, mode_t mode, bool fifo,
-                  const fuse_ctx *ctx, int *err)
-{
-    Settings s = newChannelSettings(fs, dir);
-    if (fifo && s.kind != Kind::Pipe) {
-        // mkfifo promises FIFO behaviour: a pipe, whatever the directory says.
-        std::string why;
-        applySetting(&s, "kind", "pipe", &why);
-    }
-    return makeChannelNode(fs, dir, name, mode, ctx->uid, ctx->gid, s, err);
-}
-
 Node *parentDir(Filesystem &fs, fuse_ino_t parent, int *err)
 {
     Node *dir = fs.inodes.get(parent);
@@ -126,8 +111,8 @@ Node *parentDir(Filesystem &fs, fuse_ino_t parent, int *err)
     return nullptr;
 }
 
-void replyNewEntry(fuse_req_t req, Filesystem &fs, Node *n, int err,
-                   std::unique_lock<std::shared_mutex> &lock)
+void replyEntry(fuse_req_t req, Filesystem &fs, Node *n, int err,
+                std::unique_lock<std::shared_mutex> &lock)
 {
     if (!n) {
         lock.unlock();
@@ -141,6 +126,22 @@ void replyNewEntry(fuse_req_t req, Filesystem &fs, Node *n, int err,
         std::unique_lock again(fs.inodes.mutex());
         fs.inodes.forget(e.ino, 1);
     }
+}
+
+namespace {
+
+// Makes a channel node under `dir` for mknod/create. Needs the table lock
+// held exclusively. Returns nullptr with *err set on failure.
+Node *makeChannel(Filesystem &fs, Node &dir, const char *name, mode_t mode, bool fifo,
+                  const fuse_ctx *ctx, int *err)
+{
+    Settings s = newChannelSettings(fs, dir);
+    if (fifo && s.kind != Kind::Pipe) {
+        // mkfifo promises FIFO behaviour: a pipe, whatever the directory says.
+        std::string why;
+        applySetting(&s, "kind", "pipe", &why);
+    }
+    return makeChannelNode(fs, dir, name, mode, ctx->uid, ctx->gid, s, err);
 }
 
 }  // namespace
@@ -169,7 +170,7 @@ void opMknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, d
     if (Node *dir = parentDir(fs, parent, &err))
         n = makeChannel(fs, *dir, name, mode, type == S_IFIFO, fuse_req_ctx(req), &err);
     if (!n || type != S_IFIFO) {
-        replyNewEntry(req, fs, n, err, lock);
+        replyEntry(req, fs, n, err, lock);
         return;
     }
     // The kernel refuses a MKNOD reply whose type differs from the request
@@ -200,7 +201,7 @@ void opMkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) n
         const fuse_ctx *ctx = fuse_req_ctx(req);
         n = makeDirNode(fs, *dir, name, mode, ctx->uid, ctx->gid, &err);
     }
-    replyNewEntry(req, fs, n, err, lock);
+    replyEntry(req, fs, n, err, lock);
 }
 
 void opCreate(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

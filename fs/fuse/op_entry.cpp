@@ -8,6 +8,7 @@
 
 #include "channels/base/log_limit.h"
 #include "fs/base/log.h"
+#include "fs/fuse/node_reply.h"
 #include "fs/fuse/ops.h"
 #include "fs/tree/filesystem.h"
 #include "fs/tree/node_ops.h"
@@ -22,26 +23,9 @@ void opLookup(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
     }
     Filesystem &fs = fsOf(req);
     std::unique_lock lock(fs.inodes.mutex());
-    Node *dir = fs.inodes.get(parent);
-    if (!dir || !dir->isDir) {
-        lock.unlock();
-        fuse_reply_err(req, dir ? ENOTDIR : ENOENT);
-        return;
-    }
-    Node *n = fs.inodes.child(*dir, name);
-    if (!n) {
-        lock.unlock();
-        fuse_reply_err(req, ENOENT);
-        return;
-    }
-    ++n->nlookup;
-    const fuse_entry_param e = entryFor(*n);
-    lock.unlock();
-    if (fuse_reply_entry(req, &e) != 0) {
-        // The kernel will not remember this lookup, so neither do we.
-        std::unique_lock again(fs.inodes.mutex());
-        fs.inodes.forget(e.ino, 1);
-    }
+    int err = ENOENT;
+    Node *dir = parentDir(fs, parent, &err);
+    replyEntry(req, fs, dir ? fs.inodes.child(*dir, name) : nullptr, err, lock);
 }
 
 void opForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) noexcept
@@ -71,12 +55,8 @@ void opGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info *) noexcept
     double timeout = 0;
     {
         std::shared_lock lock(fs.inodes.mutex());
-        Node *n = fs.inodes.get(ino);
-        if (!n) {
-            lock.unlock();
-            fuse_reply_err(req, ENOENT);
-            return;
-        }
+        Node *n = nodeOrReplyEnoent(req, fs, ino, lock);
+        if (!n) return;
         fillStat(*n, &st);
         timeout = n->isDir ? 1.0 : 0.0;
     }
@@ -111,12 +91,8 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
     std::string path;
     {
         std::unique_lock lock(fs.inodes.mutex());
-        Node *n = fs.inodes.get(ino);
-        if (!n) {
-            lock.unlock();
-            fuse_reply_err(req, ENOENT);
-            return;
-        }
+        Node *n = nodeOrReplyEnoent(req, fs, ino, lock);
+        if (!n) return;
         if ((toSet & FUSE_SET_ATTR_SIZE) && attr->st_size != 0 && !n->isDir) {
             // Truncating to 0 (`> chan`, O_TRUNC) is accepted and changes
             // nothing; any other size would promise a file it is not.

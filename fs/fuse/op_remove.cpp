@@ -18,18 +18,29 @@ namespace chanfs::fs {
 
 namespace {
 
-// Takes a channel out of the namespace, outside the table lock: its
-// endpoints stop (connections hang up, the files they made are removed);
-// readers waiting on it get end-of-stream; open handles keep working on the
-// unnamed channel.
-void retire(std::shared_ptr<Channel> ch, std::vector<std::shared_ptr<Endpoint>> endpoints)
+// What leaves the tree with a channel's name (unlink, or rename over it),
+// taken out under the table lock and retired after it.
+struct Retired {
+    std::shared_ptr<Channel> channel;
+    std::vector<std::shared_ptr<Endpoint>> endpoints;
+};
+
+Retired takeOut(Node &n)
 {
-    endpoints.clear();
-    if (!ch) return;
+    return {n.channel, n.endpoints.takeAll()};
+}
+
+// Outside the table lock: the endpoints stop (connections hang up, the
+// files they made are removed); readers waiting on the channel get
+// end-of-stream; open handles keep working on the unnamed channel.
+void retire(Retired gone)
+{
+    gone.endpoints.clear();
+    if (!gone.channel) return;
     // Its messages go with its name; handles still open keep reading and
     // writing the unnamed channel, in memory only.
-    ch->leaveStore()->destroy();
-    ch->detach();
+    gone.channel->leaveStore()->destroy();
+    gone.channel->detach();
 }
 
 // Bytes of the longest path below `n` ("/x/y" under a directory; 0 for a
@@ -48,57 +59,46 @@ size_t longestBelow(Filesystem &fs, const Node &n)
     return longest;
 }
 
+// unlink (`wantDir` false: a channel) and rmdir (an empty directory).
+void removeEntry(fuse_req_t req, fuse_ino_t parent, const char *name, bool wantDir)
+{
+    Filesystem &fs = fsOf(req);
+    Retired gone;
+    int err = 0;
+    {
+        std::unique_lock lock(fs.inodes.mutex());
+        Node *dir = fs.inodes.get(parent);
+        Node *n = dir ? fs.inodes.child(*dir, name) : nullptr;
+        if (!n)
+            err = ENOENT;
+        else if (n->isDir != wantDir)
+            err = wantDir ? ENOTDIR : EISDIR;
+        else if (!n->children.empty())
+            err = ENOTEMPTY;
+        else if (fs.state && (err = -fs.state->drop(fs, n->ino))) {
+            // Not saved: the entry stays, so what the log says holds.
+        } else {
+            if (!n->isDir)
+                logLimited(spdlog::level::info, "channel removed", "channel {} removed",
+                           fs.inodes.path(*n));
+            gone = takeOut(*n);
+            fs.inodes.removeName(*dir, name);
+        }
+    }
+    retire(std::move(gone));
+    fuse_reply_err(req, err);
+}
+
 }  // namespace
 
 void opUnlink(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
 {
-    Filesystem &fs = fsOf(req);
-    std::shared_ptr<Channel> gone;
-    std::vector<std::shared_ptr<Endpoint>> goneEndpoints;
-    int err = 0;
-    {
-        std::unique_lock lock(fs.inodes.mutex());
-        Node *dir = fs.inodes.get(parent);
-        Node *n = dir ? fs.inodes.child(*dir, name) : nullptr;
-        if (!n)
-            err = ENOENT;
-        else if (n->isDir)
-            err = EISDIR;
-        else if (fs.state && (err = -fs.state->drop(fs, n->ino))) {
-            // Not saved: the channel stays, so what the log says holds.
-        } else {
-            gone = n->channel;
-            goneEndpoints = n->endpoints.takeAll();
-            logLimited(spdlog::level::info, "channel removed", "channel {} removed",
-                       fs.inodes.path(*n));
-            fs.inodes.removeName(*dir, name);
-        }
-    }
-    retire(std::move(gone), std::move(goneEndpoints));
-    fuse_reply_err(req, err);
+    removeEntry(req, parent, name, false);
 }
 
 void opRmdir(fuse_req_t req, fuse_ino_t parent, const char *name) noexcept
 {
-    Filesystem &fs = fsOf(req);
-    int err = 0;
-    {
-        std::unique_lock lock(fs.inodes.mutex());
-        Node *dir = fs.inodes.get(parent);
-        Node *n = dir ? fs.inodes.child(*dir, name) : nullptr;
-        if (!n)
-            err = ENOENT;
-        else if (!n->isDir)
-            err = ENOTDIR;
-        else if (!n->children.empty())
-            err = ENOTEMPTY;
-        else if (fs.state && (err = -fs.state->drop(fs, n->ino))) {
-            // Not saved: the directory stays.
-        } else {
-            fs.inodes.removeName(*dir, name);
-        }
-    }
-    fuse_reply_err(req, err);
+    removeEntry(req, parent, name, true);
 }
 
 void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -118,8 +118,7 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
         fuse_reply_err(req, ENAMETOOLONG);
         return;
     }
-    std::shared_ptr<Channel> replaced;
-    std::vector<std::shared_ptr<Endpoint>> replacedEndpoints;
+    Retired replaced;
     int err = 0;
     {
         std::unique_lock lock(fs.inodes.mutex());
@@ -148,14 +147,13 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
             // Not saved (one record for both halves): nothing moves.
         } else {
             if (dst) {
-                replaced = dst->channel;
-                replacedEndpoints = dst->endpoints.takeAll();
+                replaced = takeOut(*dst);
                 fs.inodes.removeName(*to, newname);
             }
             fs.inodes.move(*from, name, *to, newname);
         }
     }
-    retire(std::move(replaced), std::move(replacedEndpoints));
+    retire(std::move(replaced));
     fuse_reply_err(req, err);
 }
 

@@ -15,6 +15,7 @@
 #include "channels/base/log_limit.h"
 #include "channels/core/memory_budget.h"
 #include "fs/base/log.h"
+#include "fs/fuse/node_reply.h"
 #include "fs/fuse/ops.h"
 #include "fs/tree/filesystem.h"
 #include "fs/tree/node_ops.h"
@@ -270,12 +271,8 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
     std::shared_ptr<Channel> ch;
     {
         std::unique_lock lock(fs.inodes.mutex());
-        Node *n = fs.inodes.get(ino);
-        if (!n) {
-            lock.unlock();
-            fuse_reply_err(req, ENOENT);
-            return;
-        }
+        Node *n = nodeOrReplyEnoent(req, fs, ino, lock);
+        if (!n) return;
         path = fs.inodes.path(*n);
         if (ctx->uid != 0 && ctx->uid != n->uid) {
             rc = -EPERM;
@@ -361,12 +358,8 @@ void opGetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) n
     bool isStat = false;
     {
         std::shared_lock lock(fs.inodes.mutex());
-        Node *n = fs.inodes.get(ino);
-        if (!n) {
-            lock.unlock();
-            fuse_reply_err(req, ENOENT);
-            return;
-        }
+        Node *n = nodeOrReplyEnoent(req, fs, ino, lock);
+        if (!n) return;
         isStat = key.substr(0, kStatsPrefix.size()) == kStatsPrefix &&
                  (!n->isDir || ino == FUSE_ROOT_ID);
         rc = isStat && n->isDir ? readMountStat(fs, key.substr(kStatsPrefix.size()), &value)
@@ -385,12 +378,8 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
     std::string names;
     {
         std::shared_lock lock(fs.inodes.mutex());
-        Node *n = fs.inodes.get(ino);
-        if (!n) {
-            lock.unlock();
-            fuse_reply_err(req, ENOENT);
-            return;
-        }
+        Node *n = nodeOrReplyEnoent(req, fs, ino, lock);
+        if (!n) return;
         for (std::string_view s : kSettingNames) {
             if (n->isDir && !formatSetting(n->defaults, s)) continue;
             names.append(kPrefix).append(s).push_back('\0');

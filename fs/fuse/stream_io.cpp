@@ -11,8 +11,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
 #include <vector>
+
+#include "channels/base/mutex.h"
 
 namespace chanfs::fs {
 
@@ -62,7 +63,7 @@ constexpr uint32_t kWriteKillSuidgid = 1u << 2;
 thread_local bool tlWriteKillsSuidgid = false;
 
 // Held for one non-blocking read and the early release it may carry.
-std::mutex gReadMu;
+Mutex gReadMu;  // a leaf lock
 EarlyRelease gOnRelease;
 // One request thread that never spins: /dev/fuse stays blocking and reads
 // need no poll.
@@ -106,8 +107,8 @@ struct NoCancel {
 };
 
 // One read(2) under gReadMu, with the early release it may carry. The
-// caller holds gReadMu (and NoCancel).
-ssize_t readLocked(int fd, void *buf, size_t len)
+// caller also holds NoCancel.
+ssize_t readLocked(int fd, void *buf, size_t len) REQUIRES(gReadMu)
 {
     const ssize_t n = ::read(fd, buf, len);
     tlWriteKillsSuidgid = false;
@@ -141,16 +142,18 @@ ssize_t orderedRead(int fd, void *buf, size_t len, void *)
     auto exited = [] { return fuse_session_exited(gSession) != 0; };
     auto tryRead = [&] {
         NoCancel nc;
-        std::lock_guard g(gReadMu);
+        MutexLock g(gReadMu);
         return readLocked(fd, buf, len);
     };
     // The spinning thread keeps gReadMu for its whole window, so at most
     // one thread spins; the others sleep on the mutex or in poll(2).
     auto spinRead = [&](uint64_t deadlineNs) {
         NoCancel nc;
-        std::lock_guard g(gReadMu);
-        return spinUntil(
-            deadlineNs, [&] { return readLocked(fd, buf, len); }, exited);
+        MutexLock g(gReadMu);
+        // Called by spinUntil within g's scope; the analysis cannot follow
+        // a lock into a callback.
+        auto readHeld = [&]() NO_THREAD_SAFETY_ANALYSIS { return readLocked(fd, buf, len); };
+        return spinUntil(deadlineNs, readHeld, exited);
     };
     return readPolling(fd, window, gBlockingRead, tryRead, spinRead, exited);
 }

@@ -7,35 +7,21 @@
 # was not saved. Runs as root (tmpfs and loop mounts).
 bats_require_minimum_version 1.5.0
 load ../e2e/helpers
+load storage_helpers
 
 setup() {
-    [ "$(id -u)" = 0 ] || { echo "the storage suite needs root (tmpfs and loop mounts)" >&2; return 1; }
+    storage_require_root
     WORK="$(mktemp -d /tmp/chanfs-journal-faults.XXXXXX)"
     STATE="$WORK/state"
     mkdir "$STATE"
     CHANFS_SOURCE="$STATE"
-    LOOPDEV=""
 }
 teardown() {
     local status=0
     chanfs_teardown || status=$?
-    if mountpoint -q "$STATE"; then umount "$STATE" || umount -l "$STATE" || status=1; fi
-    if [[ -n "$LOOPDEV" ]]; then losetup -d "$LOOPDEV" || status=1; fi
+    storage_teardown || status=1
     rm -rf "$WORK"
     return "$status"
-}
-
-# state_on_tmpfs SIZE: the state directory is a fresh tmpfs of SIZE.
-state_on_tmpfs() {
-    mount -t tmpfs -o "size=$1,mode=0700" chanfs-journal-faults "$STATE"
-}
-
-# state_on_ext4 MIB: the state directory is a fresh ext4 on a loop device.
-state_on_ext4() {
-    truncate -s "${1}M" "$WORK/ext4.img"
-    mkfs.ext4 -q -F "$WORK/ext4.img"
-    LOOPDEV="$(losetup -f --show "$WORK/ext4.img")"
-    mount "$LOOPDEV" "$STATE"
 }
 
 # stop_daemon: kill -9 (nothing flushed), the dead mount removed.
@@ -108,18 +94,18 @@ same_numbers() {
 channel_dir() { echo "$STATE/state/channels/$(stat -c %i "$1")"; }
 
 @test "a full state directory: writes get ENOSPC, nothing refused is delivered or restored, writes work again once there is room" {
-    state_on_tmpfs 8M
+    storage_tmpfs "$STATE" 8M
     mount_chanfs
     durable_queue "$MNT/live" always
     durable_queue "$MNT/kept" batch
     write_numbered "$MNT/live" 1 100 200 >"$WORK/live.out"
     write_numbered "$MNT/kept" 1 100 200 >"$WORK/kept.out"
     # Fill the file system, write, then free the space and write again.
-    dd if=/dev/zero of="$STATE/filler" bs=64k 2>/dev/null || true
+    storage_fill "$STATE"
     write_numbered "$MNT/live" 101 300 200 >>"$WORK/live.out"
     write_numbered "$MNT/kept" 101 300 200 >>"$WORK/kept.out"
     [ "$(xattr "$MNT/live" stats.storage_error | cut -c1-16)" = "refusing writes:" ]
-    rm "$STATE/filler"
+    storage_free "$STATE"
     write_numbered "$MNT/live" 301 400 200 >>"$WORK/live.out"
     write_numbered "$MNT/kept" 301 400 200 >>"$WORK/kept.out"
     [ "$(xattr "$MNT/live" stats.storage_error)" = ok ]
@@ -148,13 +134,13 @@ channel_dir() { echo "$STATE/state/channels/$(stat -c %i "$1")"; }
 }
 
 @test "an ext4 that aborts: fsync=always loses nothing acknowledged, every later write fails and the stats say why" {
-    state_on_ext4 64
+    storage_ext4 "$STATE" 64
     mount_chanfs
     durable_queue "$MNT/always" always
     durable_queue "$MNT/batch" batch
     write_numbered "$MNT/always" 1 200 100 >"$WORK/always.out"
     write_numbered "$MNT/batch" 1 200 100 >"$WORK/batch.out"
-    mount -o remount,abort "$STATE"
+    storage_ext4_abort "$STATE"
     write_numbered "$MNT/always" 201 300 100 >>"$WORK/always.out"
     write_numbered "$MNT/batch" 201 300 100 >>"$WORK/batch.out"
     local f
@@ -170,8 +156,7 @@ channel_dir() { echo "$STATE/state/channels/$(stat -c %i "$1")"; }
         echo "$f: acknowledged $(wc -l <"$WORK/$f.acked"), refused $(grep -c '^err' "$WORK/$f.out")"
     done
     stop_daemon
-    umount "$STATE"
-    mount "$LOOPDEV" "$STATE"
+    storage_remount "$STATE"
     mount_chanfs
     drain_numbers "$MNT/always" >"$WORK/always.restored"
     same_numbers "$WORK/always.acked" "$WORK/always.restored"
