@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -62,7 +63,52 @@ void splitMessages(Framing f, const std::string &data, std::deque<std::string> *
     }
 }
 
+// Rounds of recv-and-write one socket event may run while the channel
+// takes each write at once, before the loop serves its other sockets.
+constexpr int kReadsPerEvent = 16;
+
 }  // namespace
+
+// Completes a write into the channel. One answered at once, on the loop
+// thread inside FdPump::writeIn(), is handed back there; one answered
+// later (it was parked, or a journal acknowledged it after its sync, on
+// another thread) goes through the loop like LoopWriteWaiter's.
+class FdPump::InWriteWaiter final : public WriteWaiter {
+public:
+    InWriteWaiter(std::weak_ptr<FdPump> pump, EventLoop &loop)
+        : pump_(std::move(pump)), loop_(loop), loopThread_(std::this_thread::get_id())
+    {
+    }
+    uintptr_t key() const override { return reinterpret_cast<uintptr_t>(this); }
+    bool interrupted() const override { return false; }
+    int done(size_t n) noexcept override
+    {
+        finish(n, 0);
+        return 0;
+    }
+    void fail(int err) noexcept override { finish(0, err); }
+
+private:
+    void finish(size_t n, int err) noexcept
+    {
+        if (std::this_thread::get_id() == loopThread_) {
+            if (auto p = pump_.lock(); p && p->inWriteCall_) {
+                p->syncDone_ = true;
+                p->syncN_ = n;
+                p->syncErr_ = err;
+                return;
+            }
+        }
+        try {
+            if (auto p = pump_.lock()) loop_.post([p, n, err] { p->inWritten(n, err); });
+        } catch (const std::bad_alloc &) {
+            spdlog::error("bridge: out of memory");
+        }
+    }
+    std::weak_ptr<FdPump> pump_;
+    EventLoop &loop_;
+    std::thread::id loopThread_;
+};
 
 FdPump::FdPump(EventLoop &loop, UniqueFd fd, Options opts,
                std::shared_ptr<std::atomic<uint64_t>> bytes, std::shared_ptr<Channel> toChannel,
@@ -124,8 +170,17 @@ void FdPump::onEvent(uint32_t fired)
     }
 }
 
-// Peer -> channel.
+// Peer -> channel: while the channel takes each chunk at once, read on
+// (up to kReadsPerEvent chunks); the socket's watch stays as it is.
 void FdPump::readSock(uint32_t fired)
+{
+    for (int i = 0; i < kReadsPerEvent && inOpen_ && !inWaiting_ && !finished_; ++i)
+        if (!readChunk(fired)) return;
+}
+
+// One recv and its write into the channel; false when the socket had
+// nothing more (or ended).
+bool FdPump::readChunk(uint32_t fired)
 {
     // A packet read takes one whole packet (MSG_TRUNC reports an oversize
     // one); a stream read takes up to kChunk into recvBuf_ itself.
@@ -136,23 +191,23 @@ void FdPump::readSock(uint32_t fired)
     const ssize_t n = ::recv(fd_.get(), buf.data(), room, opts_.packets ? MSG_TRUNC : 0);
     if (n < 0) {
         if (errno != EAGAIN && errno != EINTR) hangUp(std::strerror(errno));
-        return;
+        return false;
     }
     if (n == 0) {
         // EPOLLHUP: the peer closed both ways. Otherwise it only stopped
         // sending (shutdown(SHUT_WR)) and still reads what we send.
         if (fired & EPOLLHUP) {
             hangUp(nullptr);
-            return;
+            return false;
         }
         endInbound();
         rewatch();
-        return;
+        return false;
     }
     if (opts_.packets) {
         if (static_cast<size_t>(n) > maxMessage) {
             hangUp("a packet is larger than max_message");
-            return;
+            return false;
         }
         recvBuf_ = frameMessage(fromChannel_->settings().framing,
                                 pktBuf_.substr(0, static_cast<size_t>(n)));
@@ -163,18 +218,25 @@ void FdPump::readSock(uint32_t fired)
     *bytes_ += recvLen_;
     recvOff_ = 0;
     inWaiting_ = true;
-    rewatch();
     writeIn();
+    return true;
 }
 
 void FdPump::writeIn()
 {
     WriteRequest w;
     w.data = std::span<const char>(recvBuf_.data() + recvOff_, recvLen_ - recvOff_);
-    toChannel_->write(
-        *writer_, w,
-        std::make_unique<LoopWriteWaiter<FdPump>>(
-            weak_from_this(), loop_, [](FdPump &p, size_t n, int err) { p.inWritten(n, err); }));
+    inWriteCall_ = true;
+    syncDone_ = false;
+    toChannel_->write(*writer_, w, std::make_unique<InWriteWaiter>(weak_from_this(), loop_));
+    inWriteCall_ = false;
+    if (syncDone_) {
+        syncDone_ = false;
+        inWritten(syncN_, syncErr_);
+        return;
+    }
+    // Parked: the socket is not read until the channel has room.
+    rewatch();
 }
 
 void FdPump::inWritten(size_t n, int err)

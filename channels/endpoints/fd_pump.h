@@ -76,8 +76,10 @@ private:
     void rewatch();
     void onEvent(uint32_t fired);
     void readSock(uint32_t fired);
+    bool readChunk(uint32_t fired);
     void writeIn();
     void inWritten(size_t n, int err);
+    class InWriteWaiter;
     void endInbound();
     void pumpOut();
     void outDelivered(std::string data, bool mark);
@@ -100,6 +102,14 @@ private:
     // zero-fills it, 64 KiB per recv.
     bool inOpen_ = true;
     bool inWaiting_ = false;  // a write into toChannel_ is parked
+    // Set around toChannel_->write(): a write the channel takes at once is
+    // answered on this thread before write() returns, and is finished
+    // here (syncDone_, syncN_, syncErr_) instead of through the loop's task
+    // queue. Loop thread only (the waiter checks the thread first).
+    bool inWriteCall_ = false;
+    bool syncDone_ = false;
+    size_t syncN_ = 0;
+    int syncErr_ = 0;
     std::string recvBuf_;
     std::string pktBuf_;  // packets: one packet before framing
     size_t recvLen_ = 0;

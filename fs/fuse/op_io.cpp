@@ -1,6 +1,7 @@
 // read, write, poll: the data path, answered by the channel now or later.
 #include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include "fs/fuse/fuse_waiters.h"
 #include "fs/fuse/ops.h"
@@ -10,9 +11,19 @@
 
 namespace chanfs::fs {
 
+namespace {
+// The kernel splits a read(2) into requests of whole user pages.
+size_t pageBytes()
+{
+    static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    return page;
+}
+}  // namespace
+
 void opRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info *fi) noexcept
 {
-    const OpenFile::Target t = FhTable<OpenFile>::get(fi->fh)->reading();
+    const OpenFile *of = FhTable<OpenFile>::get(fi->fh);
+    const OpenFile::Target t = of->reading();
     if (!t.handle) {
         fuse_reply_err(req, EBADF);
         return;
@@ -20,26 +31,34 @@ void opRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info *
     ReadRequest r;
     r.maxBytes = size;
     r.nonblock = (fi->flags & O_NONBLOCK) != 0;
-    // FOPEN_STREAM starts every read(2) at offset 0, so a non-zero offset
-    // is the next chunk of one large read that already has data: never
-    // make it wait.
-    r.continuation = off > 0;
+    if (of->seekable) {
+        // Offsets are the file position here, so nothing marks the next
+        // chunk of one large read(2). The kernel sends one only after a
+        // request that used all its pages was answered in full: never
+        // fill one that large, and every request starts a read(2).
+        if (size > kMaxWriteRequestBytes - pageBytes()) r.maxBytes = size - 1;
+    } else {
+        // FOPEN_STREAM starts every read(2) at offset 0, so a non-zero
+        // offset is the next chunk of one large read that already has
+        // data: never make it wait.
+        r.continuation = off > 0;
+    }
     if (!r.nonblock && !r.continuation) armInterrupt(req, t.channel->id());
     t.channel->read(*t.handle, r, makeReadWaiter(req));
 }
 
-namespace {
+mode_t privilegeBitsToKill(mode_t mode)
+{
+    mode_t kill = mode & S_ISUID;
+    if ((mode & S_ISGID) && (mode & S_IXGRP)) kill |= S_ISGID;
+    return kill;
+}
 
-// A write by someone without CAP_FSETID clears set-user-ID, and
-// set-group-ID where group execution is on, as ext4 and tmpfs do
-// (should_remove_suid); the kernel leaves it to us under killpriv.
+// As ext4 and tmpfs do (should_remove_suid); the kernel leaves it to us
+// for a write (FUSE_WRITE_KILL_SUIDGID) and for an O_TRUNC open.
 void clearPrivilegeBits(Filesystem &fs, fuse_ino_t ino)
 {
-    auto kills = [](mode_t mode) -> mode_t {
-        mode_t kill = mode & S_ISUID;
-        if ((mode & S_ISGID) && (mode & S_IXGRP)) kill |= S_ISGID;
-        return kill;
-    };
+    const auto kills = privilegeBitsToKill;
     {
         std::shared_lock lock(fs.inodes.mutex());
         Node *n = fs.inodes.get(ino);
@@ -52,8 +71,6 @@ void clearPrivilegeBits(Filesystem &fs, fuse_ino_t ino)
     n->ctime = nowRealtime();
     if (fs.state) fs.state->save(fs, *n);
 }
-
-}  // namespace
 
 void opWrite(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t,
              fuse_file_info *fi) noexcept

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/types.h>
 
 #include "fs/base/fuse_api.h"
 
@@ -25,6 +26,8 @@ inline OpenMode openModeOf(int flags)
     if (acc == O_ACCMODE) return {false, false};
     return {acc != O_WRONLY, acc != O_RDONLY};
 }
+
+struct Filesystem;
 
 const fuse_lowlevel_ops &operations();
 
@@ -62,5 +65,11 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
 void opGetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) noexcept;
 void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept;
 void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept;
+
+// The set-user-ID bit, and set-group-ID where group execution is on: what
+// a write or truncation by someone without CAP_FSETID clears.
+mode_t privilegeBitsToKill(mode_t mode);
+// Clears them on a node (and saves it) if it has any (op_io.cpp).
+void clearPrivilegeBits(Filesystem &fs, fuse_ino_t ino);
 
 }  // namespace chanfs::fs

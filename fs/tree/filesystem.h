@@ -25,6 +25,9 @@ struct OpenFile {
     // through `conn`.
     std::shared_ptr<FileSide> conn;
     fuse_ino_t ino = 0;
+    // Opened seekable, without FOPEN_STREAM (op_open.cpp says when): read
+    // offsets are then the kernel's file position, not 0 per read(2).
+    bool seekable = false;
 
     struct Target {
         Channel *channel;

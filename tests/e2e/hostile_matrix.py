@@ -273,9 +273,19 @@ ROWS = {
             log="truncate"),
         Row("ftruncate to 4096 bytes", on_fd(os.O_WRONLY, lambda fd: os.ftruncate(fd, 4096)),
             E.EINVAL),
-        Row("lseek on a channel", on_fd(os.O_RDONLY, lambda fd: os.lseek(fd, 1, os.SEEK_SET)),
+        Row("lseek on a channel open for writing", on_fd(os.O_RDWR,
+            lambda fd: os.lseek(fd, 1, os.SEEK_SET)), E.ESPIPE),
+        Row("pread on a channel open for writing", on_fd(os.O_RDWR, lambda fd: os.pread(fd, 10, 0)),
             E.ESPIPE),
-        Row("pread on a channel", on_fd(os.O_RDONLY, lambda fd: os.pread(fd, 10, 0)), E.ESPIPE),
+        Row("lseek on a read-only pipe/bytes channel", on_fd(os.O_RDONLY,
+            lambda fd: os.lseek(fd, 1, os.SEEK_SET)), E.ESPIPE, kind="pipe", framing="bytes"),
+        # A read-only open of a delivery=one lines channel is seekable, for
+        # GNU head -n1 (docs/semantics.md): a seek moves nothing queued, and
+        # pread reads like read(2), ignoring its offset.
+        Row("lseek on a read-only queue/lines channel: allowed, nothing moves",
+            on_fd(os.O_RDONLY, lambda fd: os.lseek(fd, 1, os.SEEK_SET)), 0),
+        Row("pread on a read-only queue/lines channel: reads one message like read(2)",
+            on_fd(os.O_RDONLY, lambda fd: os.pread(fd, 10, 3)), 0, msgs_after=MSGS[1:]),
         Row("pwrite on a channel", on_fd(os.O_WRONLY, lambda fd: os.pwrite(fd, b"x\n", 0)),
             E.ESPIPE),
         Row("O_DIRECTORY open of a channel", lambda c: os.close(os.open(c.path, os.O_DIRECTORY)),

@@ -15,12 +15,24 @@ namespace {
 
 const char *const kFifo = "kernel FIFO";
 const char *const kBare = kBareToday;
-const char *const kChanfsFiles[] = {"chanfs pipe/bytes", "chanfs queue/lines",
-                                    "chanfs topic/lines"};
+const char *const kChanfsFiles[] = {"chanfs pipe/bytes", "chanfs queue/lines delivery=one",
+                                    "chanfs queue/lines delivery=batch", "chanfs topic/lines"};
+// Files a 64 KiB reader drains many messages at a time (not delivery=one).
+const char *const kChanfsBatchFiles[] = {"chanfs pipe/bytes", "chanfs queue/lines delivery=batch",
+                                         "chanfs topic/lines"};
 const char *const kKernelUds = "kernel UDS stream";
-const char *const kListenIn = "chanfs uds-listen socket->file";
+// What a user moving bulk data from socket clients into the file would
+// set: delivery=batch (the queue default, one, costs a request per message).
+const char *const kListenIn = "chanfs uds-listen socket->file delivery=batch";
+// One message per read against batch, the same channel otherwise.
+const std::pair<const char *, const char *> kDeliveryPairs[] = {
+    {"chanfs queue/lines delivery=one", "chanfs queue/lines delivery=batch"},
+    {"chanfs uds-listen socket->file delivery=one",
+     "chanfs uds-listen socket->file delivery=batch"},
+};
 const char *const kChanfsTopic = "chanfs topic/lines";
-const char *const kChanfsQueue = "chanfs queue/lines";  // what durable channels are compared with
+// What durable channels (queues, delivery=one) are compared with.
+const char *const kChanfsQueue = "chanfs queue/lines delivery=one";
 constexpr double kMiB = 1024.0 * 1024.0;
 constexpr double kRssGoalMiB = 64;
 
@@ -210,7 +222,7 @@ std::vector<Report::Target> Report::targets() const
         out.push_back({daemon + ": idle CPU, % of a core", percent, 1.0, "%", percent < 1.0});
     // The reader's rate can only trail the writer's; within 5% means the
     // 64 KiB reader keeps up by taking many messages per read.
-    for (const char *t : kChanfsFiles) {
+    for (const char *t : kChanfsBatchFiles) {
         if (const Series *s = series("msg1k", t)) {
             const double reader = medianValue(s->samples);
             const double writer = median(s->samples, [](const Sample &x) { return x.writerRate; });
@@ -245,6 +257,27 @@ std::vector<Report::Target> Report::targets() const
                        "MiB", rss < kRssGoalMiB});
     }
     return out;
+}
+
+void Report::printDelivery(std::FILE *out) const
+{
+    const FigureData *f = figure("msg1k");
+    if (!f) return;
+    bool header = false;
+    for (const auto &[one, batch] : kDeliveryPairs) {
+        const Series *o = series("msg1k", one), *b = series("msg1k", batch);
+        if (!o || !b) continue;
+        if (!header) {
+            std::fprintf(out, "\n%-40s %11s %11s %9s\n", "delivery: one message per read vs batch",
+                         "one msg/s", "batch msg/s", "one/batch");
+            header = true;
+        }
+        std::string name = one;
+        name.erase(name.rfind(" delivery="));
+        const double a = medianValue(o->samples), z = medianValue(b->samples);
+        std::fprintf(out, "  %-38s %11s %11s %9s\n", name.c_str(), num(a).c_str(), num(z).c_str(),
+                     ratioText(z > 0 ? a / z : 0).c_str());
+    }
 }
 
 void Report::printDurable(std::FILE *out) const
@@ -314,7 +347,7 @@ void Report::print(std::FILE *out) const
     for (const FigureData &f : figures_) {
         const bool msg = f.figure.id == "msg1k";
         const bool cpu = msg || f.figure.id == "pingpong";
-        std::fprintf(out, "\n%-36s %9s %19s %6s %6s %7s", (f.figure.title).c_str(),
+        std::fprintf(out, "\n%-46s %9s %19s %6s %6s %7s", (f.figure.title).c_str(),
                      f.figure.unit.c_str(), "(min-max)", "xFIFO", "xbare", "xbare+p");
         if (cpu) std::fprintf(out, " %11s", "daemon CPU");
         if (msg) std::fprintf(out, " %12s %8s", "writer msg/s", "msg/read");
@@ -322,7 +355,7 @@ void Report::print(std::FILE *out) const
         for (const Series &s : f.series) {
             const auto [lo, hi] = minMax(s.samples);
             const std::string range = rangeText(lo, hi);
-            std::fprintf(out, "  %-34s %9s %19s %6s %6s %7s", s.transport.c_str(),
+            std::fprintf(out, "  %-44s %9s %19s %6s %6s %7s", s.transport.c_str(),
                          num(medianValue(s.samples)).c_str(), range.c_str(),
                          ratioText(ratio(f, s, kFifo)).c_str(),
                          ratioText(ratio(f, s, kBare)).c_str(),
@@ -340,6 +373,7 @@ void Report::print(std::FILE *out) const
             std::fprintf(out, "\n");
         }
     }
+    printDelivery(out);
     printDurable(out);
     if (!fanout_.empty()) {
         std::fprintf(out, "\n%-36s %9s %19s %6s %11s\n", "fan-out to N, per subscriber", "msg/s",
@@ -379,7 +413,7 @@ void Report::print(std::FILE *out) const
     std::fprintf(out, "\ntargets (from this run)\n");
     for (const Target &t : targets()) {
         const char *cmp = t.unit == "x" ? ">=" : (t.unit == "threads" ? "<=" : "<");
-        std::fprintf(out, "  %-70s %8.2f %-7s goal %s %g  %s\n", t.name.c_str(), t.value,
+        std::fprintf(out, "  %-86s %8.2f %-7s goal %s %g  %s\n", t.name.c_str(), t.value,
                      t.unit.c_str(), cmp, t.goal, t.met ? "met" : "NOT MET");
     }
 }

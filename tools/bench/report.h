@@ -95,6 +95,8 @@ private:
     double ratioPolling(const FigureData &f, const Series &s) const;
     double fanoutMedian(const std::string &source, unsigned subscribers) const;
     std::vector<Target> targets() const;
+    // msg1k with delivery=one beside delivery=batch on the same channel.
+    void printDelivery(std::FILE *out) const;
     void printDurable(std::FILE *out) const;
 
     unsigned rounds_;

@@ -119,17 +119,24 @@ private:
     unsigned next_ = 0;
 };
 
+std::string deliveryLabel(const std::string &delivery)
+{
+    return delivery.empty() ? std::string() : " delivery=" + delivery;
+}
+
 class ChanfsChannel final : public Transport {
 public:
-    ChanfsChannel(std::string dir, std::string kind, std::string framing)
-        : Transport("chanfs " + kind + "/" + framing, Group::Chanfs), dir_(std::move(dir)),
-          kind_(std::move(kind)), framing_(std::move(framing))
+    ChanfsChannel(std::string dir, std::string kind, std::string framing, std::string delivery)
+        : Transport("chanfs " + kind + "/" + framing + deliveryLabel(delivery), Group::Chanfs),
+          dir_(std::move(dir)), kind_(std::move(kind)), framing_(std::move(framing)),
+          delivery_(std::move(delivery))
     {
     }
     Link link() override
     {
         const std::string path = fresh(dir_, kind_);
         makeChannel(path, kind_, framing_);
+        if (!delivery_.empty()) setXattr(path, "delivery", delivery_);
         Link l;
         l.r = openOrFail(path, O_RDONLY);
         l.w = openOrFail(path, O_WRONLY);
@@ -139,7 +146,7 @@ public:
     }
 
 private:
-    std::string dir_, kind_, framing_;
+    std::string dir_, kind_, framing_, delivery_;
 };
 
 class ChanfsDurable final : public Transport {
@@ -218,10 +225,13 @@ UniqueFd connectTo(const std::string &socketPath)
 
 class ChanfsListen final : public Transport {
 public:
-    ChanfsListen(std::string dir, std::string socketDir, bool toFile)
-        : Transport(toFile ? "chanfs uds-listen socket->file" : "chanfs uds-listen file->socket",
+    ChanfsListen(std::string dir, std::string socketDir, bool toFile, std::string delivery)
+        : Transport(std::string(toFile ? "chanfs uds-listen socket->file"
+                                       : "chanfs uds-listen file->socket") +
+                        deliveryLabel(delivery),
                     Group::Chanfs),
-          dir_(std::move(dir)), socketDir_(std::move(socketDir)), toFile_(toFile)
+          dir_(std::move(dir)), socketDir_(std::move(socketDir)), toFile_(toFile),
+          delivery_(std::move(delivery))
     {
     }
     Link link() override
@@ -237,6 +247,7 @@ public:
         const std::string path = dir_ + "/listen-" + std::to_string(serial);
         const std::string sock = socketDir_ + "/listen-" + std::to_string(serial) + ".sock";
         makeChannel(path, "queue", "lines");
+        if (!delivery_.empty()) setXattr(path, "delivery", delivery_);
         setXattr(path, "uds", "listen:" + sock);
         UniqueFd client = connectTo(sock);
         UniqueFd clientDup(::fcntl(client.get(), F_DUPFD_CLOEXEC, 0));
@@ -255,6 +266,7 @@ public:
 private:
     std::string dir_, socketDir_;
     bool toFile_;
+    std::string delivery_;
 };
 
 }  // namespace
@@ -294,9 +306,9 @@ std::unique_ptr<Transport> bareFuse(const std::string &mnt, const std::string &n
     return std::make_unique<BareFuse>(mnt, name);
 }
 std::unique_ptr<Transport> chanfsChannel(const std::string &dir, const std::string &kind,
-                                         const std::string &framing)
+                                         const std::string &framing, const std::string &delivery)
 {
-    return std::make_unique<ChanfsChannel>(dir, kind, framing);
+    return std::make_unique<ChanfsChannel>(dir, kind, framing, delivery);
 }
 std::unique_ptr<Transport> chanfsDurable(const std::string &dir, const std::string &stateSource,
                                          const std::string &fsync)
@@ -304,9 +316,9 @@ std::unique_ptr<Transport> chanfsDurable(const std::string &dir, const std::stri
     return std::make_unique<ChanfsDurable>(dir, stateSource, fsync);
 }
 std::unique_ptr<Transport> chanfsListen(const std::string &dir, const std::string &socketDir,
-                                        bool toFile)
+                                        bool toFile, const std::string &delivery)
 {
-    return std::make_unique<ChanfsListen>(dir, socketDir, toFile);
+    return std::make_unique<ChanfsListen>(dir, socketDir, toFile, delivery);
 }
 
 }  // namespace chanfs::bench

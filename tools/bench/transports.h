@@ -77,9 +77,11 @@ std::unique_ptr<Transport> kernelUnixSocket(bool seqpacket);
 std::unique_ptr<Transport> bareFuse(const std::string &mountpoint, const std::string &name);
 
 // A chanfs channel of the given kind and framing; every link is a new
-// channel file under dir, removed when the link goes.
+// channel file under dir, removed when the link goes. A non-empty
+// `delivery` (one, batch) is set on each channel and named in the label.
 std::unique_ptr<Transport> chanfsChannel(const std::string &dir, const std::string &kind,
-                                         const std::string &framing);
+                                         const std::string &framing,
+                                         const std::string &delivery = {});
 
 // A durable chanfs queue/lines channel (user.chanfs.durable=1) with the
 // given fsync policy, on a chanfs mounted at dir with the state directory
@@ -90,9 +92,11 @@ std::unique_ptr<Transport> chanfsDurable(const std::string &dir, const std::stri
 
 // A chanfs queue/lines channel with `uds=listen:`: a socket client on one
 // side, the channel file on the other. toFile picks the link direction
-// (client -> file, or file -> client); duplex() pairs the two.
+// (client -> file, or file -> client); duplex() pairs the two. A
+// non-empty `delivery` is set before the socket is (what the clients send
+// takes the channel's settings then) and named in the label.
 std::unique_ptr<Transport> chanfsListen(const std::string &dir, const std::string &socketDir,
-                                        bool toFile);
+                                        bool toFile, const std::string &delivery = {});
 
 // Creates a chanfs channel file with bench settings (capacity and
 // max_message 4 MiB, like the bare loop's buffer).

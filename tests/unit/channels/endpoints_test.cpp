@@ -317,6 +317,37 @@ TEST_F(SocketEndpoints, AHalfClosedListenClientStaysAReaderAndIsHalfClosedByTheP
     EXPECT_TRUE(waitFor([&] { return statOf(*ep, "uds_clients") == "0"; }));
 }
 
+TEST_F(SocketEndpoints, AListenClientSendingPastCapacityWaitsForTheFileAndLosesNothing)
+{
+    // 1 MiB of lines into a 64 KiB channel: most writes into the channel are
+    // taken at once, the others wait until the file reader makes room.
+    auto ch = makeChannel(
+        {{"kind", "queue"}, {"framing", "lines"}, {"capacity", "64K"}, {"delivery", "batch"}});
+    auto ep = make("uds", "listen:" + path("svc.sock"), target(ch));
+    ASSERT_NE(ep, nullptr);
+    UniqueFd c = connectTo(path("svc.sock"));
+    std::string sent;
+    for (int i = 0; sent.size() < (1u << 20); ++i) sent += "line " + std::to_string(i) + "\n";
+    std::thread sender([&] {
+        size_t off = 0;
+        while (off < sent.size()) {
+            const ssize_t n = ::send(c.get(), sent.data() + off, sent.size() - off, 0);
+            if (n <= 0) break;
+            off += static_cast<size_t>(n);
+        }
+    });
+    const Channel *queued = ep->queuedForFile();
+    ASSERT_NE(queued, nullptr);
+    // The channel fills and the client's data waits in the socket.
+    EXPECT_TRUE(waitFor([&] { return queued->stats().queuedBytes > 32 * 1024; }));
+    auto reader = openFile(*ep, true, false);
+    const std::string got = readFile(*reader, sent.size());
+    sender.join();
+    EXPECT_EQ(got.size(), sent.size());
+    EXPECT_TRUE(got == sent) << "the lines did not arrive whole and in order";
+    reader->close();
+}
+
 TEST_F(SocketEndpoints, ListenClientHangUpEndsItsSessionAndLeavesTheQueueForTheFile)
 {
     auto ch = makeChannel({{"kind", "pipe"}});
