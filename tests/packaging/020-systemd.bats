@@ -150,7 +150,8 @@ run_system_unit() {
     fi
     mkdir -m 0700 "$rt" "$TOP/state" "$TOP/config"
     mkdir "$TOP/state/chanfs"    # StateDirectory=chanfs
-    chown "$user:" "$rt" "$TOP/state/chanfs"
+    # %S and %E are the user's own ~/.local/state and ~/.config.
+    chown "$user:" "$rt" "$TOP/state" "$TOP/config" "$TOP/state/chanfs"
     MNT="$rt/chan"
     local spec=(%t="$rt" %S="$TOP/state" %E="$TOP/config")
     local as_user=(setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups env XDG_RUNTIME_DIR="$rt")
@@ -159,7 +160,9 @@ run_system_unit() {
     cmd="$(commands "$USER_UNIT" ExecStart "${spec[@]}")"
     "${as_user[@]}" $cmd 2>"$BATS_TEST_TMPDIR/user.log" 3>&- &
     DAEMON_PID=$!
-    wait_until 10 mountpoint -q "$MNT"
+    # Without allow_other only the user may look into the mount, root too
+    # gets EACCES: ask as the user.
+    wait_until 10 "${as_user[@]}" mountpoint -q "$MNT"
     [[ "$(awk -v m="$MNT" '$2 == m' /proc/mounts)" == *"fuse.chanfs"*"user_id=$(id -u "$user"),"* ]]
     "${as_user[@]}" bash -c 'echo "user channel" > "$XDG_RUNTIME_DIR/chan/p"'
     [ "$("${as_user[@]}" timeout 10 cat "$MNT/p")" = "user channel" ]
