@@ -39,13 +39,6 @@ tree_listing() {
     done)
 }
 
-# durable_queue FILE [FSYNC]: a new durable queue (lines framing).
-durable_queue() {
-    touch "$1"
-    setfattr -n user.chanfs.kind -v queue "$1"
-    if [[ -n "${2:-}" ]]; then setfattr -n user.chanfs.fsync -v "$2" "$1"; fi
-    setfattr -n user.chanfs.durable -v 1 "$1"
-}
 
 # drain FILE: prints everything FILE holds now, without waiting for more.
 drain() {

@@ -116,6 +116,15 @@ wait_until() {
     return 1
 }
 
+# durable_queue FILE [FSYNC]: a new durable queue (lines framing), with
+# FSYNC (never, batch, always) if given.
+durable_queue() {
+    touch "$1"
+    setfattr -n user.chanfs.kind -v queue "$1"
+    if [[ -n "${2:-}" ]]; then setfattr -n user.chanfs.fsync -v "$2" "$1"; fi
+    setfattr -n user.chanfs.durable -v 1 "$1"
+}
+
 # xattr FILE NAME: prints one user.chanfs.* value (stats included).
 xattr() {
     getfattr --only-values --absolute-names -n "user.chanfs.$2" "$1"

@@ -44,14 +44,6 @@ crash_and_remount() {
 }
 CRASHES=0
 
-# durable_queue FILE: a durable queue, lines framing, fsync=always.
-durable_queue() {
-    touch "$1"
-    setfattr -n user.chanfs.kind -v queue "$1"
-    setfattr -n user.chanfs.fsync -v always "$1"
-    setfattr -n user.chanfs.durable -v 1 "$1"
-}
-
 # write_numbered FILE FROM TO: one line per number, one write(2) each;
 # prints how many were acknowledged.
 write_numbered() {
@@ -113,7 +105,7 @@ tree_changes_survive_the_fault() {
     echo "# after the fault: $output" >&3
     [ "$status" -eq 0 ]
     [[ "$output" == *"refused=0"* ]]
-    durable_queue "$MNT/dq"
+    durable_queue "$MNT/dq" always
     [ "$(write_numbered "$MNT/dq" 1 50)" = 50 ]
     python3 - "$WORK/model" <<'PY'
 import json, sys
@@ -172,7 +164,7 @@ abort_state() {
 
 @test "a second daemon on the same state directory exits 2 naming the first one's pid; the first one's messages are untouched" {
     mount_chanfs
-    durable_queue "$MNT/q"
+    durable_queue "$MNT/q" always
     [ "$(write_numbered "$MNT/q" 1 100)" = 100 ]
     local first="$CHANFS_PID" other="$WORK/other"
     mkdir "$other"
@@ -224,7 +216,7 @@ make_tree() {
     local i
     for i in $(seq -w 1 30); do
         if ((10#$i % 3 == 0)); then
-            durable_queue "$MNT/c$i"
+            durable_queue "$MNT/c$i" always
             [ "$(write_numbered "$MNT/c$i" 1 20)" = 20 ]
         else
             touch "$MNT/c$i"
@@ -258,7 +250,7 @@ after_damage() {
     ls "$STATE/state/" | grep -q '^tree.log.damaged'
     same_journals
     local i ino name back=0 earlier=0 gone=0 highest=0
-    for i in $(seq 1 40); do durable_queue "$MNT/new$i"; echo "new $i" >"$MNT/new$i"; done
+    for i in $(seq 1 40); do durable_queue "$MNT/new$i" always; echo "new $i" >"$MNT/new$i"; done
     same_journals
     while read -r ino name; do
         ((ino > highest)) && highest=$ino
@@ -327,7 +319,7 @@ PY
     rm "$STATE/state/tree.log"
     crash_and_remount
     grep -q "\[error\] state .*tree.log: missing" "$CHANFS_LOG"
-    for i in $(seq 1 40); do durable_queue "$MNT/new$i"; echo "new $i" >"$MNT/new$i"; done
+    for i in $(seq 1 40); do durable_queue "$MNT/new$i" always; echo "new $i" >"$MNT/new$i"; done
     local ino name
     while read -r ino name; do
         if ((10#${name#c} % 3 == 0)); then [ -d "$STATE/state/orphaned/$ino" ]; fi

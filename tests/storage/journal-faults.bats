@@ -34,12 +34,6 @@ stop_daemon() {
     if [[ -f "$CHANFS_LOG" ]]; then mv "$CHANFS_LOG" "$CHANFS_LOG.$(date +%s%N)"; fi
 }
 
-durable_queue() {
-    touch "$1"
-    setfattr -n user.chanfs.kind -v queue "$1"
-    if [[ -n "${2:-}" ]]; then setfattr -n user.chanfs.fsync -v "$2" "$1"; fi
-    setfattr -n user.chanfs.durable -v 1 "$1"
-}
 
 # write_numbered FILE FROM TO [SIZE]: one write(2) per message "msg-N" padded
 # to SIZE bytes with a newline; prints "ok N" or "err N ERRNO-NAME" for each.
