@@ -185,3 +185,22 @@ os.write(fd, b'b' * 4999 + b'\\n')"
     stop_chanfs
     (( ($(date +%s%N) - start) / 1000000 < 5000 ))
 }
+
+@test "the config file's [nats] table names the cluster; its channels use it" {
+    cat >"$BATS_TEST_TMPDIR/chanfs.toml" <<EOF2
+[nats]
+servers = ["$NATS_URL"]
+
+[dir."plant"]
+backend = "nats"
+
+[channel."plant/jobs"]
+kind = "queue"
+framing = "lines"
+EOF2
+    mount_chanfs -o "config=$BATS_TEST_TMPDIR/chanfs.toml"
+    wait_until 10 stat_is "$MNT/plant/jobs" stats.nats_connected 1
+    [[ "$(xattr "$MNT/plant/jobs" backend)" == nats ]]
+    echo job1 >"$MNT/plant/jobs"
+    [[ "$(timeout 5 head -n1 "$MNT/plant/jobs")" == job1 ]]
+}
