@@ -290,6 +290,7 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
                 n->defaults = was;  // not saved: the directory keeps what the log says
                 why = kNotSaved;
             }
+            if (rc == 0 && fs.tree) fs.tree->nodeChanged(*n, true);
         } else {
             ch = n->channel;
         }
@@ -329,6 +330,7 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
             } else if (turningOff) {
                 rc = matchDurability(fs, *n, &why);
             }
+            if (rc == 0 && fs.tree) fs.tree->nodeChanged(*n);
         }
     }
     if (rc == -ENODATA) rc = -EINVAL;  // an unknown chanfs key is a bad setting
@@ -437,6 +439,7 @@ void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept
                 n->defaults = was;
                 why = kNotSaved;
             }
+            if (rc == 0 && fs.tree) fs.tree->nodeChanged(*n, true);
         }
     }
     if (rc < 0 && rc != -ENOENT)

@@ -12,6 +12,7 @@
 #include "fs/base/fuse_api.h"
 #include "fs/base/options.h"
 #include "fs/tree/inode_table.h"
+#include "fs/tree/shared_tree.h"
 #include "fs/tree/state_store.h"
 
 namespace chanfs::fs {
@@ -125,6 +126,9 @@ struct Filesystem {
     FhTable<DirListing> dirs;
     // The state directory's store; null without one (SOURCE not a path).
     std::shared_ptr<StateStore> state;
+    // The shared tree of NATS-backed subtrees (shared_tree.h); null without
+    // a NATS link. Handlers tell it of each local change.
+    std::shared_ptr<SharedTree> tree;
 };
 
 inline Filesystem &fsOf(fuse_req_t req)
