@@ -2,6 +2,7 @@
 // options. One per mount; handlers reach it through fuse_req_userdata().
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -129,6 +130,9 @@ struct Filesystem {
     // The shared tree of NATS-backed subtrees (shared_tree.h); null without
     // a NATS link. Handlers tell it of each local change.
     std::shared_ptr<SharedTree> tree;
+    // Drops the kernel's cached entry `name` in `parent` (set by the daemon
+    // once mounted; unset: nothing to drop). Called without the table lock.
+    std::function<void(fuse_ino_t parent, const std::string &name)> invalidateEntry;
 };
 
 inline Filesystem &fsOf(fuse_req_t req)

@@ -87,8 +87,14 @@ void retire(std::vector<Retired> &gone)
     gone.clear();
 }
 
-// Removed channels of the apply() in progress (one thread applies).
-thread_local std::vector<Retired> *tRetired = nullptr;
+// What the apply() in progress took out (one thread applies): channels to
+// retire and names the kernel may have cached, both dealt with after the
+// table lock is released.
+struct Taken {
+    std::vector<Retired> retired;
+    std::vector<std::pair<fuse_ino_t, std::string>> names;
+};
+thread_local Taken *tTaken = nullptr;
 
 }  // namespace
 
@@ -273,7 +279,10 @@ bool SharedTree::removeLocal(Node &n, const char *why)
     }
     Node *dir = fs_.inodes.get(n.parent);
     if (!dir) return false;
-    if (tRetired) tRetired->push_back({n.channel, n.endpoints.takeAll()});
+    if (tTaken) {
+        tTaken->retired.push_back({n.channel, n.endpoints.takeAll()});
+        tTaken->names.emplace_back(dir->ino, n.name);
+    }
     spdlog::info("shared tree: {} {} on another mount", path, why);
     fs_.inodes.removeName(*dir, n.name);
     return true;
@@ -346,6 +355,7 @@ void SharedTree::applyRecord(const TreeNodeRecord &r)
             (!n || removeLocal(*n, "was renamed over"))) {
             Node *from = fs_.inodes.get(old->parent);
             if (from) {
+                if (tTaken) tTaken->names.emplace_back(from->ino, old->name);
                 fs_.inodes.move(*from, old->name, *dir, name);
                 spdlog::info("shared tree: {} renamed to {} on another mount", r.movedFrom, r.path);
                 if (fs_.state) fs_.state->save(fs_, *old);
@@ -405,7 +415,7 @@ void SharedTree::publishUnknown()
 
 void SharedTree::apply(const TreeChange &c)
 {
-    std::vector<Retired> gone;
+    Taken taken;
     {
         std::unique_lock lock(fs_.inodes.mutex());
         if (c.kind == TreeChange::Kind::SnapshotDone) {
@@ -433,11 +443,13 @@ void SharedTree::apply(const TreeChange &c)
                 return;
             }
         }
-        tRetired = &gone;
+        tTaken = &taken;
         applyRecord(r);
-        tRetired = nullptr;
+        tTaken = nullptr;
     }
-    retire(gone);
+    retire(taken.retired);
+    if (fs_.invalidateEntry)
+        for (const auto &[parent, name] : taken.names) fs_.invalidateEntry(parent, name);
 }
 
 }  // namespace chanfs::fs
