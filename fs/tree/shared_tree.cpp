@@ -130,8 +130,13 @@ bool SharedTree::isShared(Node &n)
 {
     if (n.ino == FUSE_ROOT_ID || n.unlinked) return false;
     if (!n.isDir) return n.channel && sharedBackend(formatSetting(n.channel->settings(), kBackendKey));
-    const Settings s = resolveSettings(fs_.opts.defaults, fs_.inodes.defaultsChain(n));
-    return sharedBackend(formatSetting(s, kBackendKey));
+    // The backend set last on the way down from the mount's defaults: a
+    // directory's own value, not resolved channel settings (which turn a
+    // pipe's inherited nats into memory).
+    std::optional<std::string> backend = formatSetting(fs_.opts.defaults, kBackendKey);
+    for (const PartialSettings *d : fs_.inodes.defaultsChain(n))
+        if (auto v = formatSetting(*d, kBackendKey)) backend = v;
+    return sharedBackend(backend);
 }
 
 void SharedTree::publish(const Node &n, const std::string &movedFrom)
