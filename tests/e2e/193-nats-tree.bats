@@ -146,3 +146,15 @@ gone() { [[ ! -e "$1" ]]; }
     NATS_PID=$!
     wait_until 15 test -d "$B/plant/offline"
 }
+
+@test "the README example: a directory with only backend=nats, channels made by chanctl" {
+    mkdir "$A/plant"
+    setfattr -n user.chanfs.backend -v nats "$A/plant"
+    touch "$A/plant/pipe"  # a pipe: cannot be NATS-backed, stays on A
+    "$CHANCTL_BIN" create --kind topic --framing lines --replay 10 "$A/plant/temp"
+    "$CHANCTL_BIN" create --kind queue --framing lines "$A/plant/jobs"
+    wait_until 5 stat_is "$B/plant/temp" replay 10
+    wait_until 5 stat_is "$B/plant/jobs" kind queue
+    [[ "$(xattr "$B/plant/temp" backend)" == nats ]]
+    [[ ! -e "$B/plant/pipe" ]]  # made before jobs, which B has
+}
