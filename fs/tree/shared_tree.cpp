@@ -8,6 +8,7 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "channels/base/log_limit.h"
 #include "fs/tree/filesystem.h"
 #include "fs/tree/node_ops.h"
 
@@ -288,7 +289,9 @@ bool SharedTree::removeLocal(Node &n, const char *why)
         tTaken->retired.push_back({n.channel, n.endpoints.takeAll()});
         tTaken->names.emplace_back(dir->ino, n.name);
     }
-    spdlog::info("shared tree: {} {} on another mount", path, why);
+    // Limited: a snapshot can bring thousands.
+    logLimited(spdlog::level::info, "shared tree removed", "shared tree: {} {} on another mount",
+               path, why);
     fs_.inodes.removeName(*dir, n.name);
     return true;
 }
@@ -362,7 +365,8 @@ void SharedTree::applyRecord(const TreeNodeRecord &r)
             if (from) {
                 if (tTaken) tTaken->names.emplace_back(from->ino, old->name);
                 fs_.inodes.move(*from, old->name, *dir, name);
-                spdlog::info("shared tree: {} renamed to {} on another mount", r.movedFrom, r.path);
+                logLimited(spdlog::level::info, "shared tree renamed",
+                           "shared tree: {} renamed to {} on another mount", r.movedFrom, r.path);
                 if (fs_.state) fs_.state->save(fs_, *old);
                 n = old;
             }
@@ -391,8 +395,8 @@ void SharedTree::applyRecord(const TreeNodeRecord &r)
                           std::strerror(err));
             return;
         }
-        spdlog::info("shared tree: {} {} made on another mount", wantDir ? "directory" : "channel",
-                     r.path);
+        logLimited(spdlog::level::info, "shared tree made", "shared tree: {} {} made on another mount",
+                   wantDir ? "directory" : "channel", r.path);
     }
     updateNode(*n, r);
     MutexLock g(mu_);
