@@ -130,7 +130,8 @@ uint64_t SharedTree::conflicts() const
 bool SharedTree::isShared(Node &n)
 {
     if (n.ino == FUSE_ROOT_ID || n.unlinked) return false;
-    if (!n.isDir) return n.channel && sharedBackend(formatSetting(n.channel->settings(), kBackendKey));
+    if (!n.isDir)
+        return n.channel && sharedBackend(formatSetting(n.channel->settings(), kBackendKey));
     // The backend set last on the way down from the mount's defaults: a
     // directory's own value, not resolved channel settings (which turn a
     // pipe's inherited nats into memory).
@@ -252,8 +253,8 @@ Node *SharedTree::ensureDir(const std::string &path, uint32_t uid, uint32_t gid)
             int err = 0;
             next = makeDirNode(fs_, *cur, name, 0755, uid, gid, &err);
             if (!next) {
-                spdlog::error("shared tree: cannot make directory {}: {}",
-                              path.substr(0, end), std::strerror(err));
+                spdlog::error("shared tree: cannot make directory {}: {}", path.substr(0, end),
+                              std::strerror(err));
                 return nullptr;
             }
         } else if (!next->isDir) {
@@ -277,9 +278,10 @@ bool SharedTree::removeLocal(Node &n, const char *why)
     }
     if (fs_.state) {
         if (int rc = fs_.state->drop(fs_, n.ino); rc < 0) {
-            spdlog::error("shared tree: {} {} on another mount, but the state directory cannot "
-                          "record it here ({}); kept",
-                          path, why, std::strerror(-rc));
+            spdlog::error(
+                "shared tree: {} {} on another mount, but the state directory cannot "
+                "record it here ({}); kept",
+                path, why, std::strerror(-rc));
             return false;
         }
     }
@@ -357,7 +359,8 @@ void SharedTree::applyRecord(const TreeNodeRecord &r)
         Node *old = nodeAt(r.movedFrom);
         // Not into itself: a directory cannot move below itself.
         bool intoItself = false;
-        for (Node *up = dir; old && up; up = up->ino == FUSE_ROOT_ID ? nullptr : fs_.inodes.get(up->parent))
+        for (Node *up = dir; old && up;
+             up = up->ino == FUSE_ROOT_ID ? nullptr : fs_.inodes.get(up->parent))
             if (up == old) intoItself = true;
         if (old && old != n && old->ino != FUSE_ROOT_ID && old->isDir == wantDir && !intoItself &&
             (!n || removeLocal(*n, "was renamed over"))) {
@@ -395,8 +398,9 @@ void SharedTree::applyRecord(const TreeNodeRecord &r)
                           std::strerror(err));
             return;
         }
-        logLimited(spdlog::level::info, "shared tree made", "shared tree: {} {} made on another mount",
-                   wantDir ? "directory" : "channel", r.path);
+        logLimited(spdlog::level::info, "shared tree made",
+                   "shared tree: {} {} made on another mount", wantDir ? "directory" : "channel",
+                   r.path);
     }
     updateNode(*n, r);
     MutexLock g(mu_);

@@ -127,7 +127,8 @@ struct Mount {
         std::shared_lock l(fs.inodes.mutex());
         Node *n = at(path);
         if (!n) return "<none>";
-        auto v = n->isDir ? formatSetting(n->defaults, key) : formatSetting(n->channel->settings(), key);
+        auto v =
+            n->isDir ? formatSetting(n->defaults, key) : formatSetting(n->channel->settings(), key);
         return v ? *v : "<unset>";
     }
     std::pair<std::string, std::string> split(const std::string &path)
