@@ -184,13 +184,19 @@ void SharedTree::publishRemoval(const std::string &path)
 void SharedTree::nodeChanged(const Node &node, bool subtree)
 {
     Node &n = const_cast<Node &>(node);
-    std::vector<Node *> nodes = subtree ? subtreeOf(fs_, n) : std::vector<Node *>{&n};
+    const std::vector<Node *> nodes = subtree ? subtreeOf(fs_, n) : std::vector<Node *>{&n};
+    // Parents before children for what is shared; children before parents
+    // for what no longer is (a mount keeps a directory that still holds
+    // entries).
+    std::vector<Node *> unshared;
     for (Node *m : nodes) {
         if (isShared(*m))
             publish(*m);
         else
-            publishRemoval(fs_.inodes.path(*m));  // no longer shared: off the other mounts
+            unshared.push_back(m);
     }
+    for (auto it = unshared.rbegin(); it != unshared.rend(); ++it)
+        publishRemoval(fs_.inodes.path(**it));
 }
 
 void SharedTree::nodeRemoved(const std::string &path)
@@ -345,7 +351,17 @@ void SharedTree::applyRecord(const TreeNodeRecord &r)
 {
     if (r.path.size() < 2 || r.path[0] != '/') return;
     if (r.removed) {
-        if (Node *n = nodeAt(r.path); n && n->ino != FUSE_ROOT_ID) removeLocal(*n, "was removed");
+        if (Node *n = nodeAt(r.path); n && n->ino != FUSE_ROOT_ID) {
+            // Only what is shared here: a local node of the same name is
+            // this mount's own.
+            if (isShared(*n))
+                removeLocal(*n, "was removed");
+            else
+                logLimited(spdlog::level::info, "shared tree kept",
+                           "shared tree: {} was removed on another mount; kept here, where it "
+                           "is local",
+                           r.path);
+        }
         MutexLock g(mu_);
         live_.erase(r.path);
         return;
