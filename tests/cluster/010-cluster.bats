@@ -65,7 +65,9 @@ teardown() { cluster_teardown; }
     timeout_wait 60 "$wa"
     timeout_wait 60 "$wb"
     wait_until 60 has_lines 10000 "$BATS_TEST_TMPDIR"/*.out
-    # All six readers parked again: nothing more is on its way.
+    # Nothing more is on its way: the stream has delivered everything and
+    # had it all acknowledged, and all six readers are parked again.
+    wait_until 20 consumer_drained "$(stream_of "$TEST_PREFIX")"
     wait_until 10 stat_is "$MA/w/jobs" stats.blocked_readers 3
     wait_until 10 stat_is "$MB/w/jobs" stats.blocked_readers 3
     [ "$(lines_in "$BATS_TEST_TMPDIR"/*.out)" -eq 10000 ]
@@ -99,6 +101,7 @@ teardown() { cluster_teardown; }
     (($(lines_in "$acked") > at_kill))
     bg cat "$MB/lk/q" >"$BATS_TEST_TMPDIR/out"
     wait_until 30 has_lines "$(($(lines_in "$acked") + 1))" "$BATS_TEST_TMPDIR/out"
+    wait_until 20 consumer_drained "$stream"
     wait_until 10 stat_is "$MB/lk/q" stats.blocked_readers 1
     [ -z "$(sort -n "$BATS_TEST_TMPDIR/out" | uniq -d | head)" ]
     # Every acknowledged number is there (out may also hold a number whose

@@ -186,6 +186,11 @@ stream_of() {
 consumer_ack_pending_at_least() {
     nc consumers "$1" 2>/dev/null | awk -v n="$2" '$2 >= n { ok = 1 } END { exit !ok }'
 }
+# consumer_drained STREAM: STREAM has a consumer, and every consumer of it
+# has nothing left to deliver and nothing delivered but unacknowledged.
+consumer_drained() {
+    nc consumers "$1" 2>/dev/null | awk '{ seen = 1 } $2 != 0 || $4 != 0 { bad = 1 } END { exit !(seen && !bad) }'
+}
 # consumer_redelivered_at_least STREAM N
 consumer_redelivered_at_least() {
     nc consumers "$1" 2>/dev/null | awk -v n="$2" '$3 >= n { ok = 1 } END { exit !ok }'
