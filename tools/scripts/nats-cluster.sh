@@ -137,7 +137,8 @@ print(mc.get("leader", "") if mc else "")
 }
 
 # wait_ready: every running node answers /healthz and (clustered) agrees on
-# one meta leader; a single node needs only JetStream enabled.
+# one meta leader that is itself running; a single node needs only
+# JetStream enabled.
 wait_ready() {
     local deadline=$((SECONDS + NC_TIMEOUT_S)) node ok leader l
     while ((SECONDS < deadline)); do
@@ -158,6 +159,8 @@ wait_ready() {
                 leader="$l"
             fi
         done
+        # A leader that is not running (just killed) is a stale view.
+        if ((ok)) && [[ -n "$leader" ]] && ! node_running "$leader"; then ok=0; fi
         if ((ok)); then return 0; fi
         sleep 0.1
     done
