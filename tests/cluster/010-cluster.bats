@@ -35,8 +35,8 @@ teardown() { cluster_teardown; }
     local wb=$BG_PID
     timeout_wait 20 "$wa"
     timeout_wait 20 "$wb"
-    wait_until 20 has_lines 390 "$BATS_TEST_TMPDIR/a.out"
-    wait_until 20 has_lines 390 "$BATS_TEST_TMPDIR/b.out"
+    wait_secs 20 has_lines 390 "$BATS_TEST_TMPDIR/a.out"
+    wait_secs 20 has_lines 390 "$BATS_TEST_TMPDIR/b.out"
     cmp "$BATS_TEST_TMPDIR/a.out" "$BATS_TEST_TMPDIR/b.out"
     [ "$(sort -n "$BATS_TEST_TMPDIR/a.out")" = "$(seq 11 400)" ]
     # Each writer's own messages keep their order.
@@ -64,10 +64,10 @@ teardown() { cluster_teardown; }
     local wb=$BG_PID
     timeout_wait 60 "$wa"
     timeout_wait 60 "$wb"
-    wait_until 60 has_lines 10000 "$BATS_TEST_TMPDIR"/*.out
+    wait_secs 60 has_lines 10000 "$BATS_TEST_TMPDIR"/*.out
     # Nothing more is on its way: the stream has delivered everything and
     # had it all acknowledged, and all six readers are parked again.
-    wait_until 20 consumer_drained "$(stream_of "$TEST_PREFIX")"
+    wait_secs 20 consumer_drained "$(stream_of "$TEST_PREFIX")"
     wait_until 10 stat_is "$MA/w/jobs" stats.blocked_readers 3
     wait_until 10 stat_is "$MB/w/jobs" stats.blocked_readers 3
     [ "$(lines_in "$BATS_TEST_TMPDIR"/*.out)" -eq 10000 ]
@@ -85,13 +85,13 @@ teardown() { cluster_teardown; }
     wait_until 5 test -e "$MB/lk/q"
     echo 0 >"$MA/lk/q"
     local stream leader
-    wait_until 10 stream_of "$TEST_PREFIX" >/dev/null
+    wait_secs 10 stream_of "$TEST_PREFIX" >/dev/null
     stream="$(stream_of "$TEST_PREFIX")"
     local acked="$BATS_TEST_TMPDIR/acked"
     : >"$acked"
     bg numbered_writer "$MA/lk/q" 1 3000 "$acked"
     local writer=$BG_PID
-    wait_until 20 has_lines 300 "$acked"
+    wait_secs 20 has_lines 300 "$acked"
     leader="$(nc leader "$stream")"
     nc kill "$leader"
     local at_kill
@@ -100,8 +100,8 @@ teardown() { cluster_teardown; }
     # Writes went on after the failover.
     (($(lines_in "$acked") > at_kill))
     bg cat "$MB/lk/q" >"$BATS_TEST_TMPDIR/out"
-    wait_until 30 has_lines "$(($(lines_in "$acked") + 1))" "$BATS_TEST_TMPDIR/out"
-    wait_until 20 consumer_drained "$stream"
+    wait_secs 30 has_lines "$(($(lines_in "$acked") + 1))" "$BATS_TEST_TMPDIR/out"
+    wait_secs 20 consumer_drained "$stream"
     wait_until 10 stat_is "$MB/lk/q" stats.blocked_readers 1
     [ -z "$(sort -n "$BATS_TEST_TMPDIR/out" | uniq -d | head)" ]
     # Every acknowledged number is there (out may also hold a number whose
@@ -126,10 +126,10 @@ teardown() { cluster_teardown; }
     # what JetStream delivers to its pulls now is held unacknowledged.
     kill -STOP "$PID_hA"
     printf '1\n2\n3\n' >"$MB/dk/q"
-    wait_until 20 consumer_ack_pending_at_least "$stream" 1
+    wait_secs 20 consumer_ack_pending_at_least "$stream" 1
     kill_host hA
     bg cat "$MB/dk/q" >"$BATS_TEST_TMPDIR/b.out"
-    wait_until 60 has_lines 3 "$BATS_TEST_TMPDIR/b.out"
+    wait_secs 60 has_lines 3 "$BATS_TEST_TMPDIR/b.out"
     [ "$(sort -n "$BATS_TEST_TMPDIR/b.out")" = "$(printf '1\n2\n3')" ]
     consumer_redelivered_at_least "$stream" 1
 }
@@ -192,7 +192,7 @@ teardown() { cluster_teardown; }
     nc kill n1
     nc kill n2
     nc kill n3
-    wait_until 15 stat_is "$MA/nd/err" stats.nats_connected 0
+    wait_secs 15 stat_is "$MA/nd/err" stats.nats_connected 0
     [ -n "$(xattr "$MA/nd/err" stats.nats_error)" ]
     # overflow=error: more than the capacity cannot be held: ENOBUFS at once.
     [ "$(timeout 10 /usr/bin/python3 -c '
@@ -222,7 +222,7 @@ except OSError as e:
     nc start n2
     nc start n3
     nc wait
-    wait_until 30 stat_is "$MA/nd/err" stats.nats_connected 1
+    wait_secs 30 stat_is "$MA/nd/err" stats.nats_connected 1
     timeout_wait 30 "$parked"
     [ "$(timeout 10 head -n1 "$MA/nd/blk")" = parked ]
     [ "$(xattr "$MA/nd/blk" stats.nats_pending)" = 0 ]
@@ -252,7 +252,7 @@ except OSError as e:
     nc start n2
     nc start n3
     nc wait
-    wait_until 30 stat_is "$MB/late/q" stats.nats_connected 1
+    wait_secs 30 stat_is "$MB/late/q" stats.nats_connected 1
     timeout_wait 30 "$parked"
     wait_until 10 test -e "$MA/late/q"
     [ "$(timeout 10 head -n1 "$MA/late/q")" = fromB ]

@@ -157,6 +157,21 @@ cluster_teardown() {
     return "$failed"
 }
 
+# wait_secs SECONDS CMD...: polls CMD every 100 ms until it succeeds, for at
+# most SECONDS of wall time (wait_until counts tries, which is too long
+# when CMD itself takes time, as the monitoring queries do).
+wait_secs() {
+    local deadline=$((SECONDS + $1))
+    shift
+    while ((SECONDS < deadline)); do
+        if "$@" 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    "$@" && return 0
+    echo "timed out waiting for: $*" >&2
+    return 1
+}
+
 # nats_dir DIR: a directory whose channels are NATS-backed (a directory
 # default, inherited by what is created inside it).
 nats_dir() {
@@ -170,10 +185,11 @@ lines_in() { cat "$@" 2>/dev/null | wc -l; }
 has_lines() { local n="$1"; shift; (($(lines_in "$@") >= n)); }
 
 # stream_of PREFIX: the one JetStream stream (not a KV bucket) whose name
-# contains PREFIX (the test's nats_prefix); fails if there is not exactly one.
+# starts with PREFIX_ (the test's nats_prefix); fails if there is not
+# exactly one.
 stream_of() {
     local s
-    s="$(nc streams | grep -i -- "$1" | grep -v '^KV_' || true)"
+    s="$(nc streams | grep -- "^$1_" || true)"
     if [[ -z "$s" || "$(wc -l <<<"$s")" -ne 1 ]]; then
         echo "expected one stream for prefix $1, got: $(nc streams | tr '\n' ' ')" >&2
         return 1
