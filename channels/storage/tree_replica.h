@@ -34,7 +34,7 @@ namespace chanfs {
 enum class TreeNodeType { Dir, Channel };
 
 struct TreeNodeRecord {
-    std::string path;  // inside the mount, "/a/b"
+    std::string path;      // inside the mount, "/a/b"
     bool removed = false;  // a tombstone: the rest but origin/seq is empty
     TreeNodeType type = TreeNodeType::Dir;
     uint32_t mode = 0;  // permission bits

@@ -159,6 +159,8 @@ int main(int argc, char **argv)
     // never waits for the network: a cluster that is down at mount time is
     // connected to later.
     std::shared_ptr<NatsLink> nats;
+    // The config file's [nats] table, unless -o nats= named the servers.
+    if (!opts.nats.enabled() && config && config->nats.enabled()) opts.nats = config->nats;
     if (opts.nats.enabled()) {
         if (NatsLink::open(opts.nats, &nats, &err) < 0) {
             std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());

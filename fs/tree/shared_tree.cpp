@@ -8,6 +8,7 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "channels/base/log_limit.h"
 #include "fs/tree/filesystem.h"
 #include "fs/tree/node_ops.h"
 
@@ -129,9 +130,15 @@ uint64_t SharedTree::conflicts() const
 bool SharedTree::isShared(Node &n)
 {
     if (n.ino == FUSE_ROOT_ID || n.unlinked) return false;
-    if (!n.isDir) return n.channel && sharedBackend(formatSetting(n.channel->settings(), kBackendKey));
-    const Settings s = resolveSettings(fs_.opts.defaults, fs_.inodes.defaultsChain(n));
-    return sharedBackend(formatSetting(s, kBackendKey));
+    if (!n.isDir)
+        return n.channel && sharedBackend(formatSetting(n.channel->settings(), kBackendKey));
+    // The backend set last on the way down from the mount's defaults: a
+    // directory's own value, not resolved channel settings (which turn a
+    // pipe's inherited nats into memory).
+    std::optional<std::string> backend = formatSetting(fs_.opts.defaults, kBackendKey);
+    for (const PartialSettings *d : fs_.inodes.defaultsChain(n))
+        if (auto v = formatSetting(*d, kBackendKey)) backend = v;
+    return sharedBackend(backend);
 }
 
 void SharedTree::publish(const Node &n, const std::string &movedFrom)
@@ -177,13 +184,19 @@ void SharedTree::publishRemoval(const std::string &path)
 void SharedTree::nodeChanged(const Node &node, bool subtree)
 {
     Node &n = const_cast<Node &>(node);
-    std::vector<Node *> nodes = subtree ? subtreeOf(fs_, n) : std::vector<Node *>{&n};
+    const std::vector<Node *> nodes = subtree ? subtreeOf(fs_, n) : std::vector<Node *>{&n};
+    // Parents before children for what is shared; children before parents
+    // for what no longer is (a mount keeps a directory that still holds
+    // entries).
+    std::vector<Node *> unshared;
     for (Node *m : nodes) {
         if (isShared(*m))
             publish(*m);
         else
-            publishRemoval(fs_.inodes.path(*m));  // no longer shared: off the other mounts
+            unshared.push_back(m);
     }
+    for (auto it = unshared.rbegin(); it != unshared.rend(); ++it)
+        publishRemoval(fs_.inodes.path(**it));
 }
 
 void SharedTree::nodeRemoved(const std::string &path)
@@ -246,8 +259,8 @@ Node *SharedTree::ensureDir(const std::string &path, uint32_t uid, uint32_t gid)
             int err = 0;
             next = makeDirNode(fs_, *cur, name, 0755, uid, gid, &err);
             if (!next) {
-                spdlog::error("shared tree: cannot make directory {}: {}",
-                              path.substr(0, end), std::strerror(err));
+                spdlog::error("shared tree: cannot make directory {}: {}", path.substr(0, end),
+                              std::strerror(err));
                 return nullptr;
             }
         } else if (!next->isDir) {
@@ -271,9 +284,10 @@ bool SharedTree::removeLocal(Node &n, const char *why)
     }
     if (fs_.state) {
         if (int rc = fs_.state->drop(fs_, n.ino); rc < 0) {
-            spdlog::error("shared tree: {} {} on another mount, but the state directory cannot "
-                          "record it here ({}); kept",
-                          path, why, std::strerror(-rc));
+            spdlog::error(
+                "shared tree: {} {} on another mount, but the state directory cannot "
+                "record it here ({}); kept",
+                path, why, std::strerror(-rc));
             return false;
         }
     }
@@ -283,7 +297,9 @@ bool SharedTree::removeLocal(Node &n, const char *why)
         tTaken->retired.push_back({n.channel, n.endpoints.takeAll()});
         tTaken->names.emplace_back(dir->ino, n.name);
     }
-    spdlog::info("shared tree: {} {} on another mount", path, why);
+    // Limited: a snapshot can bring thousands.
+    logLimited(spdlog::level::info, "shared tree removed", "shared tree: {} {} on another mount",
+               path, why);
     fs_.inodes.removeName(*dir, n.name);
     return true;
 }
@@ -335,7 +351,17 @@ void SharedTree::applyRecord(const TreeNodeRecord &r)
 {
     if (r.path.size() < 2 || r.path[0] != '/') return;
     if (r.removed) {
-        if (Node *n = nodeAt(r.path); n && n->ino != FUSE_ROOT_ID) removeLocal(*n, "was removed");
+        if (Node *n = nodeAt(r.path); n && n->ino != FUSE_ROOT_ID) {
+            // Only what is shared here: a local node of the same name is
+            // this mount's own.
+            if (isShared(*n))
+                removeLocal(*n, "was removed");
+            else
+                logLimited(spdlog::level::info, "shared tree kept",
+                           "shared tree: {} was removed on another mount; kept here, where it "
+                           "is local",
+                           r.path);
+        }
         MutexLock g(mu_);
         live_.erase(r.path);
         return;
@@ -349,7 +375,8 @@ void SharedTree::applyRecord(const TreeNodeRecord &r)
         Node *old = nodeAt(r.movedFrom);
         // Not into itself: a directory cannot move below itself.
         bool intoItself = false;
-        for (Node *up = dir; old && up; up = up->ino == FUSE_ROOT_ID ? nullptr : fs_.inodes.get(up->parent))
+        for (Node *up = dir; old && up;
+             up = up->ino == FUSE_ROOT_ID ? nullptr : fs_.inodes.get(up->parent))
             if (up == old) intoItself = true;
         if (old && old != n && old->ino != FUSE_ROOT_ID && old->isDir == wantDir && !intoItself &&
             (!n || removeLocal(*n, "was renamed over"))) {
@@ -357,7 +384,8 @@ void SharedTree::applyRecord(const TreeNodeRecord &r)
             if (from) {
                 if (tTaken) tTaken->names.emplace_back(from->ino, old->name);
                 fs_.inodes.move(*from, old->name, *dir, name);
-                spdlog::info("shared tree: {} renamed to {} on another mount", r.movedFrom, r.path);
+                logLimited(spdlog::level::info, "shared tree renamed",
+                           "shared tree: {} renamed to {} on another mount", r.movedFrom, r.path);
                 if (fs_.state) fs_.state->save(fs_, *old);
                 n = old;
             }
@@ -386,8 +414,9 @@ void SharedTree::applyRecord(const TreeNodeRecord &r)
                           std::strerror(err));
             return;
         }
-        spdlog::info("shared tree: {} {} made on another mount", wantDir ? "directory" : "channel",
-                     r.path);
+        logLimited(spdlog::level::info, "shared tree made",
+                   "shared tree: {} {} made on another mount", wantDir ? "directory" : "channel",
+                   r.path);
     }
     updateNode(*n, r);
     MutexLock g(mu_);

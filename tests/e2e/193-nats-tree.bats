@@ -46,9 +46,11 @@ teardown() {
     return "$status"
 }
 
-# A NATS-backed directory /plant made on A, seen on B.
+# A NATS-backed directory /plant made on A, seen on B. Its channels are
+# queues: a pipe cannot be a NATS channel, and one made here stays local.
 plant() {
     mkdir "$A/plant"
+    setfattr -n user.chanfs.kind -v queue "$A/plant"
     setfattr -n user.chanfs.backend -v nats "$A/plant"
     wait_until 10 stat_is "$B/plant" backend nats
 }
@@ -108,7 +110,7 @@ gone() { [[ ! -e "$1" ]]; }
     [[ ! -e "$B/local" ]]
     # A directory that stops being NATS-backed leaves the other mounts.
     setfattr -n user.chanfs.backend -v memory "$A/plant"
-    wait_until 5 gone "$B/plant/after"
+    wait_until 5 gone "$B/plant"
 }
 
 @test "a mount that comes later gets the whole shared tree" {
@@ -123,4 +125,36 @@ gone() { [[ ! -e "$1" ]]; }
     wait_until 5 stat_is "$C/plant/sub/jobs" kind queue
     MNT="$C" CHANFS_PID="$C_PID" CHANFS_LOG="$BATS_TEST_TMPDIR/c.log"
     chanfs_teardown
+}
+
+@test "a queue made on one mount carries messages to the other" {
+    plant
+    touch "$A/plant/jobs"
+    wait_until 5 test -f "$B/plant/jobs"
+    echo job1 >"$A/plant/jobs"
+    run timeout 10 head -n1 "$B/plant/jobs"
+    [[ "$status" -eq 0 && "$output" == job1 ]]
+}
+
+@test "changes made while the server is down reach the other mount once it is back" {
+    plant
+    kill -TERM "$NATS_PID"
+    wait "$NATS_PID" 2>/dev/null || true
+    NATS_PID=""
+    mkdir "$A/plant/offline"
+    nats-server -a 127.0.0.1 -p "$PORT" -js -sd "$WORK/js" >>"$WORK/nats.log" 2>&1 3>&- &
+    NATS_PID=$!
+    wait_until 15 test -d "$B/plant/offline"
+}
+
+@test "the README example: a directory with only backend=nats, channels made by chanctl" {
+    mkdir "$A/plant"
+    setfattr -n user.chanfs.backend -v nats "$A/plant"
+    touch "$A/plant/pipe"  # a pipe: cannot be NATS-backed, stays on A
+    "$CHANCTL_BIN" create --kind topic --framing lines --replay 10 "$A/plant/temp"
+    "$CHANCTL_BIN" create --kind queue --framing lines "$A/plant/jobs"
+    wait_until 5 stat_is "$B/plant/temp" replay 10
+    wait_until 5 stat_is "$B/plant/jobs" kind queue
+    [[ "$(xattr "$B/plant/temp" backend)" == nats ]]
+    [[ ! -e "$B/plant/pipe" ]]  # made before jobs, which B has
 }

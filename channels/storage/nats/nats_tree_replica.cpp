@@ -130,9 +130,10 @@ private:
         }
         std::weak_ptr<NatsTreeReplica> weak = weak_from_this();
         const std::string subject = "$KV." + bucket_ + "." + head.key;
-        const int rc = link_->publish(subject, head.value, "", {}, [weak](const NatsLink::PubAck &a) {
-            if (auto self = weak.lock()) self->sent(a);
-        });
+        const int rc =
+            link_->publish(subject, head.value, "", {}, [weak](const NatsLink::PubAck &a) {
+                if (auto self = weak.lock()) self->sent(a);
+            });
         if (rc < 0) {
             {
                 MutexLock g(mu_);
@@ -289,8 +290,10 @@ private:
         const char *key = kvEntry_Key(e);
         auto path = treePathOfKey(key ? key : "");
         if (!path) {
-            logLimited(spdlog::level::warn, "tree key", "shared tree: bucket {}: key {} is not a "
-                       "path; skipped", bucket_, key ? key : "");
+            logLimited(spdlog::level::warn, "tree key",
+                       "shared tree: bucket {}: key {} is not a "
+                       "path; skipped",
+                       bucket_, key ? key : "");
             return false;
         }
         c->kind = TreeChange::Kind::Record;
@@ -303,8 +306,9 @@ private:
         }
         const char *data = static_cast<const char *>(kvEntry_Value(e));
         std::string why;
-        if (decodeTreeRecord(std::string_view(data ? data : "", static_cast<size_t>(kvEntry_ValueLen(e))),
-                             &c->record, &why) < 0 ||
+        if (decodeTreeRecord(
+                std::string_view(data ? data : "", static_cast<size_t>(kvEntry_ValueLen(e))),
+                &c->record, &why) < 0 ||
             c->record.path != *path) {
             logLimited(spdlog::level::warn, "tree record",
                        "shared tree: bucket {}: the record of {} is not one of ours ({}); skipped",

@@ -199,7 +199,7 @@ TEST(Config, UnknownKey)
     EXPECT_EQ(onlyProblem("[dir.\"a\"]\nkind = \"queue\"\ncolour = \"red\"\n"),
               (ConfigProblem{3,
                              "[dir.\"a\"]: unknown key colour; expected kind, framing, "
-                             "capacity, max_message, overflow, replay, delivery, durable, fsync, "
+                             "capacity, max_message, overflow, replay, delivery, backend, replicas, durable, fsync, "
                              "retention_bytes, retention_messages, mode, owner or group"}));
     // Bridges belong to channels.
     EXPECT_EQ(onlyProblem("[dir.\"a\"]\nfifo = \"in:/x\"\n").line, 2);
@@ -348,6 +348,28 @@ TEST(Config, LoadReadsTheFileAndReportsAMissingOne)
     EXPECT_EQ(c.nodes[0].path, "x");
     EXPECT_EQ(c.file, path);
     std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace chanfs::fs
+
+namespace chanfs::fs {
+namespace {
+
+// [nats]: the cluster the NATS-backed channels live in (as -o nats=...).
+TEST(Config, NatsTable)
+{
+    const Parsed p = parse(
+        "[nats]\nservers = [\"nats://n1:4222\", \"nats://n2:4222\"]\n"
+        "creds = \"/etc/chanfs/nats.creds\"\nprefix = \"plant\"\n"
+        "[dir.\"plant\"]\nbackend = \"nats\"\n");
+    ASSERT_TRUE(p.ok) << (p.problems.empty() ? "" : p.problems.front().message);
+    EXPECT_EQ(p.config.nats.servers, (std::vector<std::string>{"nats://n1:4222", "nats://n2:4222"}));
+    EXPECT_EQ(p.config.nats.credsFile, "/etc/chanfs/nats.creds");
+    EXPECT_EQ(p.config.nats.prefix, "plant");
+    EXPECT_EQ(onlyProblem("[nats]\nservers = [\"http://x\"]\n").line, 2);
+    EXPECT_EQ(onlyProblem("[nats]\ncreds = \"relative.creds\"\n").line, 2);
+    EXPECT_EQ(onlyProblem("[nats]\npassword = \"secret\"\n").line, 2);
 }
 
 }  // namespace

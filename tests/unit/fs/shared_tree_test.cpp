@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "channels/storage/nats/nats_link.h"
+#include "channels/storage/registry.h"
 #include "channels/storage/tree_replica.h"
 #include "fs/tree/filesystem.h"
 #include "fs/tree/node_ops.h"
@@ -125,7 +127,8 @@ struct Mount {
         std::shared_lock l(fs.inodes.mutex());
         Node *n = at(path);
         if (!n) return "<none>";
-        auto v = n->isDir ? formatSetting(n->defaults, key) : formatSetting(n->channel->settings(), key);
+        auto v =
+            n->isDir ? formatSetting(n->defaults, key) : formatSetting(n->channel->settings(), key);
         return v ? *v : "<unset>";
     }
     std::pair<std::string, std::string> split(const std::string &path)
@@ -165,6 +168,7 @@ struct Mount {
             if (publishing) fs.tree->nodeChanged(*n, true);
         } else {
             ASSERT_EQ(n->channel->changeSetting(key, value, &why), 0) << why;
+            ASSERT_EQ(matchDurability(fs, *n, &why), 0) << why;  // as setxattr does
             if (publishing) fs.tree->nodeChanged(*n);
         }
     }
@@ -197,6 +201,29 @@ struct Mount {
     bool publishing = true;  // the hooks run, as in the handlers
 };
 
+// NATS channels need a link to open their stores: one to a server that
+// is not there (it never waits for the network; nothing here sends).
+class NatsLinkEnvironment : public ::testing::Environment {
+public:
+    void SetUp() override
+    {
+        NatsConfig cfg;
+        cfg.servers = {"nats://127.0.0.1:1"};
+        std::string why;
+        ASSERT_EQ(NatsLink::open(cfg, &link_, &why), 0) << why;
+        setNatsLink(link_);
+    }
+    void TearDown() override
+    {
+        setNatsLink(nullptr);
+        if (link_) link_->close();
+    }
+
+private:
+    std::shared_ptr<NatsLink> link_;
+};
+const auto *const kNatsEnv = ::testing::AddGlobalTestEnvironment(new NatsLinkEnvironment);
+
 class SharedTreeTest : public ::testing::Test {
 protected:
     void SetUp() override
@@ -212,10 +239,12 @@ protected:
         a.receive();
         b.receive();
     }
-    // A NATS-backed directory /plant on mount A, seen by B.
+    // A NATS-backed directory /plant on mount A, seen by B; its channels
+    // are queues (a pipe cannot be a NATS channel).
     void plant()
     {
         a.mkdir("/plant");
+        a.setxattr("/plant", "kind", "queue");
         a.setxattr("/plant", "backend", "nats");
         settle();
         ASSERT_TRUE(b.exists("/plant"));
@@ -352,6 +381,7 @@ TEST_F(SharedTreeTest, AMountThatStartsLaterGetsTheSnapshotAndPublishesWhatItAlo
     // removed, and /plant/mine, which no other mount knows.
     c.publishing = false;  // restored from its state directory, not made by hand
     c.mkdir("/plant");
+    c.setxattr("/plant", "kind", "queue");
     c.setxattr("/plant", "backend", "nats");
     c.create("/plant/gone");
     c.create("/plant/mine");
