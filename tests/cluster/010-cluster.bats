@@ -124,7 +124,7 @@ teardown() { cluster_teardown; }
     wait_until 10 stat_is "$MA/dk/q" stats.blocked_readers 3
     # Frozen, A's daemon can neither answer its readers nor acknowledge:
     # what JetStream delivers to its pulls now is held unacknowledged.
-    kill -STOP "$PID_hA"
+    freeze_host hA
     printf '1\n2\n3\n' >"$MB/dk/q"
     wait_secs 20 consumer_ack_pending_at_least "$stream" 1
     kill_host hA

@@ -52,6 +52,7 @@ cluster_setup() {
     TEST_PREFIX="t${BATS_TEST_NUMBER}"
     HOSTS_UP=()
     KILLED_HOSTS=()
+    FREEZER=""
 }
 
 # mount_host H [chanfs args...]: starts a foreground daemon in host
@@ -87,12 +88,29 @@ mount_host() {
 # Extra -o options every mount of a test gets (e.g. a short ack wait).
 CLUSTER_MOUNT_OPTS=()
 
+# freeze_host H: freezes the daemon of host H (cgroup freezer: SIGSTOP would
+# report the stopped child to this shell, and bash then waits on it). It can
+# neither answer its readers nor acknowledge anything until kill_host.
+freeze_host() {
+    local pid_var="PID_$1"
+    FREEZER="/sys/fs/cgroup/freezer/chanfs-cluster-$$-$1"
+    mkdir "$FREEZER"
+    echo "${!pid_var}" >"$FREEZER/cgroup.procs"
+    echo FROZEN >"$FREEZER/freezer.state"
+    wait_until 5 grep -qx FROZEN "$FREEZER/freezer.state"
+}
+
 # kill_host H: kill -9 the daemon of host H (its mount goes stale and is
 # lazily unmounted); teardown does not count its exit status.
 kill_host() {
     local pid_var="PID_$1" mnt_var="MNT_$1"
     kill -KILL "${!pid_var}" 2>/dev/null || true
+    # A frozen task takes its SIGKILL when thawed.
+    if [[ -n "${FREEZER:-}" && -d "$FREEZER" ]]; then
+        echo THAWED >"$FREEZER/freezer.state"
+    fi
     wait_until 5 is_gone "${!pid_var}"
+    if [[ -n "${FREEZER:-}" && -d "$FREEZER" ]]; then rmdir "$FREEZER" 2>/dev/null || true; fi
     wait "${!pid_var}" 2>/dev/null || true
     fusermount3 -u -z "${!mnt_var}" 2>/dev/null || true
     KILLED_HOSTS+=("$1")
@@ -132,6 +150,9 @@ unmount_host() {
 # cluster_teardown: call from teardown.
 cluster_teardown() {
     local failed=0 h status node log_var
+    if [[ -n "${FREEZER:-}" && -d "$FREEZER" ]]; then
+        echo THAWED >"$FREEZER/freezer.state" 2>/dev/null || true
+    fi
     for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     BG_PIDS=()
@@ -149,6 +170,7 @@ cluster_teardown() {
         fi
     done
     HOSTS_UP=()
+    if [[ -n "${FREEZER:-}" && -d "$FREEZER" ]]; then rmdir "$FREEZER" 2>/dev/null || true; fi
     # Servers a test killed come back for the next test.
     for ((node = 1; node <= NC_NODES; node++)); do
         [[ -f "$NC_DIR/n$node/pid" ]] || nc start "n$node" || failed=1
