@@ -152,8 +152,9 @@ teardown() { cluster_teardown; }
     wait_until 5 stat_is "$MB/t/sub/c" capacity "$(xattr "$MA/t/sub/c" capacity)"
     "$CHANCTL_BIN" create --kind topic --framing lines --replay 3 "$MA/t/tp"
     wait_until 5 test -f "$MB/t/tp"
-    [ "$(xattr "$MB/t/tp" kind)" = topic ]
-    [ "$(xattr "$MB/t/tp" replay)" = 3 ]
+    # chanctl makes the file, then sets each setting: B may see them one by one.
+    wait_until 5 stat_is "$MB/t/tp" kind topic
+    wait_until 5 stat_is "$MB/t/tp" replay 3
     rm "$MA/t/sub/c"
     wait_until 5 test ! -e "$MB/t/sub/c"
     rmdir "$MA/t/sub"
