@@ -32,6 +32,10 @@ if [[ "${1:-}" == "--test" ]]; then
     pkgs+=(curl prometheus)
     # bench.sh --plot and its test draw with gnuplot.
     pkgs+=(gnuplot-nox)
+    # The cluster suite (tests/cluster, as root): network namespaces, veth
+    # pairs and a bridge (ip, from iproute2), nsenter (util-linux), a
+    # nats-server -js cluster inside them, probed with curl.
+    pkgs+=(iproute2 nats-server)
 fi
 
 missing=()
