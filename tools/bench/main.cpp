@@ -458,32 +458,36 @@ int main(int argc, char **argv)
     // NATS servers and chanfs pairs, for the lines selected. Each that does
     // not come up leaves its lines n/a with why; the rest run.
     const bool natsScale = !args.noNats && selected("scale nats");
-    bool wantR1 = natsScale, wantR3 = false;
+    // Servers for every selected line; the chanfs daemons only for chanfs lines.
+    bool wantR1 = natsScale, wantR3 = false, pairsR1 = natsScale, pairsR3 = false;
     for (const NatsLine &l : natsLines) {
         if (!natsRuns(l)) continue;
         (l.replicas == 3 ? wantR3 : wantR1) = true;
+        if (l.what != NatsLine::RawJs && l.what != NatsLine::RawCore)
+            (l.replicas == 3 ? pairsR3 : pairsR1) = true;
     }
     std::unique_ptr<NatsServers> natsR1, natsR3;
     std::unique_ptr<NatsPair> pairR1, pairR3;
     std::string whyR1, whyR3;
     {
         Progress note(args.rounds);
-        auto bringUp = [&](unsigned nodes, std::unique_ptr<NatsServers> *servers,
+        auto bringUp = [&](unsigned nodes, bool pairToo, std::unique_ptr<NatsServers> *servers,
                            std::unique_ptr<NatsPair> *pair, std::string *why) {
             const std::string tag = nodes == 1 ? "R1" : "R3";
-            note.note("starting " + std::string(nodes == 1 ? "a nats-server" : "a 3-node NATS cluster") +
-                      " and two chanfs daemons against it (" + tag + ")");
+            note.note("starting " +
+                      std::string(nodes == 1 ? "a nats-server" : "a 3-node NATS cluster") +
+                      (pairToo ? " and two chanfs daemons against it (" : " (") + tag + ")");
             watchdog.arm("starting NATS " + tag, 120);
             *servers = NatsServers::start(nodes, tmp + "/nats-" + tag, 30, why);
-            if (*servers) {
+            if (*servers && pairToo) {
                 *pair = NatsPair::start("nats-" + tag, chanfsArgv, tmp, **servers, nodes, why);
                 if (*pair) report.setNatsPair(nodes, (*servers)->urls(), (*pair)->treeShared(), "");
             }
-            if (!*pair) report.setNatsPair(nodes, {}, false, *why);
+            if (!*servers || (pairToo && !*pair)) report.setNatsPair(nodes, {}, false, *why);
             watchdog.disarm();
         };
-        if (wantR1) bringUp(1, &natsR1, &pairR1, &whyR1);
-        if (wantR3) bringUp(3, &natsR3, &pairR3, &whyR3);
+        if (wantR1) bringUp(1, pairsR1, &natsR1, &pairR1, &whyR1);
+        if (wantR3) bringUp(3, pairsR3, &natsR3, &pairR3, &whyR3);
         note.done();
     }
     // Sizes: a NATS channel moves tens of thousands of messages a second;
@@ -503,31 +507,37 @@ int main(int argc, char **argv)
         NatsPair *pair = l.replicas == 3 ? pairR3.get() : pairR1.get();
         const std::string &why = l.replicas == 3 ? whyR3 : whyR1;
         NatsResult r;
+        auto unavailable = [&] {
+            NatsResult u;
+            u.why = why;
+            return u;
+        };
         switch (l.what) {
         case NatsLine::RawJs:
             r = servers ? rawJetStreamPublish(*servers, l.replicas, natsRawCount, 1024, 1024,
                                               natsTimeout)
-                        : NatsResult{{}, 0, 0, 0, why};
+                        : unavailable();
             break;
         case NatsLine::RawCore:
             r = servers ? rawCorePubSub(*servers, 2 * natsRawCount, 1024, 16384, natsTimeout)
-                        : NatsResult{{}, 0, 0, 0, why};
+                        : unavailable();
             break;
         case NatsLine::Queue:
         case NatsLine::Topic:
             r = pair ? pair->stream(l.what == NatsLine::Queue ? "queue" : "topic",
                                     natsChanfsCount, 1024, natsTimeout)
-                     : NatsResult{{}, 0, 0, 0, why};
+                     : unavailable();
             break;
         case NatsLine::RoundTrip:
             r = pair ? pair->pingPong(natsPingRounds, 64, natsTimeout)
-                     : NatsResult{{}, 0, 0, 0, why};
+                     : unavailable();
             break;
         }
         const Figure &f = figureById(l.figure);
         if (r.value)
             report.add(f, l.name, Group::Nats,
-                       Sample{*r.value, r.writerRate, r.msgsPerRead, r.daemonCpuUs});
+                       Sample{*r.value, r.writerRate, r.msgsPerRead, r.daemonCpuUs, 0,
+                              r.serverCpuUs});
         else
             report.addUnavailable(f, l.name, Group::Nats, r.why);
     };

@@ -294,6 +294,13 @@ std::unique_ptr<NatsServers> NatsServers::start(unsigned nodes, const std::strin
     return s;
 }
 
+double NatsServers::cpuSeconds() const
+{
+    double sum = 0;
+    for (pid_t pid : pids_) sum += bench::cpuSeconds(pid);
+    return sum;
+}
+
 NatsServers::~NatsServers()
 {
     stop();
@@ -378,6 +385,7 @@ NatsResult rawJetStreamPublish(const NatsServers &servers, int replicas, size_t 
     } deleteAfter{js.get(), stream};
 
     Buffer msg(msgBytes);
+    const double serverCpu = servers.cpuSeconds();
     const Clock::time_point t0 = Clock::now();
     for (size_t i = 0; i < count; ++i) {
         s = js_PublishAsync(js.get(), subject.c_str(), msg.data(), static_cast<int>(msgBytes),
@@ -390,6 +398,7 @@ NatsResult rawJetStreamPublish(const NatsServers &servers, int replicas, size_t 
     po.MaxWait = static_cast<int64_t>(timeoutSeconds * 1000);
     s = js_PublishAsyncComplete(js.get(), &po);
     const double seconds = secondsBetween(t0, Clock::now());
+    const double serverCpuUs = (servers.cpuSeconds() - serverCpu) / count * 1e6;
     if (s != NATS_OK) return na(natsWhy("js_PublishAsyncComplete", s));
     if (errors.count > 0) {
         std::lock_guard g(errors.mu);
@@ -406,6 +415,7 @@ NatsResult rawJetStreamPublish(const NatsServers &servers, int replicas, size_t 
     NatsResult r;
     r.value = count / seconds;
     r.writerRate = count / writerSeconds;
+    r.serverCpuUs = serverCpuUs;
     return r;
 }
 
@@ -455,6 +465,7 @@ NatsResult rawCorePubSub(const NatsServers &servers, size_t count, size_t msgByt
 
     Buffer msg(msgBytes);
     const auto deadline = Clock::now() + secondsToDuration(timeoutSeconds);
+    const double serverCpu = servers.cpuSeconds();
     const Clock::time_point t0 = Clock::now();
     for (size_t i = 0; i < count; ++i) {
         if (i >= window && i % 256 == 0) {
@@ -486,6 +497,7 @@ NatsResult rawCorePubSub(const NatsServers &servers, size_t count, size_t msgByt
     NatsResult r;
     r.value = count / seconds;
     r.writerRate = count / writerSeconds;
+    r.serverCpuUs = (servers.cpuSeconds() - serverCpu) / count * 1e6;
     return r;
 }
 
@@ -543,6 +555,7 @@ std::unique_ptr<NatsPair> NatsPair::start(const std::string &label,
 {
     auto p = std::make_unique<NatsPair>();
     p->label_ = label;
+    p->servers_ = &servers;
     p->replicas_ = replicas;
     p->mntA_ = scratch + "/mnt-" + label + "-A";
     p->mntB_ = scratch + "/mnt-" + label + "-B";
@@ -716,6 +729,7 @@ NatsResult NatsPair::stream(const std::string &kind, size_t count, size_t msgByt
     size_t reads = 0;
     double writerSeconds = 0;
     const double cpuBefore = cpuSeconds(a_->pid()) + cpuSeconds(b_->pid());
+    const double serverCpu = servers_->cpuSeconds();
     Clock::time_point t0, t1;
     auto measure = [&] {
         Buffer msg(msgBytes);
@@ -763,6 +777,7 @@ NatsResult NatsPair::stream(const std::string &kind, size_t count, size_t msgByt
     res.writerRate = writerSeconds > 0 ? count / writerSeconds : 0;
     res.msgsPerRead = reads ? static_cast<double>(count) / reads : 0;
     res.daemonCpuUs = (cpuSeconds(a_->pid()) + cpuSeconds(b_->pid()) - cpuBefore) / count * 1e6;
+    res.serverCpuUs = (servers_->cpuSeconds() - serverCpu) / count * 1e6;
     return res;
 }
 
@@ -791,7 +806,7 @@ NatsResult NatsPair::pingPong(size_t rounds, size_t msgBytes, double timeoutSeco
     UniqueFd pongW(::open((mntB_ + "/" + pong).c_str(), O_WRONLY | O_CLOEXEC));
     if (!pingR || !pongR || !pingW || !pongW) return na(errnoText("open ping/pong queues", errno));
     FirstError failure;
-    double seconds = 0;
+    double seconds = 0, serverCpu = 0;
     auto body = [&] {
         std::thread echo([&] {
             std::vector<char> buf(msgBytes);
@@ -811,7 +826,7 @@ NatsResult NatsPair::pingPong(size_t rounds, size_t msgBytes, double timeoutSeco
         Clock::time_point t0 = Clock::now();
         // Round 0 is a warm-up (the first read on each host sets its pull up).
         for (size_t i = 0; i <= rounds; ++i) {
-            if (i == 1) t0 = Clock::now();
+            if (i == 1) t0 = Clock::now(), serverCpu = servers_->cpuSeconds();
             if (int e = writeFully(pingW.get(), msg.data(), msgBytes)) {
                 failure.set(errnoText("host A: write", e));
                 break;
@@ -822,6 +837,7 @@ NatsResult NatsPair::pingPong(size_t rounds, size_t msgBytes, double timeoutSeco
             }
         }
         seconds = secondsBetween(t0, Clock::now());
+        serverCpu = servers_->cpuSeconds() - serverCpu;
         echo.join();  // an echo parked for good is freed by the timeout
     };
     if (!runWithDeadline(body, timeoutSeconds, [&] {
@@ -832,6 +848,7 @@ NatsResult NatsPair::pingPong(size_t rounds, size_t msgBytes, double timeoutSeco
     if (std::string e = failure.get(); !e.empty()) return na(e);
     NatsResult r;
     r.value = seconds / rounds * 1e6;
+    r.serverCpuUs = serverCpu / rounds * 1e6;
     return r;
 }
 

@@ -36,6 +36,7 @@ struct NatsResult {
     double writerRate = 0;        // stream: the writer's own msg/s
     double msgsPerRead = 0;       // stream: messages per read(2) on host B
     double daemonCpuUs = 0;       // stream: host A's + host B's daemon CPU per message
+    double serverCpuUs = 0;       // every nats-server's CPU per message (or round trip)
     std::string why;              // without a value: why it is n/a
 };
 
@@ -53,6 +54,8 @@ public:
 
     const std::vector<std::string> &urls() const { return urls_; }
     unsigned nodes() const { return static_cast<unsigned>(urls_.size()); }
+    // User+system seconds of all nodes so far.
+    double cpuSeconds() const;
     // SIGTERM (SIGKILL after 5 s) to every node. Stop the chanfs daemons
     // first: a daemon whose cluster vanished takes longer to stop.
     void stop();
@@ -134,6 +137,7 @@ private:
     std::string label_;
     std::unique_ptr<Daemon> a_, b_;
     std::string mntA_, mntB_;
+    const NatsServers *servers_ = nullptr;
     int replicas_ = 1;
     bool treeShared_ = false;
     std::string why_;

@@ -412,7 +412,10 @@ void Report::printDurable(std::FILE *out) const
 
 void Report::printNats(std::FILE *out) const
 {
-    if (natsPairs_.empty() && natsScale_.empty()) return;
+    bool any = !natsPairs_.empty() || !natsScale_.empty();
+    for (const FigureData &f : figures_)
+        for (const Series &s : f.series) any = any || s.group == Group::Nats;
+    if (!any) return;
     std::fprintf(out,
                  "\nacross machines: chanfs over NATS, host A writes, host B reads (two chanfs\n"
                  "daemons; nats-servers the bench started on 127.0.0.1, no network namespaces)\n");
@@ -430,38 +433,45 @@ void Report::printNats(std::FILE *out) const
                                   : "did NOT see host A's tree within 2 s: the bench created the "
                                     "same channels there (they meet on the same stream)");
     }
-    std::fprintf(out, "  %-42s %9s %9s %9s %12s %11s\n", "1 KiB messages, 64 KiB reader", "msg/s",
-                 "xmemory", "xraw JS", "writer msg/s", "daemon CPU");
+    std::fprintf(out, "  %-42s %9s %9s %9s %12s %11s %11s\n", "1 KiB messages, 64 KiB reader",
+                 "msg/s", "xmemory", "xraw JS", "writer msg/s", "daemon CPU", "server CPU");
     auto line = [&](const FigureData &f, const Series &s, bool ratios) {
         if (s.samples.empty()) {
             std::fprintf(out, "    %-40s n/a (%s)\n", s.transport.c_str(), s.why.c_str());
             return;
         }
         const double us = median(s.samples, [](const Sample &x) { return x.daemonCpuUs; });
-        std::fprintf(out, "    %-40s %9s %9s %9s %12s %11s\n", s.transport.c_str(),
+        const double server = median(s.samples, [](const Sample &x) { return x.serverCpuUs; });
+        std::fprintf(out, "    %-40s %9s %9s %9s %12s %11s %11s\n", s.transport.c_str(),
                      num(medianValue(s.samples)).c_str(),
                      ratios ? ratioText(natsVsMemory(f, s)).c_str() : "",
                      ratios ? ratioText(natsVsRaw(f, s)).c_str() : "",
                      num(median(s.samples, [](const Sample &x) { return x.writerRate; })).c_str(),
-                     us > 0 ? (num(us) + " us").c_str() : "-");
+                     us > 0 ? (num(us) + " us").c_str() : "-",
+                     server > 0 ? (num(server) + " us").c_str() : "-");
     };
     if (const FigureData *f = figure("msg1k")) {
         for (const Series &s : f->series)
             if (s.group == Group::Nats) line(*f, s, !natsRawReference(s.transport).empty());
     }
     if (const FigureData *f = figure("pingpong")) {
-        std::fprintf(out, "  %-42s %9s %9s\n", "round trip, 64 B each way", "us", "xmemory");
+        std::fprintf(out, "  %-42s %9s %9s %11s\n", "round trip, 64 B each way", "us", "xmemory",
+                     "server CPU");
         for (const Series &s : f->series) {
             if (s.group != Group::Nats) continue;
             if (s.samples.empty()) {
                 std::fprintf(out, "    %-40s n/a (%s)\n", s.transport.c_str(), s.why.c_str());
                 continue;
             }
-            std::fprintf(out, "    %-40s %9s %9s\n", s.transport.c_str(),
+            const double server = median(s.samples, [](const Sample &x) { return x.serverCpuUs; });
+            std::fprintf(out, "    %-40s %9s %9s %11s\n", s.transport.c_str(),
                          num(medianValue(s.samples)).c_str(),
-                         ratioText(natsVsMemory(*f, s)).c_str());
+                         ratioText(natsVsMemory(*f, s)).c_str(),
+                         server > 0 ? (num(server) + " us").c_str() : "-");
         }
     }
+    std::fprintf(out, "  daemon CPU: host A's and host B's chanfs together; server CPU: every "
+                      "nats-server's; per message\n");
     if (!natsScale_.empty())
         std::fprintf(out, "  host A's daemon with N queue channels: before -> created -> a reader "
                           "open on each\n");
@@ -624,6 +634,9 @@ void Report::writeJson(std::ostream &out) const
                 if (const double b = medianLogBytes(s.samples); b > 0)
                     out << ", \"log_bytes_per_msg\": " << jsonNum(b);
             }
+            if (s.group == Group::Nats && !s.samples.empty())
+                out << ", \"server_cpu_us\": "
+                    << jsonNum(median(s.samples, [](const Sample &x) { return x.serverCpuUs; }));
             if (f.figure.id == "msg1k" || f.figure.id == "pingpong")
                 out << ", \"daemon_cpu_us\": "
                     << jsonNum(median(s.samples, [](const Sample &x) { return x.daemonCpuUs; }));

@@ -45,6 +45,7 @@ struct Sample {
     double daemonCpuUs = 0;  // msg1k, pingpong: daemon CPU per message / round trip
     double logBytesPerMsg =
         0;  // durable channels: journal segment bytes per message (0: not measured)
+    double serverCpuUs = 0;  // NATS lines: the nats-servers' CPU per message
 };
 
 class Report {
