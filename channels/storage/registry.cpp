@@ -1,6 +1,9 @@
 #include "channels/storage/registry.h"
 
+#include <mutex>
+
 #include "channels/storage/journal.h"
+#include "channels/storage/nats/nats_link.h"
 
 namespace chanfs {
 
@@ -28,6 +31,23 @@ constexpr StorageBackend kBackends[] = {CHANFS_STORAGE_BACKENDS(CHANFS_STORE_ENT
 #undef CHANFS_STORE_ENTRY
 
 }  // namespace
+
+namespace {
+std::mutex linkMu;
+std::shared_ptr<NatsLink> theLink;  // guarded by linkMu
+}  // namespace
+
+void setNatsLink(std::shared_ptr<NatsLink> link)
+{
+    std::lock_guard<std::mutex> g(linkMu);
+    theLink = std::move(link);
+}
+
+std::shared_ptr<NatsLink> natsLink()
+{
+    std::lock_guard<std::mutex> g(linkMu);
+    return theLink;
+}
 
 const StorageBackend *findStorage(std::string_view name)
 {

@@ -20,6 +20,8 @@
 
 namespace chanfs {
 
+class NatsLink;
+
 // Where and for whom a store is opened.
 struct StoreRequest {
     std::string dir;    // the channel's own directory in the state directory
@@ -45,6 +47,12 @@ struct StorageBackend {
     int (*open)(const StoreRequest &req, std::shared_ptr<MessageStore> *out, StoreRecovery *rec,
                 std::string *why);
 };
+
+// The daemon's NATS link (nats/nats_link.h), for the "nats" store: set once
+// at mount (before any store opens) when -o nats= is given; null otherwise
+// (backend=nats is then refused with EINVAL). Thread-safe.
+void setNatsLink(std::shared_ptr<NatsLink> link);
+std::shared_ptr<NatsLink> natsLink();
 
 // The backend registered under `name`, or null.
 const StorageBackend *findStorage(std::string_view name);

@@ -130,6 +130,23 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         // A missing file is reported when it is read, with its name.
         o->configFile = abs ? abs : value;
         free(abs);
+    } else if (key == "nats") {
+        // Repeated, one server each: -o splits on commas, so a list in one
+        // value would be cut apart anyway (fstab lines repeat nats= too).
+        if (std::string why = checkNatsUrl(value); !why.empty()) return bad(why);
+        o->nats.servers.push_back(value);
+    } else if (key == "nats_creds" || key == "nats_ca" || key == "nats_cert" ||
+               key == "nats_key") {
+        // Paths only: the secrets stay in their files (the link reads them).
+        if (value.empty() || value[0] != '/') return bad("expected an absolute file path");
+        std::string &field = key == "nats_creds" ? o->nats.credsFile
+                             : key == "nats_ca"  ? o->nats.caFile
+                             : key == "nats_cert" ? o->nats.certFile
+                                                  : o->nats.keyFile;
+        field = value;
+    } else if (key == "nats_prefix") {
+        if (std::string why = checkNatsPrefix(value); !why.empty()) return bad(why);
+        o->nats.prefix = value;
     } else if (key == "force_mount") {
         o->forceMount = true;
     } else if (key == "default_permissions") {
@@ -193,6 +210,12 @@ std::string usage(const char *prog)
       << "  -o bridge_root=DIR     FIFO and socket bridge paths must be inside DIR\n"
       << "  -o config=FILE         create the tree FILE declares (default:\n"
       << "                         SOURCE/chanfs.toml if it exists)\n"
+      << "  -o nats=URL            a NATS JetStream server (nats://HOST:PORT or\n"
+      << "                         tls://...); repeat for each server of the cluster.\n"
+      << "                         Needed by channels with backend=nats\n"
+      << "  -o nats_creds=FILE     NATS credentials file (also nats_ca=, nats_cert=,\n"
+      << "                         nats_key=: TLS files); secrets only from files\n"
+      << "  -o nats_prefix=NAME    names of the streams and subjects (default chanfs)\n"
       << "  -o force_mount         mount even where a FUSE mount is: a dead one\n"
       << "                         (its daemon gone) is unmounted first, a live one\n"
       << "                         is mounted over\n"

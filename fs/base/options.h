@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "channels/base/settings.h"
+#include "channels/storage/nats/nats_config.h"
 
 namespace chanfs::fs {
 
@@ -48,6 +49,10 @@ struct Options {
     bool metricsBindAny = false;
     // -o metrics_max_channels=N: channels past N (by path) get no series.
     uint64_t metricsMaxChannels = 1000;
+    // -o nats=URL (repeatable), nats_creds=, nats_ca=, nats_cert=,
+    // nats_key=, nats_prefix=: the NATS cluster NATS-backed channels live in
+    // (docs/nats.md). Empty servers: no link, backend=nats is refused.
+    NatsConfig nats;
     std::vector<std::string> fuseOptions;     // passed to libfuse as -o
     std::vector<std::string> ignoredOptions;  // fstab-only (defaults, _netdev, x-*...)
 };

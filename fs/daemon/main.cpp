@@ -11,6 +11,8 @@
 
 #include "channels/base/log_limit.h"
 #include "channels/base/unique_fd.h"
+#include "channels/storage/nats/nats_link.h"
+#include "channels/storage/registry.h"
 #include "fs/base/log.h"
 #include "fs/base/options.h"
 #include "fs/config/config.h"
@@ -137,6 +139,19 @@ int main(int argc, char **argv)
         spdlog::error("cannot daemonize: {}", std::strerror(errno));
         return 1;
     }
+    // The NATS link starts its threads, so after the fork above; before the
+    // state directory, whose NATS channels open their stores on it. It
+    // never waits for the network: a cluster that is down at mount time is
+    // connected to later.
+    std::shared_ptr<NatsLink> nats;
+    if (opts.nats.enabled()) {
+        if (NatsLink::open(opts.nats, &nats, &err) < 0) {
+            std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
+            detach.failed(2);
+            return 2;
+        }
+        setNatsLink(nats);
+    }
     Filesystem fs(opts);
     // A state directory brings back the tree the last run left (config.h's
     // file then applies on top of it).
@@ -201,6 +216,8 @@ int main(int argc, char **argv)
     fs.closeAll();
     session.reset();
     notifier.reset();  // a probe still in the kernel returned with the session
+    setNatsLink(nullptr);
+    if (nats) nats->close();  // bounded, also with the cluster down
     // libfuse reports the signal that ended the loop as a positive number:
     // SIGINT/SIGTERM/SIGHUP are a clean stop.
     return rc >= 0 ? 0 : 1;

@@ -1,0 +1,30 @@
+// Where the NATS cluster is and how to log in: the -o nats=... mount options
+// (and the config file's [nats] table). No cnats dependency, so fs/base's
+// option parser can fill it in.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace chanfs {
+
+struct NatsConfig {
+    // nats://host:port or tls://host:port, one per -o nats= (repeatable).
+    std::vector<std::string> servers;
+    // Paths only: secrets are read from these files and never appear in
+    // argv, xattrs, stats or log lines.
+    std::string credsFile, caFile, certFile, keyFile;
+    // -o nats_prefix=: the namespace of stream, bucket and subject names, so
+    // two chanfs installations can share one cluster.
+    std::string prefix = "chanfs";
+    bool enabled() const { return !servers.empty(); }
+};
+
+// "" if `url` is a server address the link accepts (nats:// or tls://, a
+// host, an optional port 1-65535); otherwise what is wrong with it.
+std::string checkNatsUrl(const std::string &url);
+// "" if `prefix` can name streams and subjects (letters, digits, '-', '_',
+// at most 32 characters); otherwise what is wrong with it.
+std::string checkNatsPrefix(const std::string &prefix);
+
+}  // namespace chanfs
