@@ -64,8 +64,12 @@ inline constexpr SettingName kSettings[] = {
      "past messages a new topic subscriber receives, 0 to 1000000 (default 0)"},
     {"delivery", ValueType::Choice, "one batch", "batch", "HOW", kAnywhere, "",
      "what one read takes: one whole message (default for queue) or batch, all that fits (default for pipe and topic)"},
+    {"backend", ValueType::Choice, "memory journal nats", "memory", "BACKEND", kAnywhere, "",
+     "where messages live: memory (default), journal (a log under the state directory, as durable=1) or nats (a NATS JetStream stream shared by every mount of the cluster; queue and topic only)"},
+    {"replicas", ValueType::Count, "", "0", "N", kAnywhere, "",
+     "backend=nats: copies of the stream, 1 or 3 (default 0: the cluster size capped at 3)"},
     {"durable", ValueType::Flag, "0 1", "0", "", kAnywhere, "",
-     "keep the messages in a log under the state directory, so they survive the daemon (default off; durable=0 turns it off)"},
+     "keep the messages in a log under the state directory, so they survive the daemon (default off; durable=0 turns it off); the same as backend=journal"},
     {"fsync", ValueType::Choice, "always batch never", "batch", "POLICY", kAnywhere, "",
      "durable: always, batch (default) or never"},
     {"retention_bytes", ValueType::Size, "", "67108864", "SIZE", kAnywhere, "",
@@ -82,6 +86,7 @@ inline constexpr unsigned kUdsConnectStat = 4;  // a channel with uds=connect:
 inline constexpr unsigned kUdsListenStat = 8;   // a channel with uds=listen...:
 inline constexpr unsigned kMountRootStat = 16;  // the mount root, read by name, not listed
 inline constexpr unsigned kDurableStat = 32;    // a durable channel (its journal)
+inline constexpr unsigned kNatsStat = 64;       // a NATS-backed channel (backend=nats)
 
 struct StatName {
     std::string_view name;  // user.chanfs.stats.<name>
@@ -105,6 +110,10 @@ inline constexpr StatName kStats[] = {
     {"drops", kChannelStat, "messages dropped (drop-oldest, or a partial frame left at close)"},
     {"dropped_bytes", kChannelStat, "bytes of the dropped messages"},
     {"storage_error", kDurableStat, "a durable channel's journal: ok, refusing writes: WHY (the state directory is full; each write tries again) or failed: WHY (writes fail until a restart on a repaired state directory)"},
+    {"backend", kNatsStat, "where the channel's messages live: nats"},
+    {"nats_connected", kNatsStat, "1 while the NATS link is up and the channel's stream is ready"},
+    {"nats_pending", kNatsStat, "messages written here that JetStream has not acknowledged yet"},
+    {"nats_error", kNatsStat, "why the channel cannot reach its stream now, empty if it can"},
     {"fifo_connected", kFifoStat, "1 while a program has the FIFO's other end open"},
     {"fifo_bytes", kFifoStat, "bytes moved through the FIFO"},
     {"fifo_error", kFifoStat, "the FIFO's last error, empty if none"},

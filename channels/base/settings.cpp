@@ -9,7 +9,7 @@ namespace chanfs {
 bool PartialSettings::empty() const
 {
     return !kind && !framing && !capacityBytes && !maxMessageBytes && !overflow && !replay &&
-           !durable && !fsync && !retentionBytes && !retentionMessages && !delivery;
+           !durable && !nats && !replicas && !fsync && !retentionBytes && !retentionMessages && !delivery;
 }
 
 void PartialSettings::overlay(const PartialSettings &over)
@@ -21,6 +21,8 @@ void PartialSettings::overlay(const PartialSettings &over)
     if (over.overflow) overflow = over.overflow;
     if (over.replay) replay = over.replay;
     if (over.durable) durable = over.durable;
+    if (over.nats) nats = over.nats;
+    if (over.replicas) replicas = over.replicas;
     if (over.fsync) fsync = over.fsync;
     if (over.retentionBytes) retentionBytes = over.retentionBytes;
     if (over.retentionMessages) retentionMessages = over.retentionMessages;
@@ -62,6 +64,11 @@ Settings resolveSettings(const PartialSettings &mountDefaults,
     s.overflow = merged.overflow.value_or(Overflow::Block);
     s.replay = merged.replay.value_or(0);
     s.durable = merged.durable.value_or(false);
+    s.nats = merged.nats.value_or(false);
+    if (s.nats) s.durable = false;
+    // A directory default of backend=nats does not make its pipes fail.
+    if (s.nats && s.kind == Kind::Pipe) s.nats = false;
+    s.replicas = merged.replicas.value_or(0);
     s.fsync = merged.fsync.value_or(FsyncPolicy::Batch);
     s.retentionBytes = merged.retentionBytes.value_or(kDefaultRetentionBytes);
     s.retentionMessages = merged.retentionMessages.value_or(0);
@@ -91,7 +98,23 @@ int validate(const Settings &s, std::string *why)
         if (why) *why = "replay must be at most 1000000";
         return -EINVAL;
     }
+    if (s.nats && s.kind == Kind::Pipe) {
+        if (why)
+            *why =
+                "a pipe cannot use backend=nats (pipe sessions across hosts are not "
+                "supported): use kind queue or topic";
+        return -EINVAL;
+    }
+    if (s.replicas != 0 && s.replicas != 1 && s.replicas != 3) {
+        if (why) *why = "replicas must be 1 or 3 (0: the cluster size capped at 3)";
+        return -EINVAL;
+    }
     return 0;
+}
+
+std::string_view backendName(const Settings &s)
+{
+    return s.nats ? "nats" : s.durable ? "journal" : "memory";
 }
 
 int parseKind(std::string_view t, Kind *out)
@@ -275,12 +298,27 @@ int parseOne(std::string_view name, std::string_view value, PartialSettings *p, 
         if (parseCount(value, &v) < 0 || v > kMaxReplay) return bad("a count from 0 to 1000000");
         p->replay = v;
     } else if (name == "durable") {
-        if (value == "1")
+        // The old name of backend=journal (durable=0: memory, unless nats).
+        if (value == "1") {
             p->durable = true;
-        else if (value == "0")
+            p->nats = false;
+        } else if (value == "0") {
             p->durable = false;
-        else
+        } else {
             return bad("0 or 1");
+        }
+    } else if (name == "backend") {
+        if (value == "memory" || value == "journal" || value == "nats") {
+            p->durable = value == "journal";
+            p->nats = value == "nats";
+        } else {
+            return bad("memory, journal or nats");
+        }
+    } else if (name == "replicas") {
+        uint64_t v;
+        if (parseCount(value, &v) < 0 || (v != 0 && v != 1 && v != 3))
+            return bad("1 or 3 (0: the cluster size capped at 3)");
+        p->replicas = v;
     } else if (name == "fsync") {
         FsyncPolicy f;
         if (parseFsync(value, &f) < 0) return bad("always, batch or never");
@@ -330,6 +368,8 @@ int applySetting(Settings *s, std::string_view name, std::string_view value, std
     if (p.overflow) next.overflow = *p.overflow;
     if (p.replay) next.replay = *p.replay;
     if (p.durable) next.durable = *p.durable;
+    if (p.nats) next.nats = *p.nats;
+    if (p.replicas) next.replicas = *p.replicas;
     if (p.fsync) next.fsync = *p.fsync;
     if (p.retentionBytes) next.retentionBytes = *p.retentionBytes;
     if (p.retentionMessages) next.retentionMessages = *p.retentionMessages;
@@ -366,6 +406,8 @@ std::optional<std::string> formatSetting(const Settings &s, std::string_view nam
     if (name == "max_message") return std::to_string(s.maxMessageBytes);
     if (name == "overflow") return std::string(toString(s.overflow));
     if (name == "replay") return std::to_string(s.replay);
+    if (name == "backend") return std::string(backendName(s));
+    if (name == "replicas") return std::to_string(s.replicas);
     if (name == "durable") return std::string(s.durable ? "1" : "0");
     if (name == "fsync") return std::string(toString(s.fsync));
     if (name == "retention_bytes") return std::to_string(s.retentionBytes);
@@ -382,6 +424,9 @@ std::optional<std::string> formatSetting(const PartialSettings &s, std::string_v
     if (name == "max_message" && s.maxMessageBytes) return std::to_string(*s.maxMessageBytes);
     if (name == "overflow" && s.overflow) return std::string(toString(*s.overflow));
     if (name == "replay" && s.replay) return std::to_string(*s.replay);
+    if (name == "backend" && (s.nats || s.durable))
+        return std::string(s.nats && *s.nats ? "nats" : s.durable && *s.durable ? "journal" : "memory");
+    if (name == "replicas" && s.replicas) return std::to_string(*s.replicas);
     if (name == "durable" && s.durable) return std::string(*s.durable ? "1" : "0");
     if (name == "fsync" && s.fsync) return std::string(toString(*s.fsync));
     if (name == "retention_bytes" && s.retentionBytes) return std::to_string(*s.retentionBytes);
@@ -407,6 +452,11 @@ int clearSetting(PartialSettings *s, std::string_view name)
         s->replay.reset();
     else if (name == "durable")
         s->durable.reset();
+    else if (name == "backend") {
+        s->durable.reset();
+        s->nats.reset();
+    } else if (name == "replicas")
+        s->replicas.reset();
     else if (name == "fsync")
         s->fsync.reset();
     else if (name == "retention_bytes")

@@ -51,6 +51,11 @@ struct Settings {
     // Durable channels keep their messages in a log under the state
     // directory (journal.h); retention applies to topics.
     bool durable = false;
+    // backend=nats (queue and topic): the messages live in a NATS JetStream
+    // stream (channels/storage/nats/); durable is then false. replicas: the
+    // stream's copies, 1 or 3, 0 for the cluster size capped at 3.
+    bool nats = false;
+    uint64_t replicas = 0;
     FsyncPolicy fsync = FsyncPolicy::Batch;
     uint64_t retentionBytes = kDefaultRetentionBytes;  // 0: unlimited
     uint64_t retentionMessages = 0;                    // 0: unlimited
@@ -73,6 +78,8 @@ struct PartialSettings {
     std::optional<Overflow> overflow;
     std::optional<uint64_t> replay;
     std::optional<bool> durable;
+    std::optional<bool> nats;
+    std::optional<uint64_t> replicas;
     std::optional<FsyncPolicy> fsync;
     std::optional<uint64_t> retentionBytes;
     std::optional<uint64_t> retentionMessages;
@@ -104,6 +111,9 @@ int parseDelivery(std::string_view text, ReadDelivery *out);
 // A byte count: decimal digits with an optional K, M or G suffix (binary).
 int parseSize(std::string_view text, uint64_t *out);
 int parseCount(std::string_view text, uint64_t *out);
+
+// backend=: memory, journal or nats.
+std::string_view backendName(const Settings &s);
 
 std::string_view toString(Kind kind);
 std::string_view toString(Framing framing);

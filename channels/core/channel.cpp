@@ -198,6 +198,7 @@ void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter
         parkedReads_.push_back(ParkedRead{&h, req.maxBytes, std::move(waiter)});
         parkedReadIndex_[key] = std::prev(parkedReads_.end());
         ++stats_.blockedReaders;
+        store_->readersWaiting(parkedReads_.size(), store_->queued().messages());
     }
     pump(acts);
     runActions(acts);

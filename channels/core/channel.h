@@ -125,6 +125,8 @@ struct ChannelStats {
     uint64_t maxBacklogBytes = 0;
     timespec lastWrite{};
     std::string storageError;  // a durable channel's journal: "ok" or what failed
+    // The store's own stats (a NATS store: backend, nats_connected, ...).
+    std::vector<std::pair<std::string, std::string>> storeStats;
 };
 
 // What a read takes, kept so a failed reply can put it back.
@@ -195,6 +197,10 @@ public:
     // failed is used all the same: it serves what it recovered and refuses
     // writes with its failure().
     int useStore(std::shared_ptr<MessageStore> store, bool carryQueued);
+    // A remote store's feed (message_store.h's StoreFeed): messages from its
+    // stream are queued as if written here; parked requests try again.
+    void arrive(std::vector<Payload> &messages);
+    void retryParked();
     // Moves the channel back into memory; returns the store it left (to
     // destroy() it, or nothing).
     std::shared_ptr<MessageStore> leaveStore();

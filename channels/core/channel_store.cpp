@@ -58,6 +58,7 @@ ChannelStats Channel::stats() const
     s.queuedMessages = store_->queued().messages();
     s.maxBacklogBytes = policy_->backlogBytes(*this);
     if (store_->durable()) s.storageError = store_->health();
+    store_->describe(&s.storeStats);
     return s;
 }
 
@@ -79,8 +80,31 @@ void Channel::countDrop(uint64_t bytes)
     stats_.droppedBytes += bytes;
 }
 
+namespace {
+
+// A remote store's way back into its channel, held by the store: weak, so a
+// store outliving its channel (replies in flight) feeds nothing.
+class ChannelFeed final : public StoreFeed {
+public:
+    explicit ChannelFeed(std::weak_ptr<Channel> ch) : ch_(std::move(ch)) {}
+    void arrived(std::vector<Payload> messages) override
+    {
+        if (auto ch = ch_.lock()) ch->arrive(messages);
+    }
+    void changed() override
+    {
+        if (auto ch = ch_.lock()) ch->retryParked();
+    }
+
+private:
+    const std::weak_ptr<Channel> ch_;
+};
+
+}  // namespace
+
 int Channel::useStore(std::shared_ptr<MessageStore> store, bool carryQueued)
 {
+    if (store->remote()) store->attach(std::make_shared<ChannelFeed>(weak_from_this()));
     MutexLock lock(mu_);
     if (carryQueued) store->adoptQueued(*store_);
     store->configure(settings_);

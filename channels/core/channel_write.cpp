@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "channels/core/kind_policy.h"
@@ -12,7 +13,12 @@ namespace chanfs {
 
 bool Channel::fits(uint64_t bytes) const
 {
-    const uint64_t backlog = policy_->backlogBytes(*this);
+    // A remote store's outbox counts too; while it holds writes (its link
+    // is down) nothing beyond capacity is taken in, not even into an empty
+    // channel: what it holds must fit.
+    const uint64_t held = store_->heldBytes();
+    if (store_->holdingWrites()) return held + bytes <= settings_.capacityBytes;
+    const uint64_t backlog = policy_->backlogBytes(*this) + held;
     return backlog == 0 || backlog + bytes <= settings_.capacityBytes;
 }
 
@@ -115,6 +121,12 @@ int Channel::admit(Handle &h, FramedWrite &framed, bool nonblock)
         stats_.inBytes = inBytesBefore;
         return rc;
     }
+    // A remote store took them into its outbox: they are queued when they
+    // come back from its stream (arrive()), in the stream's order.
+    if (store_->remote()) {
+        store_->withdrawSince(mark);
+        stats_.totalBytes -= framed.messageBytes;
+    }
     return 1;
 }
 
@@ -132,13 +144,14 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
         return;
     }
     Actions acts;
-    FramedWrite framed =
-        frameWrite(settings_.framing, settings_.maxMessageBytes, h.held_, req.data);
+    const uint64_t maxMessage = std::min<uint64_t>(settings_.maxMessageBytes, store_->maxMessage());
+    FramedWrite framed = frameWrite(settings_.framing, maxMessage, h.held_, req.data);
     if (framed.error) {
         spdlog::warn(
             "channel {}: write of {} bytes refused: a {} message is over max_message "
-            "({} bytes){}",
-            name_, req.data.size(), toString(settings_.framing), settings_.maxMessageBytes,
+            "({} bytes{}){}",
+            name_, req.data.size(), toString(settings_.framing), maxMessage,
+            maxMessage < settings_.maxMessageBytes ? ", the store's limit" : "",
             framed.dropHeld ? "; the writer's unfinished message is dropped" : "");
         if (framed.dropHeld && !h.held_.empty()) {
             ++stats_.drops;
@@ -185,6 +198,36 @@ void Channel::retryForMemory()
 {
     mu_.lock();
     Actions acts;
+    pump(acts);
+    runActions(acts);
+}
+
+}  // namespace chanfs
+
+namespace chanfs {
+
+void Channel::arrive(std::vector<Payload> &messages)
+{
+    mu_.lock();
+    Actions acts;
+    uint64_t bytes = 0;
+    for (const Payload &p : messages) bytes += p->size();
+    stats_.totalBytes += bytes;
+    clock_gettime(CLOCK_REALTIME, &stats_.lastWrite);
+    // The kinds append as for a local write; the store's observer knows
+    // these come from its stream.
+    static Handle stream(0, false, true);
+    policy_->append(*this, stream, messages);
+    newMessages_ = true;
+    pump(acts);
+    runActions(acts);
+}
+
+void Channel::retryParked()
+{
+    mu_.lock();
+    Actions acts;
+    scanAllParked_ = true;
     pump(acts);
     runActions(acts);
 }

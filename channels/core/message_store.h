@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,6 +37,23 @@
 #include "channels/base/waiters.h"
 
 namespace chanfs {
+
+// How a store whose messages come from elsewhere (a NATS stream: every
+// host's writes, in the stream's order) hands them to its channel, and asks
+// it to try its parked requests again. The channel makes one for each store
+// it uses (MessageStore::attach). Thread-safe; call with no channel mutex
+// held (it takes the channel's).
+class StoreFeed {
+public:
+    virtual ~StoreFeed() = default;
+    // Messages from the stream, in its order: queued as if written here (the
+    // store's observer sees each append, flagged by arriving()), readers
+    // woken.
+    virtual void arrived(std::vector<Payload> messages) = 0;
+    // The store's state changed (acknowledgements freed room, the link came
+    // up or went down): parked writes and reads are tried again.
+    virtual void changed() = 0;
+};
 
 class MessageStore {
 public:
@@ -103,6 +121,8 @@ public:
     // [channel mutex] What stats.storage_error shows for a durable store:
     // "ok", or why it refuses writes.
     virtual std::string health() const { return "ok"; }
+    // [channel mutex] Stats of its own (name, value) for stats.* (names.h).
+    virtual void describe(std::vector<std::pair<std::string, std::string>> *) const {}
     // [channel mutex] Appends since `fromSeq` are taken back: flush()
     // refused them (a full disk), so the store forgets them too.
     virtual void cancelAppends(uint64_t /*fromSeq*/) {}
@@ -121,6 +141,32 @@ public:
     // off, the channel removed): deletes what it kept. Later calls do
     // nothing. The queued image stays usable.
     virtual void destroy() {}
+
+    // ---- A store that originates messages (remote(): NATS) ------------
+    // Local appends are not queued: the channel's admit() withdraws them
+    // from the queue once flush() took them (withdrawSince), and they come
+    // back through the StoreFeed in the stream's global order.
+    virtual bool remote() const { return false; }
+    // [no channel mutex] The channel's feed (kept weakly by the channel's
+    // side; a store may outlive its channel).
+    virtual void attach(std::shared_ptr<StoreFeed>) {}
+    // [channel mutex] Bytes written but not yet kept by the store (its
+    // outbox): counted against capacity with the queued ones.
+    virtual uint64_t heldBytes() const { return 0; }
+    // [channel mutex] Whether the store holds writes for now (its link is
+    // down): a write then fits only if held plus its bytes fit capacity,
+    // even into an empty channel, else it follows overflow.
+    virtual bool holdingWrites() const { return false; }
+    // [channel mutex] The largest message the store can keep (a NATS
+    // server's max payload less header room); max_message is clamped to it.
+    virtual uint64_t maxMessage() const { return UINT64_MAX; }
+    // [channel mutex] `parked` reads wait on the channel and `queued`
+    // messages are here for them: a store that fetches on demand asks for
+    // what they lack.
+    virtual void readersWaiting(size_t /*parked*/, size_t /*queued*/) {}
+    // Takes appends after `m` off the queue without telling the store (it
+    // has them already: a remote store's outbox).
+    void withdrawSince(MessageLog::BackMark m) { log_.rollback(m); }
 
     // ---- Moving between stores [channel mutex] --------------------------
     // Takes over `from`'s queued entries (the channel switches store).

@@ -15,6 +15,7 @@ namespace chanfs {
 #define CHANFS_STORAGE_BACKENDS(X) \
     X("memory", false, openMemoryStore) \
     X("journal", true, openJournalStore) \
+    X("nats", false, openNatsStore) \
     /* a new store goes above this line, as one X(name, durable, factory) */
 // clang-format on
 
@@ -58,7 +59,7 @@ const StorageBackend *findStorage(std::string_view name)
 
 const StorageBackend &storageFor(const Settings &s)
 {
-    return *findStorage(s.durable ? "journal" : "memory");
+    return *findStorage(backendName(s));
 }
 
 void syncSoon(const std::shared_ptr<Syncable> &s)

@@ -57,7 +57,7 @@ Node *makeChannelNode(Filesystem &fs, Node &dir, const std::string &name, mode_t
     if ((*err = checkNewEntry(fs, dir, name, 0, true, "create"))) return nullptr;
     Node &n = fs.inodes.add(dir, name, false, mode, uid, gid, ino);
     n.channel = Channel::create(s, fs.inodes.path(n));
-    if (ino == 0 && s.durable) {
+    if (ino == 0 && (s.durable || s.nats)) {
         std::string why;
         if (int rc = matchDurability(fs, n, &why); rc < 0) {
             spdlog::error("channel {}: not created: {}", fs.inodes.path(n), why);

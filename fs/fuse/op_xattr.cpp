@@ -81,6 +81,11 @@ int readValue(const Node &n, std::string_view key, std::string *out)
                     return 0;
                 }
         const ChannelStats st = fileStats(n);
+        for (const auto &[name, value] : st.storeStats)
+            if (name == stat) {
+                *out = value;
+                return 0;
+            }
         if (stat == kStorageErrorStat) {
             if (st.storageError.empty()) return -ENODATA;  // not durable
             *out = st.storageError;
@@ -315,7 +320,7 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
                 rc = matchDurability(fs, *n, &why);
                 if (rc < 0) {
                     std::string ignored;
-                    ch->changeSetting("durable", "0", &ignored);
+                    ch->changeSetting("backend", "memory", &ignored);
                 }
             }
             if (const int saved = fs.state ? fs.state->save(fs, *n) : 0; saved < 0) {
@@ -388,6 +393,7 @@ void opListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept
             names.append(kPrefix).append(key).push_back('\0');
         if (!n->isDir) appendStatNames(&names, kChannelStat);
         if (!n->isDir && n->channel->settings().durable) appendStatNames(&names, kDurableStat);
+        if (!n->isDir && n->channel->settings().nats) appendStatNames(&names, kNatsStat);
         for (const auto &[key, e] : n->endpoints.items())
             for (const EndpointStat &st : e->stats())
                 names.append(kPrefix).append(kStatsPrefix).append(st.name).push_back('\0');

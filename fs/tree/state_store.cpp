@@ -240,6 +240,20 @@ int StateStore::restore(Filesystem &fs, std::string *why)
                         for (const auto &[k, v] : r.values)
                             if (isBridgeKey(k)) bridged.push_back({ino, r.uid, r.gid, k, v});
                     }
+                    if (n && !storageFor(s).durable && s.nats) {
+                        // Its messages are in the cluster's stream: the store
+                        // connects to it (when the cluster is reachable).
+                        const std::string label = fs.inodes.path(*n);
+                        StoreRequest req{"", s, label, false};
+                        std::shared_ptr<MessageStore> store;
+                        StoreRecovery rec;
+                        std::string w;
+                        if (storageFor(s).open(req, &store, &rec, &w) < 0)
+                            spdlog::error("channel {}: backend=nats: {}; it stays in memory",
+                                          label, w);
+                        else
+                            n->channel->useStore(std::move(store), false);
+                    }
                     if (n && storageFor(s).durable) {
                         const std::string label = fs.inodes.path(*n);
                         struct stat st {};
@@ -513,6 +527,19 @@ int matchDurability(Filesystem &fs, Node &n, std::string *why)
     const StorageBackend &wanted = storageFor(s);
     const std::shared_ptr<MessageStore> current = n.channel->messageStore();
     if (current->name() == wanted.name) return 0;
+    if (!wanted.durable && wanted.name != "memory") {
+        // A store kept elsewhere (backend=nats): no state directory needed.
+        StoreRequest req{"", s, fs.inodes.path(n), true};
+        std::shared_ptr<MessageStore> store;
+        if (int rc = wanted.open(req, &store, nullptr, why); rc < 0) return rc;
+        if (int rc = n.channel->useStore(store, true); rc < 0) {
+            store->destroy();
+            *why = std::string("cannot move the channel into its store: ") + std::strerror(-rc);
+            return rc;
+        }
+        if (current->durable()) current->destroy();
+        return 0;
+    }
     if (wanted.durable) {
         if (!fs.state) {
             *why = "durable channels need a state directory: mount as chanfs STATE_DIR MOUNTPOINT";

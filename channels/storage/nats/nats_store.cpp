@@ -1,0 +1,889 @@
+// The NATS store (backend=nats, docs/nats.md): a queue or topic channel
+// whose messages live in a JetStream stream shared by every chanfs mount of
+// the cluster. The channel's queued image holds only what came back from the
+// stream (in the stream's order); local writes go to the store's outbox, are
+// published with a message id, and their write is answered once JetStream
+// acknowledged every message of it.
+//
+//   topic  one stream per directory (limits retention, file storage) with a
+//          subject per channel; each mount reads it through one push
+//          consumer per channel (acks none, flow control, heartbeats),
+//          recreated from the last stream sequence seen after a reconnect.
+//   queue  one work-queue stream per directory, a subject per channel and
+//          one durable pull consumer per channel shared by every mount
+//          (explicit acks). Parked readers pull as many messages as they
+//          lack; a message is acked once the reply carrying it succeeded
+//          (consumed()); a failed reply puts it back here.
+//
+// Threading contract: message_store.h's. The store's mutex comes after the
+// channel's (channel mutex, then the store's, then the link's) and is never
+// held while calling the feed, a waiter or a cnats call that may wait.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "channels/base/mutex.h"
+#include "channels/base/thread_annotations.h"
+#include "channels/core/message_store.h"
+#include "channels/storage/nats/nats_link.h"
+#include "channels/storage/registry.h"
+
+namespace chanfs {
+
+namespace {
+
+// Publishes in flight per channel before the outbox waits for acks.
+constexpr size_t kPublishWindow = 512;
+// Headers (message id, pack count) and the pack's length words.
+constexpr uint64_t kHeaderRoom = 512;
+constexpr int64_t kAckWaitNs = 30'000'000'000;    // queue: redelivery after a host died
+constexpr int64_t kPullExpiresNs = 5'000'000'000;  // a pull request stays open that long
+constexpr int64_t kTopicHistoryPerChannel = 100000;
+constexpr int64_t kDuplicateWindowNs = 120'000'000'000;
+
+uint64_t fnv1a(std::string_view s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+std::string hex64(uint64_t v)
+{
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+// A channel name as one subject token: letters, digits, '-' and '_' stay,
+// every other byte is _XX.
+std::string subjectToken(std::string_view name)
+{
+    std::string out;
+    for (unsigned char c : name) {
+        if (std::isalnum(c) || c == '-') {
+            out += static_cast<char>(c);
+        } else {
+            char buf[4];
+            std::snprintf(buf, sizeof buf, "_%02x", c);
+            out += buf;
+        }
+    }
+    return out.empty() ? "_" : out;
+}
+
+std::string jsonQuote(std::string_view s)
+{
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    return out + "\"";
+}
+
+// The stream sequence in a JetStream delivery's reply subject:
+// $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+// (and the 12-token form with domain and account hash).
+uint64_t streamSeqOf(const char *reply)
+{
+    if (!reply) return 0;
+    std::vector<std::string_view> tok;
+    std::string_view r(reply);
+    size_t start = 0;
+    for (size_t i = 0; i <= r.size(); ++i)
+        if (i == r.size() || r[i] == '.') {
+            tok.push_back(r.substr(start, i - start));
+            start = i + 1;
+        }
+    size_t idx = 0;
+    if (tok.size() == 9)
+        idx = 5;
+    else if (tok.size() >= 12)
+        idx = 7;
+    else
+        return 0;
+    uint64_t v = 0;
+    for (char c : tok[idx]) {
+        if (c < '0' || c > '9') return 0;
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return v;
+}
+
+// One NATS message for several chanfs messages of one write: each is a
+// 4-byte big-endian length and its bytes (header Chanfs-Pack: N).
+void appendLength(std::string &out, uint32_t n)
+{
+    const char b[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                       static_cast<char>(n >> 8), static_cast<char>(n)};
+    out.append(b, 4);
+}
+
+bool unpack(std::string_view body, uint32_t count, std::vector<Payload> &out)
+{
+    size_t at = 0;
+    for (uint32_t i = 0; i < count; ++i) {
+        if (body.size() - at < 4) return false;
+        const auto *p = reinterpret_cast<const unsigned char *>(body.data() + at);
+        const uint32_t n = (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) |
+                           (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+        at += 4;
+        if (body.size() - at < n) return false;
+        out.push_back(makePayload(body.data() + at, n));
+        at += n;
+    }
+    return at == body.size();
+}
+
+// A message taken from a queue's pull consumer: acked once every chanfs
+// message it carried is consumed.
+struct AckRef {
+    std::string reply;
+    uint32_t remaining = 0;
+};
+
+class NatsStore final : public MessageStore,
+                        public LogObserver,
+                        public std::enable_shared_from_this<NatsStore> {
+public:
+    NatsStore(std::shared_ptr<NatsLink> link, const StoreRequest &req)
+        : link_(std::move(link)), label_(req.label), queue_(req.settings.kind == Kind::Queue),
+          replicasWanted_(static_cast<int>(req.settings.replicas))
+    {
+        std::string path = req.label;
+        const auto slash = path.rfind('/');
+        const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+        const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+        dirHash_ = hex64(fnv1a(dir)).substr(0, 12);
+        nameToken_ = subjectToken(name);
+        msgIdPrefix_ = hex64(fnv1a(req.label) ^ static_cast<uint64_t>(::getpid()) ^
+                             static_cast<uint64_t>(
+                                 std::chrono::steady_clock::now().time_since_epoch().count())) +
+                       ".";
+        observeAppends(this);
+        MutexLock g(mu_);
+        replay_ = req.settings.replay;
+        error_ = "waiting for the NATS link";
+    }
+
+    ~NatsStore() override { observeAppends(nullptr); }
+
+    void start()
+    {
+        std::weak_ptr<NatsStore> weak = weak_from_this();
+        link_->onStateChange([weak](bool up) {
+            if (auto self = weak.lock()) self->linkChanged(up);
+        });
+        scheduleSetup(std::chrono::milliseconds(0));
+    }
+
+    std::string_view name() const override { return "nats"; }
+    bool durable() const override { return true; }
+    bool remote() const override { return true; }
+
+    void attach(std::shared_ptr<StoreFeed> feed) override
+    {
+        MutexLock g(mu_);
+        feed_ = std::move(feed);
+    }
+
+    // [channel mutex] A local write's message (to the outbox) or one from
+    // the stream coming back (its ack is remembered by sequence number).
+    void appended(const Entry &e) override
+    {
+        if (e.isMark()) return;
+        MutexLock g(mu_);
+        if (auto it = arriving_.find(e.payload.get()); it != arriving_.end()) {
+            if (it->second) unacked_[e.seq] = it->second;
+            arriving_.erase(it);
+            return;
+        }
+        building_.push_back(e.payload);
+        buildingBytes_ += e.length;
+        heldBytes_ += e.length;
+    }
+
+    int flush() override
+    {
+        std::vector<PublishJob> jobs;
+        {
+            MutexLock g(mu_);
+            closePack();
+            pumpOutbox(jobs);
+        }
+        runPublishes(jobs);
+        return 0;
+    }
+
+    void configure(const Settings &s) override
+    {
+        MutexLock g(mu_);
+        overflowError_ = s.overflow == Overflow::Error;
+    }
+
+    uint64_t heldBytes() const override
+    {
+        MutexLock g(mu_);
+        return heldBytes_;
+    }
+
+    bool holdingWrites() const override
+    {
+        MutexLock g(mu_);
+        return !ready_ || !link_->connected();
+    }
+
+    uint64_t maxMessage() const override
+    {
+        const int64_t payload = link_->maxPayload();
+        const uint64_t max = payload > 0 ? static_cast<uint64_t>(payload) : kMiB;
+        return max > kHeaderRoom ? max - kHeaderRoom : 1;
+    }
+
+    bool acknowledgesAfterSync() const override { return true; }
+
+    void acknowledgeAfterSync(std::unique_ptr<WriteWaiter> waiter, size_t bytes) override
+    {
+        {
+            MutexLock g(mu_);
+            const uint64_t upTo = nextPackId_ - 1;
+            if (upTo >= lowestUnacked()) {
+                writeWaiters_.push_back(WaitingWrite{upTo, std::move(waiter), bytes});
+                return;
+            }
+        }
+        (void)waiter->done(bytes);
+    }
+
+    void consumed(std::span<const uint64_t> seqs) override
+    {
+        if (!queue_) return;
+        std::vector<std::string> acks;
+        {
+            MutexLock g(mu_);
+            for (uint64_t seq : seqs) {
+                auto it = unacked_.find(seq);
+                if (it == unacked_.end()) continue;
+                std::shared_ptr<AckRef> ref = std::move(it->second);
+                unacked_.erase(it);
+                if (--ref->remaining == 0) acks.push_back(ref->reply);
+            }
+        }
+        natsConnection *c = link_->connection();
+        for (const std::string &reply : acks)
+            if (c) natsConnection_PublishString(c, reply.c_str(), "+ACK");
+    }
+
+    void readersWaiting(size_t parked, size_t queued) override
+    {
+        if (!queue_) return;
+        std::string subject, body, inbox;
+        {
+            MutexLock g(mu_);
+            parked_ = parked;
+            queued_ = queued;
+            const size_t want = parked > queued ? parked - queued : 0;
+            if (!ready_ || !link_->connected() || want <= outstanding_) return;
+            const size_t n = want - outstanding_;
+            outstanding_ += n;
+            pullsSent_.push_back(PullRequest{std::chrono::steady_clock::now(), n});
+            subject = "$JS.API.CONSUMER.MSG.NEXT." + streamName() + "." + durableName();
+            body = "{\"batch\":" + std::to_string(n) +
+                   ",\"expires\":" + std::to_string(kPullExpiresNs) + "}";
+            inbox = pullInbox_;
+        }
+        natsConnection *c = link_->connection();
+        if (c)
+            natsConnection_PublishRequest(c, subject.c_str(), inbox.c_str(), body.data(),
+                                          static_cast<int>(body.size()));
+        std::weak_ptr<NatsStore> weak = weak_from_this();
+        link_->post(
+            [weak] {
+                if (auto self = weak.lock()) self->expirePulls();
+            },
+            std::chrono::milliseconds(kPullExpiresNs / 1000000 + 200));
+    }
+
+    std::string health() const override
+    {
+        MutexLock g(mu_);
+        return error_.empty() ? "ok" : error_;
+    }
+
+    void describe(std::vector<std::pair<std::string, std::string>> *out) const override
+    {
+        MutexLock g(mu_);
+        const bool up = ready_ && link_->connected();
+        size_t pending = 0;
+        for (const auto &[id, p] : packs_) pending += p.count;
+        pending += building_.size();
+        std::string err = error_;
+        if (err.empty() && !link_->connected()) err = link_->lastError();
+        out->emplace_back("backend", "nats");
+        out->emplace_back("nats_connected", up ? "1" : "0");
+        out->emplace_back("nats_pending", std::to_string(pending));
+        out->emplace_back("nats_error", up ? "" : err);
+    }
+
+    void destroy() override
+    {
+        MutexLock g(mu_);
+        destroyed_ = true;
+        if (topicSub_) natsSubscription_Unsubscribe(topicSub_.get());
+        if (pullSub_) natsSubscription_Unsubscribe(pullSub_.get());
+    }
+
+private:
+    struct Pack {
+        std::string body;
+        uint32_t count = 0;
+        uint64_t bytes = 0;
+        bool sent = false;
+    };
+    struct PublishJob {
+        uint64_t id;
+        std::string body;
+        uint32_t count;
+    };
+    struct WaitingWrite {
+        uint64_t upTo;
+        std::unique_ptr<WriteWaiter> waiter;
+        size_t bytes;
+    };
+    struct PullRequest {
+        std::chrono::steady_clock::time_point sent;
+        size_t remaining;
+    };
+
+    std::string kindTag() const
+    {
+        return std::string(queue_ ? "q" : "t") + std::to_string(replicas_);
+    }
+    std::string streamName() const REQUIRES(mu_)
+    {
+        return link_->prefix() + "_" + kindTag() + "_" + dirHash_;
+    }
+    std::string subject() const REQUIRES(mu_)
+    {
+        return link_->prefix() + "." + kindTag() + "." + dirHash_ + "." + nameToken_;
+    }
+    std::string durableName() const REQUIRES(mu_)
+    {
+        return link_->prefix() + "_" + dirHash_ + "_" + hex64(fnv1a(nameToken_)).substr(0, 12);
+    }
+
+    uint64_t lowestUnacked() const REQUIRES(mu_)
+    {
+        uint64_t low = packs_.empty() ? nextPackId_ : packs_.begin()->first;
+        if (!building_.empty()) low = std::min(low, nextPackId_);
+        return low;
+    }
+
+    // What appended() gathered becomes packs of at most the server's max
+    // payload each.
+    void closePack() REQUIRES(mu_)
+    {
+        if (building_.empty()) return;
+        const uint64_t limit = maxMessage();
+        size_t i = 0;
+        while (i < building_.size()) {
+            Pack p;
+            if (building_.size() - i == 1 || building_[i]->size() + 4 > limit) {
+                p.body.assign(building_[i]->data(), building_[i]->size());
+                p.count = 1;
+                p.bytes = building_[i]->size();
+                ++i;
+            } else {
+                while (i < building_.size() && p.body.size() + building_[i]->size() + 4 <= limit) {
+                    appendLength(p.body, static_cast<uint32_t>(building_[i]->size()));
+                    p.body.append(building_[i]->data(), building_[i]->size());
+                    p.bytes += building_[i]->size();
+                    ++p.count;
+                    ++i;
+                }
+                if (p.count == 1) {  // one message only: sent as itself
+                    p.body.erase(0, 4);
+                }
+            }
+            packs_.emplace(nextPackId_++, std::move(p));
+        }
+        building_.clear();
+        buildingBytes_ = 0;
+    }
+
+    void pumpOutbox(std::vector<PublishJob> &jobs) REQUIRES(mu_)
+    {
+        if (!ready_ || !link_->connected() || destroyed_) return;
+        for (auto &[id, p] : packs_) {
+            if (inflight_ >= kPublishWindow) break;
+            if (p.sent) continue;
+            p.sent = true;
+            ++inflight_;
+            jobs.push_back(PublishJob{id, p.body, p.count});
+        }
+    }
+
+    void runPublishes(std::vector<PublishJob> &jobs)
+    {
+        if (jobs.empty()) return;
+        std::string subj;
+        {
+            MutexLock g(mu_);
+            subj = subject();
+        }
+        std::weak_ptr<NatsStore> weak = weak_from_this();
+        for (PublishJob &j : jobs) {
+            std::vector<std::pair<std::string, std::string>> headers;
+            if (j.count > 1) headers.emplace_back("Chanfs-Pack", std::to_string(j.count));
+            const uint64_t id = j.id;
+            const int rc = link_->publish(subj, j.body, msgIdPrefix_ + std::to_string(id), headers,
+                                          [weak, id](const NatsLink::PubAck &ack) {
+                                              if (auto self = weak.lock()) self->onAck(id, ack);
+                                          });
+            if (rc < 0) {
+                NatsLink::PubAck ack;
+                ack.err = rc;
+                ack.why = std::strerror(-rc);
+                onAck(id, ack);
+            }
+        }
+    }
+
+    void onAck(uint64_t id, const NatsLink::PubAck &ack)
+    {
+        std::vector<WaitingWrite> done;
+        std::vector<PublishJob> jobs;
+        std::shared_ptr<StoreFeed> feed;
+        bool retryLater = false;
+        {
+            MutexLock g(mu_);
+            auto it = packs_.find(id);
+            if (it == packs_.end()) return;
+            if (it->second.sent && inflight_ > 0) --inflight_;
+            if (ack.err == 0) {
+                heldBytes_ -= std::min(heldBytes_, it->second.bytes);
+                packs_.erase(it);
+                const uint64_t low = lowestUnacked();
+                while (!writeWaiters_.empty() && writeWaiters_.front().upTo < low) {
+                    done.push_back(std::move(writeWaiters_.front()));
+                    writeWaiters_.pop_front();
+                }
+                if (!publishError_.empty()) publishError_.clear();
+            } else {
+                // Kept and sent again (same message id: stored once):
+                // at once after a timeout, a little later otherwise.
+                it->second.sent = false;
+                if (publishError_ != ack.why) {
+                    spdlog::warn("channel {}: NATS publish not acknowledged: {}; retrying", label_,
+                                 ack.why);
+                    publishError_ = ack.why;
+                }
+                retryLater = ack.err != -ETIMEDOUT;
+            }
+            if (!retryLater) pumpOutbox(jobs);
+            feed = feed_;
+        }
+        runPublishes(jobs);
+        if (retryLater) {
+            std::weak_ptr<NatsStore> weak = weak_from_this();
+            link_->post(
+                [weak] {
+                    if (auto self = weak.lock()) self->flush();
+                },
+                std::chrono::milliseconds(500));
+        }
+        for (WaitingWrite &w : done) (void)w.waiter->done(w.bytes);
+        if (feed && (!done.empty() || ack.err == 0)) feed->changed();
+    }
+
+    void linkChanged(bool up)
+    {
+        std::shared_ptr<StoreFeed> feed;
+        {
+            MutexLock g(mu_);
+            if (destroyed_) return;
+            feed = feed_;
+            if (!up) {
+                // Pull requests and publishes in flight are lost with the
+                // connection: sent again once it is back.
+                outstanding_ = 0;
+                pullsSent_.clear();
+                for (auto &[id, p] : packs_) p.sent = false;
+                inflight_ = 0;
+            }
+        }
+        if (up) scheduleSetup(std::chrono::milliseconds(0));
+        if (feed) feed->changed();
+    }
+
+    void scheduleSetup(std::chrono::milliseconds after)
+    {
+        std::weak_ptr<NatsStore> weak = weak_from_this();
+        link_->post(
+            [weak] {
+                if (auto self = weak.lock()) self->setup();
+            },
+            after);
+    }
+
+    // On the link's worker: the stream, the consumer and the subscription,
+    // then the outbox goes out. Tried again until it works.
+    void setup()
+    {
+        {
+            MutexLock g(mu_);
+            if (destroyed_ || settingUp_) return;
+            settingUp_ = true;
+        }
+        std::string why;
+        const int rc = setupOnce(&why);
+        std::shared_ptr<StoreFeed> feed;
+        std::vector<PublishJob> jobs;
+        {
+            MutexLock g(mu_);
+            settingUp_ = false;
+            if (rc == 0) {
+                ready_ = true;
+                if (!error_.empty())
+                    spdlog::info("channel {}: NATS stream {} ready", label_, streamName());
+                error_.clear();
+                pumpOutbox(jobs);
+            } else {
+                if (error_ != why && rc != -ENOTCONN)
+                    spdlog::warn("channel {}: NATS stream not ready: {}", label_, why);
+                error_ = why;
+            }
+            feed = feed_;
+        }
+        runPublishes(jobs);
+        if (rc < 0 && rc != -EINVAL && link_->connected())
+            scheduleSetup(std::chrono::milliseconds(1000));
+        if (feed) feed->changed();
+    }
+
+    int setupOnce(std::string *why)
+    {
+        if (!link_->connected() || !link_->connection()) {
+            *why = link_->lastError().empty() ? "not connected" : link_->lastError();
+            return -ENOTCONN;
+        }
+        const int cluster = std::max(1, link_->clusterSize());
+        if (replicasWanted_ > cluster) {
+            *why = "replicas=" + std::to_string(replicasWanted_) + " but the NATS cluster has " +
+                   std::to_string(cluster) + " server(s)";
+            return -EINVAL;
+        }
+        std::string stream, subj, durable, reply;
+        {
+            MutexLock g(mu_);
+            if (replicas_ == 0) replicas_ = replicasWanted_ ? replicasWanted_ : std::min(cluster, 3);
+            stream = streamName();
+            subj = subject();
+            durable = durableName();
+        }
+        const std::string subjects = link_->prefix() + "." + kindTag() + "." + dirHash_ + ".>";
+        std::string cfg = "{\"name\":" + jsonQuote(stream) + ",\"subjects\":[" +
+                          jsonQuote(subjects) + "],\"storage\":\"file\",\"num_replicas\":" +
+                          std::to_string(replicas_) +
+                          ",\"duplicate_window\":" + std::to_string(kDuplicateWindowNs);
+        if (queue_)
+            cfg += ",\"retention\":\"workqueue\",\"discard\":\"new\"}";
+        else
+            cfg += ",\"retention\":\"limits\",\"discard\":\"old\",\"max_msgs_per_subject\":" +
+                   std::to_string(kTopicHistoryPerChannel) + "}";
+        int rc = link_->apiRequest("$JS.API.STREAM.CREATE." + stream, cfg, &reply, why);
+        // Made by another mount (or an earlier run) already: used as it is.
+        if (rc == -EIO && why->find("already in use") != std::string::npos) rc = 0;
+        if (rc < 0) {
+            *why = "stream " + stream + ": " + *why;
+            return rc;
+        }
+        if (queue_) {
+            const std::string ccfg =
+                "{\"stream_name\":" + jsonQuote(stream) + ",\"config\":{\"durable_name\":" +
+                jsonQuote(durable) + ",\"filter_subject\":" + jsonQuote(subj) +
+                ",\"ack_policy\":\"explicit\",\"ack_wait\":" + std::to_string(kAckWaitNs) +
+                ",\"deliver_policy\":\"all\",\"max_waiting\":4096,\"max_ack_pending\":-1}}";
+            rc = link_->apiRequest("$JS.API.CONSUMER.DURABLE.CREATE." + stream + "." + durable, ccfg,
+                                   &reply, why);
+            if (rc == -EIO && why->find("already") != std::string::npos) rc = 0;
+            if (rc < 0) {
+                *why = "consumer " + durable + ": " + *why;
+                return rc;
+            }
+            MutexLock g(mu_);
+            if (!pullSub_) {
+                pullInbox_ = link_->newInbox();
+                natsSubscription *sub = nullptr;
+                if (natsConnection_Subscribe(&sub, link_->connection(), pullInbox_.c_str(),
+                                             onQueueMsg, this) != NATS_OK) {
+                    *why = "cannot subscribe to the pull inbox";
+                    return -EIO;
+                }
+                pullSub_.reset(sub);
+            }
+            return 0;
+        }
+        // topic: a fresh push consumer from the last sequence seen.
+        std::string inbox;
+        uint64_t from = 0;
+        std::string oldConsumer;
+        {
+            MutexLock g(mu_);
+            if (topicSub_) {
+                natsSubscription_Unsubscribe(topicSub_.get());
+                topicSub_.reset();
+            }
+            topicInbox_ = link_->newInbox();
+            inbox = topicInbox_;
+            from = lastStreamSeq_ + 1;
+            oldConsumer = std::exchange(topicConsumer_, "");
+            natsSubscription *sub = nullptr;
+            if (natsConnection_Subscribe(&sub, link_->connection(), inbox.c_str(), onTopicMsg,
+                                         this) != NATS_OK) {
+                *why = "cannot subscribe to the topic inbox";
+                return -EIO;
+            }
+            topicSub_.reset(sub);
+        }
+        if (!oldConsumer.empty()) {
+            std::string ignored, w;
+            link_->apiRequest("$JS.API.CONSUMER.DELETE." + stream + "." + oldConsumer, "",
+                              &ignored, &w, 500);
+        }
+        std::string deliver;
+        if (from > 1)
+            deliver = "\"deliver_policy\":\"by_start_sequence\",\"opt_start_seq\":" +
+                      std::to_string(from);
+        else if (replay_ > 0)
+            deliver = "\"deliver_policy\":\"all\"";
+        else
+            deliver = "\"deliver_policy\":\"new\"";
+        const std::string ccfg =
+            "{\"stream_name\":" + jsonQuote(stream) + ",\"config\":{\"deliver_subject\":" +
+            jsonQuote(inbox) + ",\"filter_subject\":" + jsonQuote(subj) + "," + deliver +
+            ",\"ack_policy\":\"none\",\"flow_control\":true,\"idle_heartbeat\":2000000000,"
+            "\"inactive_threshold\":60000000000,\"mem_storage\":true,\"num_replicas\":1}}";
+        rc = link_->apiRequest("$JS.API.CONSUMER.CREATE." + stream, ccfg, &reply, why);
+        if (rc < 0) {
+            *why = "topic consumer: " + *why;
+            return rc;
+        }
+        MutexLock g(mu_);
+        topicConsumer_ = jsonString(reply, "name");
+        if (from <= 1) {
+            // A new consumer's deliveries start after the sequence the stream
+            // had: nothing older comes twice after a reconnect.
+        }
+        return 0;
+    }
+
+    static bool statusOf(natsMsg *m, std::string *code)
+    {
+        const char *v = nullptr;
+        if (natsMsg_GetDataLength(m) == 0 && natsMsgHeader_Get(m, "Status", &v) == NATS_OK && v) {
+            *code = v;
+            return true;
+        }
+        return false;
+    }
+
+    static void onTopicMsg(natsConnection *nc, natsSubscription *, natsMsg *m, void *closure)
+    {
+        nats::MsgPtr msg(m);
+        static_cast<NatsStore *>(closure)->topicMsg(nc, m);
+    }
+
+    void topicMsg(natsConnection *nc, natsMsg *m)
+    {
+        std::string status;
+        if (statusOf(m, &status)) {
+            // Flow control asks for an empty reply; heartbeats need none.
+            if (const char *reply = natsMsg_GetReply(m); reply && *reply)
+                natsConnection_Publish(nc, reply, nullptr, 0);
+            return;
+        }
+        const uint64_t sseq = streamSeqOf(natsMsg_GetReply(m));
+        std::vector<Payload> messages;
+        if (!decode(m, messages)) return;
+        std::shared_ptr<StoreFeed> feed;
+        {
+            MutexLock g(mu_);
+            if (destroyed_) return;
+            if (sseq != 0 && sseq <= lastStreamSeq_) return;  // seen before a reconnect
+            if (sseq) lastStreamSeq_ = sseq;
+            feed = feed_;
+            for (const Payload &p : messages) arriving_.emplace(p.get(), nullptr);
+        }
+        if (feed) feed->arrived(messages);
+        clearArriving(messages);
+    }
+
+    static void onQueueMsg(natsConnection *, natsSubscription *, natsMsg *m, void *closure)
+    {
+        nats::MsgPtr msg(m);
+        static_cast<NatsStore *>(closure)->queueMsg(m);
+    }
+
+    void queueMsg(natsMsg *m)
+    {
+        std::string status;
+        std::shared_ptr<StoreFeed> feed;
+        if (statusOf(m, &status)) {
+            // 404 no messages, 408 request expired, 409 too many waiting:
+            // the pull is over.
+            {
+                MutexLock g(mu_);
+                const char *left = nullptr;
+                size_t gone = outstanding_;
+                if (natsMsgHeader_Get(m, "Nats-Pending-Messages", &left) == NATS_OK && left)
+                    gone = std::min<size_t>(outstanding_, std::strtoull(left, nullptr, 10));
+                outstanding_ -= gone;
+                if (!pullsSent_.empty()) pullsSent_.pop_front();
+                feed = feed_;
+            }
+            if (feed) feed->changed();
+            return;
+        }
+        const char *reply = natsMsg_GetReply(m);
+        std::vector<Payload> messages;
+        if (!decode(m, messages) || !reply) return;
+        auto ref = std::make_shared<AckRef>();
+        ref->reply = reply;
+        ref->remaining = static_cast<uint32_t>(messages.size());
+        {
+            MutexLock g(mu_);
+            if (destroyed_) return;
+            if (outstanding_ > 0) --outstanding_;
+            if (!pullsSent_.empty() && --pullsSent_.front().remaining == 0) pullsSent_.pop_front();
+            feed = feed_;
+            for (const Payload &p : messages) arriving_.emplace(p.get(), ref);
+        }
+        if (!feed) {
+            natsConnection_PublishString(link_->connection(), reply, "-NAK");
+            clearArriving(messages);
+            return;
+        }
+        feed->arrived(messages);
+        clearArriving(messages);
+    }
+
+    void clearArriving(const std::vector<Payload> &messages)
+    {
+        MutexLock g(mu_);
+        for (const Payload &p : messages) arriving_.erase(p.get());
+    }
+
+    bool decode(natsMsg *m, std::vector<Payload> &out)
+    {
+        const std::string_view body(natsMsg_GetData(m),
+                                    static_cast<size_t>(natsMsg_GetDataLength(m)));
+        const char *pack = nullptr;
+        if (natsMsgHeader_Get(m, "Chanfs-Pack", &pack) == NATS_OK && pack) {
+            const uint32_t count = static_cast<uint32_t>(std::strtoul(pack, nullptr, 10));
+            if (count == 0 || !unpack(body, count, out)) {
+                spdlog::warn("channel {}: a NATS message with a damaged pack skipped", label_);
+                out.clear();
+                return false;
+            }
+            return true;
+        }
+        out.push_back(makePayload(body.data(), body.size()));
+        return true;
+    }
+
+    void expirePulls()
+    {
+        std::shared_ptr<StoreFeed> feed;
+        {
+            MutexLock g(mu_);
+            const auto limit = std::chrono::steady_clock::now() -
+                               std::chrono::nanoseconds(kPullExpiresNs);
+            while (!pullsSent_.empty() && pullsSent_.front().sent <= limit) {
+                outstanding_ -= std::min(outstanding_, pullsSent_.front().remaining);
+                pullsSent_.pop_front();
+            }
+            feed = feed_;
+        }
+        if (feed) feed->changed();
+    }
+
+    const std::shared_ptr<NatsLink> link_;
+    const std::string label_;
+    const bool queue_;
+    const int replicasWanted_;
+    std::string dirHash_, nameToken_, msgIdPrefix_;
+
+    mutable Mutex mu_;  // after the channel's mutex, before the link's
+    std::shared_ptr<StoreFeed> feed_ GUARDED_BY(mu_);
+    int replicas_ GUARDED_BY(mu_) = 0;
+    uint64_t replay_ GUARDED_BY(mu_) = 0;
+    bool ready_ GUARDED_BY(mu_) = false;
+    bool settingUp_ GUARDED_BY(mu_) = false;
+    bool destroyed_ GUARDED_BY(mu_) = false;
+    bool overflowError_ GUARDED_BY(mu_) = false;
+    std::string error_ GUARDED_BY(mu_);
+    std::string publishError_ GUARDED_BY(mu_);
+    // Outbox: local messages of the write being admitted, then packs by id.
+    std::vector<Payload> building_ GUARDED_BY(mu_);
+    uint64_t buildingBytes_ GUARDED_BY(mu_) = 0;
+    std::map<uint64_t, Pack> packs_ GUARDED_BY(mu_);
+    uint64_t nextPackId_ GUARDED_BY(mu_) = 1;
+    size_t inflight_ GUARDED_BY(mu_) = 0;
+    uint64_t heldBytes_ GUARDED_BY(mu_) = 0;
+    std::deque<WaitingWrite> writeWaiters_ GUARDED_BY(mu_);
+    // Messages from the stream being fed to the channel (by payload).
+    std::unordered_map<const void *, std::shared_ptr<AckRef>> arriving_ GUARDED_BY(mu_);
+    std::unordered_map<uint64_t, std::shared_ptr<AckRef>> unacked_ GUARDED_BY(mu_);
+    // queue
+    std::string pullInbox_ GUARDED_BY(mu_);
+    nats::SubscriptionPtr pullSub_ GUARDED_BY(mu_);
+    size_t outstanding_ GUARDED_BY(mu_) = 0;
+    size_t parked_ GUARDED_BY(mu_) = 0, queued_ GUARDED_BY(mu_) = 0;
+    std::deque<PullRequest> pullsSent_ GUARDED_BY(mu_);
+    // topic
+    std::string topicInbox_ GUARDED_BY(mu_);
+    std::string topicConsumer_ GUARDED_BY(mu_);
+    nats::SubscriptionPtr topicSub_ GUARDED_BY(mu_);
+    uint64_t lastStreamSeq_ GUARDED_BY(mu_) = 0;
+
+};
+
+}  // namespace
+
+int openNatsStore(const StoreRequest &req, std::shared_ptr<MessageStore> *out, StoreRecovery *,
+                  std::string *why)
+{
+    std::shared_ptr<NatsLink> link = natsLink();
+    if (!link) {
+        *why = "backend=nats needs a NATS cluster: mount with -o nats=nats://HOST:PORT";
+        return -EINVAL;
+    }
+    if (req.settings.kind == Kind::Pipe) {
+        *why = "a pipe cannot use backend=nats: use kind queue or topic";
+        return -EINVAL;
+    }
+    const int cluster = link->clusterSize();
+    if (link->connected() && cluster > 0 && static_cast<int>(req.settings.replicas) > cluster) {
+        *why = "replicas=" + std::to_string(req.settings.replicas) +
+               " but the NATS cluster has " + std::to_string(cluster) + " server(s)";
+        return -EINVAL;
+    }
+    auto store = std::make_shared<NatsStore>(link, req);
+    store->configure(req.settings);
+    store->start();
+    *out = std::move(store);
+    return 0;
+}
+
+}  // namespace chanfs
