@@ -616,8 +616,7 @@ std::unique_ptr<NatsPair> NatsPair::start(const std::string &label,
             return nullptr;
         }
     }
-    ::unlink((p->mntA_ + "/" + probe).c_str());
-    if (!p->treeShared_) ::unlink((p->mntB_ + "/" + probe).c_str());
+    p->keep(p->mntA_ + "/" + probe, p->mntB_ + "/" + probe);
     return p;
 }
 
@@ -626,8 +625,17 @@ NatsPair::~NatsPair()
     stop();
 }
 
+void NatsPair::keep(const std::string &pathA, const std::string &pathB)
+{
+    leftovers_.push_back(pathA);
+    if (!treeShared_) leftovers_.push_back(pathB);
+}
+
 void NatsPair::stop()
 {
+    if (usable())
+        for (const std::string &p : leftovers_) ::unlink(p.c_str());
+    leftovers_.clear();
     if (b_) b_->stop();
     if (a_) a_->stop();
 }
@@ -667,15 +675,7 @@ NatsResult NatsPair::stream(const std::string &kind, size_t count, size_t msgByt
         ::unlink(pathA.c_str());
         return na(e);
     }
-    struct Remove {
-        std::string a, b;
-        bool both;
-        ~Remove()
-        {
-            ::unlink(a.c_str());
-            if (both) ::unlink(b.c_str());
-        }
-    } remove{pathA, pathB, !treeShared_};
+    keep(pathA, pathB);
     UniqueFd r(::open(pathB.c_str(), O_RDONLY | O_CLOEXEC));
     if (!r) return na(errnoText("host B: open " + rel, errno));
     UniqueFd w(::open(pathA.c_str(), O_WRONLY | O_CLOEXEC));
@@ -786,19 +786,11 @@ NatsResult NatsPair::pingPong(size_t rounds, size_t msgBytes, double timeoutSeco
     if (!usable()) return na(why_);
     const std::string serial = std::to_string(gSerial++);
     const std::string ping = "q/ping-" + serial, pong = "q/pong-" + serial;
-    struct Remove {
-        std::vector<std::string> paths;
-        ~Remove()
-        {
-            for (const std::string &p : paths) ::unlink(p.c_str());
-        }
-    } remove;
     for (const std::string &rel : {ping, pong}) {
         if (std::string e = makeNode(mntA_ + "/" + rel, false, {}); !e.empty())
             return na("host A: " + e);
-        remove.paths.push_back(mntA_ + "/" + rel);
         if (std::string e = mirror(rel, false, {}); !e.empty()) return na(e);
-        if (!treeShared_) remove.paths.push_back(mntB_ + "/" + rel);
+        keep(mntA_ + "/" + rel, mntB_ + "/" + rel);
     }
     UniqueFd pingR(::open((mntB_ + "/" + ping).c_str(), O_RDONLY | O_CLOEXEC));
     UniqueFd pongR(::open((mntA_ + "/" + pong).c_str(), O_RDONLY | O_CLOEXEC));

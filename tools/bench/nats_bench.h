@@ -128,6 +128,11 @@ public:
     NatsPair() = default;  // use start()
 
 private:
+    // A channel made for a measurement, removed by stop(): removing NATS
+    // channels while the run goes on made later channels of the same
+    // directory lose their deliveries now and then (a NATS store bug,
+    // reported; docs/performance.md "Across machines").
+    void keep(const std::string &pathA, const std::string &pathB);
     // Kills both daemons after a timeout; the pair answers n/a from then on.
     void abandon(const std::string &why);
     // The channel at rel (below the mount) on host B: waited for if the
@@ -141,6 +146,7 @@ private:
     int replicas_ = 1;
     bool treeShared_ = false;
     std::string why_;
+    std::vector<std::string> leftovers_;
 };
 
 }  // namespace chanfs::bench
