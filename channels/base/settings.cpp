@@ -66,8 +66,12 @@ Settings resolveSettings(const PartialSettings &mountDefaults,
     s.durable = merged.durable.value_or(false);
     s.nats = merged.nats.value_or(false);
     if (s.nats) s.durable = false;
-    // A directory default of backend=nats does not make its pipes fail.
-    if (s.nats && s.kind == Kind::Pipe) s.nats = false;
+    // A directory default of backend=nats does not make its pipes fail; it
+    // applies when the channel becomes a queue or topic.
+    if (s.nats && s.kind == Kind::Pipe) {
+        s.nats = false;
+        s.natsDefault = true;
+    }
     s.replicas = merged.replicas.value_or(0);
     s.fsync = merged.fsync.value_or(FsyncPolicy::Batch);
     s.retentionBytes = merged.retentionBytes.value_or(kDefaultRetentionBytes);
@@ -369,6 +373,12 @@ int applySetting(Settings *s, std::string_view name, std::string_view value, std
     if (p.replay) next.replay = *p.replay;
     if (p.durable) next.durable = *p.durable;
     if (p.nats) next.nats = *p.nats;
+    if (p.nats || p.durable) next.natsDefault = false;  // chosen for this channel
+    if (p.kind && next.natsDefault && next.kind != Kind::Pipe) {
+        next.nats = true;
+        next.durable = false;
+        next.natsDefault = false;
+    }
     if (p.replicas) next.replicas = *p.replicas;
     if (p.fsync) next.fsync = *p.fsync;
     if (p.retentionBytes) next.retentionBytes = *p.retentionBytes;

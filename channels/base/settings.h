@@ -56,6 +56,10 @@ struct Settings {
     // stream's copies, 1 or 3, 0 for the cluster size capped at 3.
     bool nats = false;
     uint64_t replicas = 0;
+    // A directory default of backend=nats met a pipe (a channel is made a
+    // pipe, then given its kind): nats applies once the kind is queue or
+    // topic.
+    bool natsDefault = false;
     FsyncPolicy fsync = FsyncPolicy::Batch;
     uint64_t retentionBytes = kDefaultRetentionBytes;  // 0: unlimited
     uint64_t retentionMessages = 0;                    // 0: unlimited

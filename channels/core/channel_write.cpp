@@ -229,6 +229,10 @@ void Channel::retryParked()
     Actions acts;
     scanAllParked_ = true;
     pump(acts);
+    // A store that fetches on demand (a NATS queue) asks again for what
+    // the readers still waiting lack: its link came back, a pull expired.
+    if (!parkedReads_.empty())
+        store_->readersWaiting(parkedReads_.size(), store_->queued().messages());
     runActions(acts);
 }
 

@@ -121,6 +121,10 @@ public:
     // [channel mutex] What stats.storage_error shows for a durable store:
     // "ok", or why it refuses writes.
     virtual std::string health() const { return "ok"; }
+    // [any thread] Whether the store can serve a channel with these settings
+    // (a NATS store's stream depends on kind and replicas); if not, fs/ opens
+    // a new one and moves the channel into it.
+    virtual bool suits(const Settings &) const { return true; }
     // [channel mutex] Stats of its own (name, value) for stats.* (names.h).
     virtual void describe(std::vector<std::pair<std::string, std::string>> *) const {}
     // [channel mutex] Appends since `fromSeq` are taken back: flush()

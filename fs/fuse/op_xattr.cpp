@@ -319,8 +319,12 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
             if (!turningOff) {
                 rc = matchDurability(fs, *n, &why);
                 if (rc < 0) {
+                    // The store refused: the setting goes back to what it was.
                     std::string ignored;
-                    ch->changeSetting("backend", "memory", &ignored);
+                    if (oldValue && key != "durable")
+                        ch->changeSetting(key, *oldValue, &ignored);
+                    else
+                        ch->changeSetting("backend", "memory", &ignored);
                 }
             }
             if (const int saved = fs.state ? fs.state->save(fs, *n) : 0; saved < 0) {

@@ -526,7 +526,7 @@ int matchDurability(Filesystem &fs, Node &n, std::string *why)
     const Settings s = n.channel->settings();
     const StorageBackend &wanted = storageFor(s);
     const std::shared_ptr<MessageStore> current = n.channel->messageStore();
-    if (current->name() == wanted.name) return 0;
+    if (current->name() == wanted.name && current->suits(s)) return 0;
     if (!wanted.durable && wanted.name != "memory") {
         // A store kept elsewhere (backend=nats): no state directory needed.
         StoreRequest req{"", s, fs.inodes.path(n), true};

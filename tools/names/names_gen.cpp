@@ -250,7 +250,7 @@ const std::map<std::string, std::string> &placeholders()
         {"%NAMES_MAN_SET_KEYS%", manSetKeys()},
         {"%NAMES_MAN_SETTING_KEYS%", manSettingKeys()},
         {"%NAMES_MAN_ENDPOINT_KEYS%", manEndpointKeys()},
-        {"%NAMES_MAN_CHANNEL_STATS%", manStats(kChannelStat | kDurableStat)},
+        {"%NAMES_MAN_CHANNEL_STATS%", manStats(kChannelStat | kDurableStat | kNatsStat)},
         {"%NAMES_MAN_ENDPOINT_STATS%", manStats(kFifoStat | kUdsConnectStat | kUdsListenStat)},
         {"%NAMES_MAN_MOUNT_STATS%", manStats(kMountRootStat)},
     };
@@ -322,6 +322,7 @@ int list(std::string_view what)
             std::vector<std::string> on;
             if (s.shownOn & kChannelStat) on.push_back("channel");
             if (s.shownOn & kDurableStat) on.push_back("durable");
+            if (s.shownOn & kNatsStat) on.push_back("nats");
             if (s.shownOn & kFifoStat) on.push_back("fifo");
             if (s.shownOn & kUdsConnectStat) on.push_back("uds-connect");
             if (s.shownOn & kUdsListenStat) on.push_back("uds-listen");

@@ -190,6 +190,11 @@ public:
     std::string_view name() const override { return "nats"; }
     bool durable() const override { return true; }
     bool remote() const override { return true; }
+    bool suits(const Settings &s) const override
+    {
+        return s.nats && (s.kind == Kind::Queue) == queue_ &&
+               static_cast<int>(s.replicas) == replicasWanted_;
+    }
 
     void attach(std::shared_ptr<StoreFeed> feed) override
     {

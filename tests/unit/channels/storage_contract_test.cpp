@@ -6,14 +6,18 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "channels/core/channel.h"
+#include "channels/storage/nats/nats_link.h"
 #include "channels/storage/registry.h"
 #include "tests/unit/fakes.h"
+#include "tests/unit/nats_server.h"
 
 namespace chanfs::test {
 namespace {
@@ -289,6 +293,386 @@ TEST(StorageRegistry, DurableMeansTheJournal)
     EXPECT_EQ(storageFor(s).name, "journal");
     EXPECT_TRUE(storageFor(s).durable);
     EXPECT_EQ(findStorage("no-such-store"), nullptr);
+}
+
+}  // namespace
+}  // namespace chanfs::test
+
+// ---- The NATS store (backend=nats): the same promises through a channel,
+// against a nats-server the suite starts (tests/unit/nats_server.h). Its
+// queued image holds only what came back from the stream, so the contract
+// is checked where it shows: what a write's reply waits for, what readers
+// get, what a failed reply gives back, and two channels on one subject
+// standing for two hosts.
+namespace chanfs::test {
+namespace {
+
+class NatsContract : public ::testing::Test {
+protected:
+    static void SetUpTestSuite()
+    {
+        server_ = new NatsServer();
+        ASSERT_TRUE(server_->start()) << "nats-server did not start";
+    }
+    static void TearDownTestSuite()
+    {
+        delete server_;
+        server_ = nullptr;
+    }
+    void SetUp() override
+    {
+        ASSERT_NE(server_, nullptr);
+        NatsConfig cfg;
+        cfg.servers = {server_->url()};
+        std::string why;
+        ASSERT_EQ(NatsLink::open(cfg, &link_, &why), 0) << why;
+        ASSERT_TRUE(eventually([&] { return link_->connected(); })) << link_->lastError();
+        setNatsLink(link_);
+        label_ = std::string("/unit/") +
+                 ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    }
+    void TearDown() override
+    {
+        for (auto &[ch, h] : handles_) ch->release(*h);
+        handles_.clear();
+        channels_.clear();
+        setNatsLink(nullptr);
+        if (link_) link_->close();
+    }
+
+    // A NATS-backed channel named label_ (two of them: two hosts).
+    std::shared_ptr<Channel> natsChannel(SettingList kv)
+    {
+        Settings s = settingsOf(kv);
+        std::string why;
+        EXPECT_EQ(applySetting(&s, "backend", "nats", &why), 0) << why;
+        auto ch = Channel::create(s, label_);
+        StoreRequest req{"", s, label_, true};
+        std::shared_ptr<MessageStore> store;
+        EXPECT_EQ(findStorage("nats")->open(req, &store, nullptr, &why), 0) << why;
+        if (!store) return ch;
+        EXPECT_EQ(ch->useStore(store, true), 0);
+        channels_.push_back(ch);
+        return ch;
+    }
+    std::shared_ptr<Handle> openOn(const std::shared_ptr<Channel> &ch, bool reads, bool writes)
+    {
+        auto h = ch->open(reads, writes);
+        handles_.emplace_back(ch, h);
+        return h;
+    }
+    static std::string stat(const Channel &ch, std::string_view name)
+    {
+        for (const auto &[k, v] : ch.stats().storeStats)
+            if (k == name) return v;
+        return "<none>";
+    }
+    bool ready(const Channel &ch) { return stat(ch, "nats_connected") == "1"; }
+    // Writes and waits for JetStream's acknowledgement (the write's reply).
+    void writeAcked(Channel &ch, Handle &w, std::string_view data)
+    {
+        auto r = issueWrite(ch, w, data);
+        ASSERT_TRUE(r->waitDone(std::chrono::seconds(10))) << "no acknowledgement";
+        EXPECT_EQ(r->get().dones, 1) << "error " << r->get().error;
+        EXPECT_EQ(r->get().acceptedBytes, data.size());
+    }
+    std::string readWait(Channel &ch, Handle &r)
+    {
+        auto res = issueRead(ch, r, 1 << 20);
+        EXPECT_TRUE(res->waitDone(std::chrono::seconds(10))) << "nothing came";
+        return res->get().data;
+    }
+
+    static NatsServer *server_;
+    std::shared_ptr<NatsLink> link_;
+    std::string label_;
+    std::vector<std::shared_ptr<Channel>> channels_;
+    std::vector<std::pair<std::shared_ptr<Channel>, std::shared_ptr<Handle>>> handles_;
+};
+
+NatsServer *NatsContract::server_ = nullptr;
+
+TEST_F(NatsContract, IsRegisteredAndKeepsMessagesElsewhere)
+{
+    const StorageBackend *b = findStorage("nats");
+    ASSERT_NE(b, nullptr);
+    EXPECT_FALSE(b->durable) << "needs no state directory";
+    Settings s = settingsOf({{"kind", "queue"}, {"backend", "nats"}});
+    EXPECT_EQ(storageFor(s).name, "nats");
+    auto ch = natsChannel({{"kind", "queue"}});
+    auto store = ch->messageStore();
+    EXPECT_EQ(store->name(), "nats");
+    EXPECT_TRUE(store->remote());
+    EXPECT_TRUE(store->acknowledgesAfterSync()) << "fsync settings do not apply: always acked";
+    EXPECT_EQ(stat(*ch, "backend"), "nats");
+}
+
+TEST_F(NatsContract, AWriteIsAnsweredOnceJetStreamAckedIt)
+{
+    auto ch = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    ASSERT_TRUE(eventually([&] { return ready(*ch); }));
+    auto w = openOn(ch, false, true);
+    writeAcked(*ch, *w, "one\ntwo\n");
+    EXPECT_EQ(stat(*ch, "nats_pending"), "0");
+    auto r = openOn(ch, true, false);
+    EXPECT_EQ(readWait(*ch, *r), "one\n");
+    EXPECT_EQ(readWait(*ch, *r), "two\n");
+}
+
+TEST_F(NatsContract, AFailedReplyPutsTheMessageBack)
+{
+    auto ch = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    ASSERT_TRUE(eventually([&] { return ready(*ch); }));
+    auto w = openOn(ch, false, true);
+    writeAcked(*ch, *w, "job\n");
+    auto r = openOn(ch, true, false);
+    auto failed = issueRead(*ch, *r, 100, {.deliverRc = -ENOENT});
+    ASSERT_TRUE(failed->waitDone(std::chrono::seconds(10)));
+    EXPECT_EQ(failed->get().rejectedData, "job\n");
+    EXPECT_EQ(readWait(*ch, *r), "job\n") << "a failed reply must put its message back";
+}
+
+TEST_F(NatsContract, AQueueGivesEachMessageToOneHost)
+{
+    auto a = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    auto b = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    ASSERT_TRUE(eventually([&] { return ready(*a) && ready(*b); }));
+    auto ra = openOn(a, true, false), rb = openOn(b, true, false);
+    auto wa = openOn(a, false, true), wb = openOn(b, false, true);
+    constexpr size_t kN = 200;
+    // Both hosts' readers wait all along; each message goes to one of them.
+    auto x = issueRead(*a, *ra, 100), y = issueRead(*b, *rb, 100);
+    std::vector<std::shared_ptr<WriteResult>> writes;
+    for (size_t i = 0; i < kN; ++i)
+        writes.push_back(
+            issueWrite(i % 2 ? *a : *b, i % 2 ? *wa : *wb, std::to_string(i) + "\n"));
+    std::multiset<std::string> got;
+    size_t onA = 0;
+    EXPECT_TRUE(eventually([&] {
+        if (x->done()) {
+            got.insert(x->get().data);
+            ++onA;
+            x = issueRead(*a, *ra, 100);
+        }
+        if (y->done()) {
+            got.insert(y->get().data);
+            y = issueRead(*b, *rb, 100);
+        }
+        return got.size() >= kN;
+    }));
+    for (auto &wr : writes) EXPECT_TRUE(wr->waitDone(std::chrono::seconds(10)));
+    EXPECT_EQ(got.size(), kN);
+    std::set<std::string> unique(got.begin(), got.end());
+    EXPECT_EQ(unique.size(), got.size()) << "a message came twice";
+    for (size_t i = 0; i < kN; ++i) EXPECT_EQ(unique.count(std::to_string(i) + "\n"), 1u) << i;
+    x->interrupt = true;
+    y->interrupt = true;
+    a->cancel(x->key);
+    b->cancel(y->key);
+}
+
+TEST_F(NatsContract, ATopicShowsBothHostsOneOrder)
+{
+    auto a = natsChannel({{"kind", "topic"}, {"framing", "lines"}});
+    auto b = natsChannel({{"kind", "topic"}, {"framing", "lines"}});
+    ASSERT_TRUE(eventually([&] { return ready(*a) && ready(*b); }));
+    auto ra = openOn(a, true, false), rb = openOn(b, true, false);
+    auto wa = openOn(a, false, true), wb = openOn(b, false, true);
+    std::vector<std::shared_ptr<WriteResult>> writes;
+    for (int i = 0; i < 50; ++i)
+        writes.push_back(issueWrite(i % 2 ? *a : *b, i % 2 ? *wa : *wb,
+                                    std::to_string(i) + "\n"));
+    for (auto &wr : writes) ASSERT_TRUE(wr->waitDone(std::chrono::seconds(10)));
+    std::string seenA, seenB;
+    ASSERT_TRUE(eventually([&] {
+        seenA += issueRead(*a, *ra, 1 << 20, {.nonblock = true})->get().data;
+        seenB += issueRead(*b, *rb, 1 << 20, {.nonblock = true})->get().data;
+        return std::count(seenA.begin(), seenA.end(), '\n') == 50 &&
+               std::count(seenB.begin(), seenB.end(), '\n') == 50;
+    }));
+    EXPECT_EQ(seenA, seenB) << "one global order on every host";
+}
+
+TEST_F(NatsContract, AMessageOverTheServersPayloadIsRefused)
+{
+    auto ch = natsChannel({{"kind", "queue"}, {"framing", "messages"}});
+    ASSERT_TRUE(eventually([&] { return ready(*ch); }));
+    ASSERT_GT(link_->maxPayload(), 0);
+    EXPECT_LE(ch->messageStore()->maxMessage(), static_cast<uint64_t>(link_->maxPayload()));
+    auto w = openOn(ch, false, true);
+    const std::string big(static_cast<size_t>(link_->maxPayload()), 'x');
+    const WriteOutcome out = writeNow(*ch, *w, big);
+    EXPECT_EQ(out.error, EMSGSIZE);
+}
+
+TEST_F(NatsContract, APipeCannotUseNats)
+{
+    Settings s;
+    std::string why;
+    EXPECT_EQ(applySetting(&s, "backend", "nats", &why), -EINVAL);
+    EXPECT_NE(why.find("queue or topic"), std::string::npos) << why;
+    EXPECT_EQ(applySetting(&s, "kind", "queue", &why), 0);
+    EXPECT_EQ(applySetting(&s, "backend", "nats", &why), 0);
+    EXPECT_EQ(applySetting(&s, "replicas", "2", &why), -EINVAL);
+    EXPECT_EQ(applySetting(&s, "durable", "1", &why), 0) << "durable=1 is backend=journal";
+    EXPECT_EQ(*formatSetting(s, "backend"), "journal");
+}
+
+TEST_F(NatsContract, WithoutALinkBackendNatsIsRefused)
+{
+    setNatsLink(nullptr);
+    Settings s = settingsOf({{"kind", "queue"}, {"backend", "nats"}});
+    StoreRequest req{"", s, label_, true};
+    std::shared_ptr<MessageStore> store;
+    std::string why;
+    EXPECT_EQ(findStorage("nats")->open(req, &store, nullptr, &why), -EINVAL);
+    EXPECT_NE(why.find("-o nats="), std::string::npos) << why;
+}
+
+TEST_F(NatsContract, MoreReplicasThanServersAreRefused)
+{
+    Settings s = settingsOf({{"kind", "queue"}, {"backend", "nats"}, {"replicas", "3"}});
+    StoreRequest req{"", s, label_, true};
+    std::shared_ptr<MessageStore> store;
+    std::string why;
+    EXPECT_EQ(findStorage("nats")->open(req, &store, nullptr, &why), -EINVAL);
+    EXPECT_NE(why.find("replicas=3"), std::string::npos) << why;
+}
+
+// The cluster down: a write beyond capacity follows overflow at once, one
+// that fits is held and answered once the cluster is back.
+TEST(NatsLinkDown, WritesAreHeldUpToCapacityThenFollowOverflow)
+{
+    NatsServer server;
+    NatsConfig cfg;
+    cfg.servers = {server.url()};
+    std::shared_ptr<NatsLink> link;
+    std::string why;
+    ASSERT_EQ(NatsLink::open(cfg, &link, &why), 0) << why;  // nothing listens yet
+    setNatsLink(link);
+    Settings s = settingsOf({{"kind", "queue"},
+                             {"framing", "lines"},
+                             {"capacity", "4096"},
+                             {"overflow", "error"},
+                             {"backend", "nats"}});
+    auto ch = Channel::create(s, "/unit/down");
+    StoreRequest req{"", s, "/unit/down", true};
+    std::shared_ptr<MessageStore> store;
+    ASSERT_EQ(findStorage("nats")->open(req, &store, nullptr, &why), 0) << why;
+    ASSERT_EQ(ch->useStore(store, true), 0);
+    auto w = ch->open(false, true);
+    const WriteOutcome big = writeNow(*ch, *w, std::string(4999, 'b') + "\n");
+    EXPECT_EQ(big.error, ENOBUFS) << "must not park with the cluster down";
+    auto held = issueWrite(*ch, *w, "hello\n");
+    EXPECT_FALSE(held->done()) << "answered before JetStream acknowledged it";
+    std::string pending;
+    for (const auto &[k, v] : ch->stats().storeStats)
+        if (k == "nats_pending") pending = v;
+    EXPECT_EQ(pending, "1");
+    ASSERT_TRUE(server.start());
+    ASSERT_TRUE(held->waitDone(std::chrono::seconds(15))) << "not answered after recovery";
+    EXPECT_EQ(held->get().dones, 1);
+    auto r = ch->open(true, false);
+    auto res = issueRead(*ch, *r, 100);
+    ASSERT_TRUE(res->waitDone(std::chrono::seconds(10)));
+    EXPECT_EQ(res->get().data, "hello\n");
+    ch->release(*r);
+    ch->release(*w);
+    setNatsLink(nullptr);
+    link->close();
+}
+
+// A read waiting with the cluster down stays interruptible.
+TEST(NatsLinkDown, AParkedReadCanBeInterrupted)
+{
+    NatsServer server;
+    NatsConfig cfg;
+    cfg.servers = {server.url()};
+    std::shared_ptr<NatsLink> link;
+    std::string why;
+    ASSERT_EQ(NatsLink::open(cfg, &link, &why), 0) << why;
+    setNatsLink(link);
+    Settings s = settingsOf({{"kind", "queue"}, {"backend", "nats"}});
+    auto ch = Channel::create(s, "/unit/down-read");
+    StoreRequest req{"", s, "/unit/down-read", true};
+    std::shared_ptr<MessageStore> store;
+    ASSERT_EQ(findStorage("nats")->open(req, &store, nullptr, &why), 0) << why;
+    ASSERT_EQ(ch->useStore(store, true), 0);
+    auto r = ch->open(true, false);
+    auto res = issueRead(*ch, *r, 100);
+    EXPECT_FALSE(res->done());
+    res->interrupt = true;
+    EXPECT_TRUE(ch->cancel(res->key));
+    ASSERT_TRUE(res->waitDone(std::chrono::seconds(2)));
+    EXPECT_EQ(res->get().error, EINTR);
+    ch->release(*r);
+    setNatsLink(nullptr);
+    link->close();
+}
+
+}  // namespace
+}  // namespace chanfs::test
+
+// ---- The link (nats_link.h): what open() checks, and that it never waits
+// for the network.
+namespace chanfs::test {
+namespace {
+
+TEST(NatsLinkOpen, RefusesABadUrl)
+{
+    for (const char *url : {"http://x:4222", "nats://", "nats://h:0", "nats://h:99999",
+                            "nats://user:pw@h:4222", "nats://h:port"}) {
+        SCOPED_TRACE(url);
+        NatsConfig cfg;
+        cfg.servers = {url};
+        std::shared_ptr<NatsLink> link;
+        std::string why;
+        EXPECT_EQ(NatsLink::open(cfg, &link, &why), -EINVAL);
+        EXPECT_FALSE(why.empty());
+        EXPECT_EQ(link, nullptr);
+    }
+    EXPECT_EQ(checkNatsUrl("nats://n1:4222"), "");
+    EXPECT_EQ(checkNatsUrl("tls://[::1]:4222"), "");
+    EXPECT_NE(checkNatsPrefix("a.b"), "");
+}
+
+TEST(NatsLinkOpen, RefusesAMissingCredsFileAndNeverNamesASecret)
+{
+    NatsConfig cfg;
+    cfg.servers = {"nats://127.0.0.1:4222"};
+    cfg.credsFile = "/nonexistent/chanfs-test.creds";
+    std::shared_ptr<NatsLink> link;
+    std::string why;
+    EXPECT_EQ(NatsLink::open(cfg, &link, &why), -ENOENT);
+    EXPECT_NE(why.find("nats_creds"), std::string::npos) << why;
+}
+
+TEST(NatsLinkOpen, ComesUpWithTheServerDownAndConnectsWhenItStarts)
+{
+    NatsServer server;
+    NatsConfig cfg;
+    cfg.servers = {server.url()};
+    std::shared_ptr<NatsLink> link;
+    std::string why;
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(NatsLink::open(cfg, &link, &why), 0) << why;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500))
+        << "open() waited for the network";
+    EXPECT_FALSE(link->connected());
+    EXPECT_TRUE(eventually([&] { return !link->lastError().empty(); }));
+    std::atomic<int> ups{0};
+    link->onStateChange([&](bool up) { ups += up ? 1 : 0; });
+    ASSERT_TRUE(server.start());
+    EXPECT_TRUE(eventually([&] { return link->connected(); }, std::chrono::seconds(15)));
+    EXPECT_GE(ups.load(), 1);
+    EXPECT_EQ(link->clusterSize(), 1);
+    server.stop();
+    EXPECT_TRUE(eventually([&] { return !link->connected(); }, std::chrono::seconds(15)));
+    const auto t1 = std::chrono::steady_clock::now();
+    link->close();
+    EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::seconds(3))
+        << "close() with the server down must be bounded";
+    EXPECT_EQ(link->post([] {}), false) << "later calls fail fast";
 }
 
 }  // namespace

@@ -199,7 +199,7 @@ TEST(Config, UnknownKey)
     EXPECT_EQ(onlyProblem("[dir.\"a\"]\nkind = \"queue\"\ncolour = \"red\"\n"),
               (ConfigProblem{3,
                              "[dir.\"a\"]: unknown key colour; expected kind, framing, "
-                             "capacity, max_message, overflow, replay, delivery, durable, fsync, "
+                             "capacity, max_message, overflow, replay, delivery, backend, replicas, durable, fsync, "
                              "retention_bytes, retention_messages, mode, owner or group"}));
     // Bridges belong to channels.
     EXPECT_EQ(onlyProblem("[dir.\"a\"]\nfifo = \"in:/x\"\n").line, 2);

@@ -1,0 +1,187 @@
+#!/usr/bin/env bats
+# backend=nats (docs/nats.md) against one local nats-server -js the test
+# starts on a free port (and kills in teardown): two mounts of the same
+# server stand for two hosts. Queue exactly once across them, topic replay
+# and order, EMSGSIZE, pipe refused, bad settings and options, stats, and
+# the server killed (ENOBUFS past capacity, writes held) then back.
+bats_require_minimum_version 1.5.0
+load helpers
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start_nats() {
+    nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$NATS_DIR" >>"$NATS_DIR/server.log" 2>&1 3>&- &
+    NATS_PID=$!
+    wait_until 10 bash -c "exec 9<>/dev/tcp/127.0.0.1/$NATS_PORT" 2>/dev/null
+}
+
+stop_nats() {
+    if [[ -n "${NATS_PID:-}" ]]; then
+        kill -KILL "$NATS_PID" 2>/dev/null || true
+        wait "$NATS_PID" 2>/dev/null || true
+        NATS_PID=""
+    fi
+}
+
+# mount_b: a second daemon (host B) on the same server. Sets MNT_B, PID_B.
+mount_b() {
+    MNT_B="$(mktemp -d /tmp/chanfs-test-b.XXXXXX)"
+    LOG_B="$BATS_TEST_TMPDIR/chanfs-b.log"
+    "$CHANFS_BIN" "$MNT_B" -f -o log_level=debug -o "nats=$NATS_URL" "$@" 2>"$LOG_B" 3>&- &
+    PID_B=$!
+    wait_until 10 mountpoint -q "$MNT_B"
+}
+
+setup() {
+    NATS_DIR="$(mktemp -d /tmp/chanfs-nats.XXXXXX)"
+    NATS_PORT="$(free_port)"
+    NATS_URL="nats://127.0.0.1:$NATS_PORT"
+    start_nats
+}
+
+teardown() {
+    local status=0
+    if [[ -n "${PID_B:-}" ]]; then
+        kill -TERM "$PID_B" 2>/dev/null || true
+        wait "$PID_B" 2>/dev/null || status=$?
+        fusermount3 -u -z "$MNT_B" 2>/dev/null || true
+        rmdir "$MNT_B" 2>/dev/null || true
+    fi
+    chanfs_teardown || status=$?
+    stop_nats
+    rm -rf "$NATS_DIR"
+    return "$status"
+}
+
+nats_queue() {
+    "$CHANCTL_BIN" create --kind queue --framing lines --backend nats "$@"
+}
+
+@test "a queue over NATS gives each message to exactly one reader on one of two hosts" {
+    mount_chanfs -o "nats=$NATS_URL"
+    mount_b
+    mkdir "$MNT/jobs" "$MNT_B/jobs"
+    nats_queue "$MNT/jobs/q"
+    nats_queue "$MNT_B/jobs/q"
+    wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
+    wait_until 10 stat_is "$MNT_B/jobs/q" stats.nats_connected 1
+    out="$BATS_TEST_TMPDIR"
+    bg timeout 20 cat "$MNT/jobs/q" >"$out/a"
+    bg timeout 20 cat "$MNT_B/jobs/q" >"$out/b"
+    # Numbered jobs written one per write() from both hosts.
+    python3 - "$MNT/jobs/q" "$MNT_B/jobs/q" <<'EOF'
+import os, sys
+fa = os.open(sys.argv[1], os.O_WRONLY)
+fb = os.open(sys.argv[2], os.O_WRONLY)
+for i in range(1000):
+    os.write(fa if i % 2 else fb, b"%d\n" % i)
+EOF
+    wait_until 20 bash -c "[[ \$(cat '$out/a' '$out/b' | wc -l) -ge 1000 ]]"
+    [[ "$(cat "$out/a" "$out/b" | sort -n | uniq | wc -l)" == 1000 ]]
+    [[ "$(cat "$out/a" "$out/b" | wc -l)" == 1000 ]]
+    [[ "$(cat "$out/a" "$out/b" | sort -n | head -1)" == 0 ]]
+    [[ "$(cat "$out/a" "$out/b" | sort -n | tail -1)" == 999 ]]
+}
+
+@test "a topic over NATS replays its last messages and shows both hosts one order" {
+    mount_chanfs -o "nats=$NATS_URL"
+    mount_b
+    mkdir "$MNT/plant" "$MNT_B/plant"
+    setfattr -n user.chanfs.backend -v nats "$MNT/plant"  # a directory default
+    setfattr -n user.chanfs.backend -v nats "$MNT_B/plant"
+    "$CHANCTL_BIN" create --kind topic --framing lines --replay 3 "$MNT/plant/temp"
+    "$CHANCTL_BIN" create --kind topic --framing lines --replay 3 "$MNT_B/plant/temp"
+    [[ "$(xattr "$MNT/plant/temp" backend)" == nats ]]
+    wait_until 10 stat_is "$MNT/plant/temp" stats.nats_connected 1
+    wait_until 10 stat_is "$MNT_B/plant/temp" stats.nats_connected 1
+    for i in 1 2 3 4 5; do echo "r$i" >"$MNT/plant/temp"; done
+    # A new subscriber on the other host gets the last 3, then what comes.
+    wait_until 10 bash -c "[[ \$(timeout 0.5 cat '$MNT_B/plant/temp' | tr '\n' ' ') == 'r3 r4 r5 ' ]]"
+    out="$BATS_TEST_TMPDIR"
+    bg timeout 10 cat "$MNT/plant/temp" >"$out/a"
+    bg timeout 10 cat "$MNT_B/plant/temp" >"$out/b"
+    wait_until 10 stat_is "$MNT/plant/temp" stats.readers 1
+    wait_until 10 stat_is "$MNT_B/plant/temp" stats.readers 1
+    for i in $(seq 1 50); do echo "a$i" >"$MNT/plant/temp"; echo "b$i" >"$MNT_B/plant/temp"; done
+    wait_until 10 bash -c "[[ \$(grep -c . '$out/a') -ge 103 && \$(grep -c . '$out/b') -ge 103 ]]"
+    cmp "$out/a" "$out/b"
+}
+
+@test "NATS refuses a pipe, a message over max payload, bad settings and bad options" {
+    mount_chanfs -o "nats=$NATS_URL"
+    touch "$MNT/p"
+    run -1 setfattr -n user.chanfs.backend -v nats "$MNT/p"
+    [[ "$output" == *"Invalid argument"* ]]
+    grep -q "use kind queue or topic" "$CHANFS_LOG"
+    run -1 setfattr -n user.chanfs.backend -v carrier-pigeon "$MNT/p"
+    run -1 "$CHANCTL_BIN" create --kind queue --backend nats --replicas 2 "$MNT/r2"
+    run -1 "$CHANCTL_BIN" create --kind queue --backend nats --replicas 3 "$MNT/r3"
+    grep -q "replicas=3 but the NATS cluster has 1 server" "$CHANFS_LOG"
+    # max_message (1M for lines) is clamped to the server's max payload
+    # (1M) less header room.
+    nats_queue "$MNT/big"
+    wait_until 10 stat_is "$MNT/big" stats.nats_connected 1
+    run -1 python3 -c "
+import os, sys
+fd = os.open('$MNT/big', os.O_WRONLY)
+os.write(fd, b'x' * (1024 * 1024 - 100) + b'\\n')"
+    [[ "$output" == *"Message too long"* ]]
+    grep -q "the store's limit" "$CHANFS_LOG"
+    # Bad URL and a missing creds file: the mount is refused with the reason.
+    m="$(mktemp -d)"
+    run -2 "$CHANFS_BIN" "$m" -f -o nats=http://127.0.0.1:1
+    [[ "$output" == *"expected nats://HOST"* ]]
+    run -2 "$CHANFS_BIN" "$m" -f -o "nats=$NATS_URL,nats_creds=/nonexistent/x.creds"
+    [[ "$output" == *"nats_creds file /nonexistent/x.creds: No such file"* ]]
+    rmdir "$m"
+}
+
+@test "backend=nats without -o nats= is refused with the reason" {
+    mount_chanfs
+    touch "$MNT/q"
+    setfattr -n user.chanfs.kind -v queue "$MNT/q"
+    run -1 setfattr -n user.chanfs.backend -v nats "$MNT/q"
+    grep -q "mount with -o nats=" "$CHANFS_LOG"
+    [[ "$(xattr "$MNT/q" backend)" == memory ]]
+}
+
+@test "NATS down: past capacity is ENOBUFS, a write is held, reads wait; all recovers when it is back" {
+    mount_chanfs -o "nats=$NATS_URL"
+    nats_queue --capacity 4096 --overflow error "$MNT/e"
+    wait_until 10 stat_is "$MNT/e" stats.nats_connected 1
+    [[ "$(xattr "$MNT/e" stats.backend)" == nats ]]
+    stop_nats
+    wait_until 15 stat_is "$MNT/e" stats.nats_connected 0
+    [[ -n "$(xattr "$MNT/e" stats.nats_error)" ]]
+    grep -q "nats: disconnected" "$CHANFS_LOG"
+    run -1 python3 -c "
+import os
+fd = os.open('$MNT/e', os.O_WRONLY)
+os.write(fd, b'b' * 4999 + b'\\n')"
+    [[ "$output" == *"No buffer space available"* ]]
+    bg bash -c "echo held >'$MNT/e' && touch '$BATS_TEST_TMPDIR/written'"
+    writer=$BG_PID
+    wait_until 5 stat_is "$MNT/e" stats.nats_pending 1
+    [[ ! -e "$BATS_TEST_TMPDIR/written" ]]  # not answered before JetStream has it
+    bg timeout 30 cat "$MNT/e" >"$BATS_TEST_TMPDIR/read"
+    reader=$BG_PID
+    wait_until 5 is_blocked "$reader"
+    start_nats
+    wait_until 20 test -e "$BATS_TEST_TMPDIR/written"
+    wait_until 20 grep -qx held "$BATS_TEST_TMPDIR/read"
+    wait_until 10 stat_is "$MNT/e" stats.nats_connected 1
+    [[ "$(xattr "$MNT/e" stats.nats_pending)" == 0 ]]
+    [[ "$(grep -c "nats: disconnected" "$CHANFS_LOG")" == 1 ]]
+}
+
+@test "a mount with the NATS server down comes up and unmounts quickly" {
+    stop_nats
+    mount_chanfs -o "nats=$NATS_URL"
+    nats_queue "$MNT/q"
+    [[ "$(xattr "$MNT/q" stats.nats_connected)" == 0 ]]
+    start=$(date +%s%N)
+    stop_chanfs
+    (( ($(date +%s%N) - start) / 1000000 < 5000 ))
+}
