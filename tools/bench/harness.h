@@ -76,8 +76,7 @@ public:
     // The same, but a daemon that exits or does not mount within
     // `seconds` is a nullptr and *why (with its log's last lines), not a
     // failed run: for daemons whose figures may be "n/a".
-    static std::unique_ptr<Daemon> tryStart(const std::string &label,
-                                            std::vector<std::string> argv,
+    static std::unique_ptr<Daemon> tryStart(const std::string &label, std::vector<std::string> argv,
                                             const std::string &mountpoint,
                                             const std::string &logPath, double seconds,
                                             std::string *why);

@@ -248,13 +248,13 @@ std::unique_ptr<NatsServers> NatsServers::start(unsigned nodes, const std::strin
         const std::string name = "bench-" + tag + "-n" + std::to_string(i + 1);
         const std::string store = dir + "/" + name;
         std::filesystem::create_directories(store);
-        std::vector<std::string> argv{"nats-server", "-a", "127.0.0.1", "-p",
-                                      std::to_string(client[i]), "-js", "-sd", store,
-                                      "--server_name", name};
+        std::vector<std::string> argv{
+            "nats-server", "-a",  "127.0.0.1",     "-p", std::to_string(client[i]), "-js",
+            "-sd",         store, "--server_name", name};
         if (nodes > 1) {
-            argv.insert(argv.end(), {"--cluster_name", "chanfs-bench-" + tag, "--cluster",
-                                     "nats://127.0.0.1:" + std::to_string(cluster[i]), "--routes",
-                                     routes});
+            argv.insert(argv.end(),
+                        {"--cluster_name", "chanfs-bench-" + tag, "--cluster",
+                         "nats://127.0.0.1:" + std::to_string(cluster[i]), "--routes", routes});
         }
         const pid_t pid = startChild(argv, dir + "/" + name + ".log");
         if (pid < 0) {
@@ -344,6 +344,9 @@ NatsResult rawJetStreamPublish(const NatsServers &servers, int replicas, size_t 
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.PublishAsync.MaxPending = maxPending;
+    // At MaxPending a publish waits for acks; the default 200 ms is too
+    // short for a 3-node cluster on a busy 2-core machine.
+    jo.PublishAsync.StallWait = static_cast<int64_t>(timeoutSeconds * 1000);
     jo.PublishAsync.ErrHandler = onPubError;
     jo.PublishAsync.ErrHandlerClosure = &errors;
     jsCtx *rawJs = nullptr;
@@ -451,8 +454,8 @@ NatsResult rawCorePubSub(const NatsServers &servers, size_t count, size_t msgByt
     if (!subConn) return na(why);
     Connection pubConn = connect(servers.urls(), &why);
     if (!pubConn) return na(why);
-    const std::string subject = "benchcore." + std::to_string(::getpid()) + "." +
-                                std::to_string(gSerial++);
+    const std::string subject =
+        "benchcore." + std::to_string(::getpid()) + "." + std::to_string(gSerial++);
     CoreCounter counter;
     natsSubscription *rawSub = nullptr;
     natsStatus s =
@@ -852,10 +855,11 @@ NatsPair::Scale NatsPair::scale(bool nats, unsigned n, double timeoutSeconds)
         s.why = why_;
         return s;
     }
-    const std::string dir = mntA_ + "/scale-" + (nats ? "nats-" : "memory-") +
-                            std::to_string(gSerial++);
+    const std::string dir =
+        mntA_ + "/scale-" + (nats ? "nats-" : "memory-") + std::to_string(gSerial++);
     Attrs attrs{{"kind", "queue"}, {"framing", "lines"}};
-    if (nats) attrs.insert(attrs.end(), {{"backend", "nats"}, {"replicas", std::to_string(replicas_)}});
+    if (nats)
+        attrs.insert(attrs.end(), {{"backend", "nats"}, {"replicas", std::to_string(replicas_)}});
     if (std::string e = makeNode(dir, true, attrs); !e.empty()) {
         s.why = e;
         return s;
@@ -873,6 +877,14 @@ NatsPair::Scale NatsPair::scale(bool nats, unsigned n, double timeoutSeconds)
                 return;
             }
         }
+        // A NATS channel sets its stream and consumer up in the background:
+        // measure once the last one says it is ready (stats.nats_connected
+        // is 1 once its stream is, and the link up).
+        const std::string last = dir + "/" + std::to_string(n - 1);
+        if (nats && !getAttr(last, "stats.nats_connected").empty() &&
+            !waitFor([&] { return getAttr(last, "stats.nats_connected") == "1"; }, 5))
+            s.note =
+                "the last channel was not ready after 5 s: " + getAttr(last, "stats.nats_error");
         s.createSeconds = secondsBetween(t0, Clock::now());
         s.created = procStats(a_->pid());
         t0 = Clock::now();

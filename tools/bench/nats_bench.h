@@ -102,7 +102,8 @@ public:
     // from the first write to the last byte on B. Before the clock
     // starts, probes written on A until one is read on B (a topic
     // subscriber only sees what is published after its consumer exists).
-    NatsResult stream(const std::string &kind, size_t count, size_t msgBytes, double timeoutSeconds);
+    NatsResult stream(const std::string &kind, size_t count, size_t msgBytes,
+                      double timeoutSeconds);
     // Microseconds per round trip of msgBytes: A writes a queue B reads,
     // B answers on a second queue A reads.
     NatsResult pingPong(size_t rounds, size_t msgBytes, double timeoutSeconds);
@@ -111,7 +112,8 @@ public:
         unsigned n = 0;
         ProcStats before, created, opened;
         double createSeconds = 0, openSeconds = 0, removeSeconds = 0;
-        std::string why;  // non-empty: not measured (or not to the end)
+        std::string why;   // non-empty: not measured (or not to the end)
+        std::string note;  // measured, but: (e.g. channels not ready yet)
     };
     // Host A's daemon with n queue channels created in a new directory
     // (in memory, or backend=nats with this pair's replicas), then with a
@@ -137,7 +139,8 @@ private:
     void abandon(const std::string &why);
     // The channel at rel (below the mount) on host B: waited for if the
     // tree is shared, else created like A's. "" or why not.
-    std::string mirror(const std::string &rel, bool dir, const std::vector<std::pair<std::string, std::string>> &attrs);
+    std::string mirror(const std::string &rel, bool dir,
+                       const std::vector<std::pair<std::string, std::string>> &attrs);
 
     std::string label_;
     std::unique_ptr<Daemon> a_, b_;

@@ -488,6 +488,7 @@ void Report::printNats(std::FILE *out) const
                      sc.before.rssBytes / kMiB, sc.created.rssBytes / kMiB,
                      sc.opened.rssBytes / kMiB, sc.createSeconds, sc.openSeconds,
                      sc.removeSeconds);
+        if (!sc.note.empty()) std::fprintf(out, "      (%s)\n", sc.note.c_str());
     }
 }
 
@@ -702,7 +703,9 @@ void Report::writeJson(std::ostream &out) const
             << ", \"rss_opened\": " << sc.opened.rssBytes
             << ", \"create_seconds\": " << jsonNum(sc.createSeconds)
             << ", \"open_seconds\": " << jsonNum(sc.openSeconds)
-            << ", \"remove_seconds\": " << jsonNum(sc.removeSeconds) << "}";
+            << ", \"remove_seconds\": " << jsonNum(sc.removeSeconds);
+        if (!sc.note.empty()) out << ", \"note\": " << jsonString(sc.note);
+        out << "}";
     }
     out << "]},\n  \"targets\": [";
     const std::vector<Target> ts = targets();
