@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -670,15 +671,20 @@ NatsResult NatsPair::stream(const std::string &kind, size_t count, size_t msgByt
                             double timeoutSeconds)
 {
     if (!usable()) return na(why_);
-    const std::string rel =
-        std::string(kind == "queue" ? "q" : "t") + "/" + kind + "-" + std::to_string(gSerial++);
-    const std::string pathA = mntA_ + "/" + rel, pathB = mntB_ + "/" + rel;
-    if (std::string e = makeNode(pathA, false, {}); !e.empty()) return na("host A: " + e);
-    if (std::string e = mirror(rel, false, {}); !e.empty()) {
-        ::unlink(pathA.c_str());
-        return na(e);
+    // One channel per kind, made by the first round and used by every
+    // round: setting a NATS channel up (stream, consumers) takes seconds at
+    // R3, which would be most of the run.
+    std::string &rel = channels_[kind];
+    if (rel.empty()) {
+        const std::string fresh =
+            std::string(kind == "queue" ? "q" : "t") + "/" + kind + "-" + std::to_string(gSerial++);
+        if (std::string e = makeNode(mntA_ + "/" + fresh, false, {}); !e.empty())
+            return na("host A: " + e);
+        keep(mntA_ + "/" + fresh, mntB_ + "/" + fresh);
+        if (std::string e = mirror(fresh, false, {}); !e.empty()) return na(e);
+        rel = fresh;
     }
-    keep(pathA, pathB);
+    const std::string pathA = mntA_ + "/" + rel, pathB = mntB_ + "/" + rel;
     UniqueFd r(::open(pathB.c_str(), O_RDONLY | O_CLOEXEC));
     if (!r) return na(errnoText("host B: open " + rel, errno));
     UniqueFd w(::open(pathA.c_str(), O_WRONLY | O_CLOEXEC));
@@ -787,13 +793,15 @@ NatsResult NatsPair::stream(const std::string &kind, size_t count, size_t msgByt
 NatsResult NatsPair::pingPong(size_t rounds, size_t msgBytes, double timeoutSeconds)
 {
     if (!usable()) return na(why_);
-    const std::string serial = std::to_string(gSerial++);
-    const std::string ping = "q/ping-" + serial, pong = "q/pong-" + serial;
-    for (const std::string &rel : {ping, pong}) {
-        if (std::string e = makeNode(mntA_ + "/" + rel, false, {}); !e.empty())
-            return na("host A: " + e);
-        if (std::string e = mirror(rel, false, {}); !e.empty()) return na(e);
-        keep(mntA_ + "/" + rel, mntB_ + "/" + rel);
+    const std::string ping = "q/ping", pong = "q/pong";  // made once, used by every round
+    if (channels_.count(ping) == 0) {
+        for (const std::string &rel : {ping, pong}) {
+            if (std::string e = makeNode(mntA_ + "/" + rel, false, {}); !e.empty())
+                return na("host A: " + e);
+            keep(mntA_ + "/" + rel, mntB_ + "/" + rel);
+            if (std::string e = mirror(rel, false, {}); !e.empty()) return na(e);
+        }
+        channels_[ping] = ping;
     }
     UniqueFd pingR(::open((mntB_ + "/" + ping).c_str(), O_RDONLY | O_CLOEXEC));
     UniqueFd pongR(::open((mntA_ + "/" + pong).c_str(), O_RDONLY | O_CLOEXEC));

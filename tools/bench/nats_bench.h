@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,7 +98,8 @@ public:
     NatsPair(const NatsPair &) = delete;
     NatsPair &operator=(const NatsPair &) = delete;
 
-    // A writes count lines of msgBytes into a fresh channel of `kind`
+    // A writes count lines of msgBytes into the channel of `kind` (made by
+    // the first call, used by every later one)
     // (queue or topic), B reads them with a 64 KiB buffer: messages/s
     // from the first write to the last byte on B. Before the clock
     // starts, probes written on A until one is read on B (a topic
@@ -150,6 +152,7 @@ private:
     bool treeShared_ = false;
     std::string why_;
     std::vector<std::string> leftovers_;
+    std::map<std::string, std::string> channels_;  // kind -> the channel every round uses
 };
 
 }  // namespace chanfs::bench
