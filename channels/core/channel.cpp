@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <utility>
 
@@ -408,6 +409,16 @@ void Channel::collectPolls(Actions &acts)
     }
 }
 
+void Channel::Actions::clear()
+{
+    reads.clear();
+    writes.clear();
+    readErrors.clear();
+    writeErrors.clear();
+    polls.clear();
+    retired.clear();
+}
+
 void Channel::runActions(Actions &acts, bool writesFirst)
 {
     bool wakeBudget = false;
@@ -427,6 +438,7 @@ void Channel::runActions(Actions &acts, bool writesFirst)
         wakeBudget |= std::exchange(wakeBudget_, false);
         mu_.unlock();
         std::vector<Delivery> failed;
+        std::array<iovec, 8> fewIov;
         std::vector<iovec> iov;
         std::vector<uint64_t> consumed;
         auto answerWrites = [&] {
@@ -439,10 +451,19 @@ void Channel::runActions(Actions &acts, bool writesFirst)
         };
         if (writesFirst) answerWrites();
         for (auto &[waiter, d] : acts.reads) {
-            iov.clear();
-            for (const Entry &e : d.slices)
-                iov.push_back(iovec{const_cast<char *>(e.data()), e.length});
-            if (waiter->deliver(iov) < 0) {
+            // The usual reply has a few slices: they go on the stack.
+            std::span<const iovec> slices;
+            if (d.slices.size() <= fewIov.size()) {
+                for (size_t i = 0; i < d.slices.size(); ++i)
+                    fewIov[i] = iovec{const_cast<char *>(d.slices[i].data()), d.slices[i].length};
+                slices = std::span<const iovec>(fewIov.data(), d.slices.size());
+            } else {
+                iov.clear();
+                for (const Entry &e : d.slices)
+                    iov.push_back(iovec{const_cast<char *>(e.data()), e.length});
+                slices = iov;
+            }
+            if (waiter->deliver(slices) < 0) {
                 failed.push_back(std::move(d));
             } else if (tracksConsumed) {
                 for (const Entry &e : d.slices)
@@ -459,7 +480,7 @@ void Channel::runActions(Actions &acts, bool writesFirst)
         for (auto &[waiter, err] : acts.readErrors) waiter->fail(err);
         for (auto &[waiter, err] : acts.writeErrors) waiter->fail(err);
         for (auto &n : acts.polls) n->notify();
-        acts = Actions{};
+        acts.clear();
         if (failed.empty()) break;
         // The reader is gone (interrupted, killed): what it took goes back
         // where it was, and may now go to another reader.

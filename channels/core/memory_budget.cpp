@@ -27,8 +27,7 @@ void MemoryBudget::setLimit(uint64_t bytes)
 
 uint64_t MemoryBudget::limit() const
 {
-    MutexLock g(mu_);
-    return limit_;
+    return limit_.load(std::memory_order_relaxed);
 }
 
 uint64_t MemoryBudget::used() const
@@ -62,14 +61,14 @@ void MemoryBudget::noteFullLocked()
     spdlog::warn(
         "max_memory reached: {} of {} bytes buffered; writers wait or are refused as "
         "their channels' overflow policies say until readers drain some",
-        used_, limit_);
+        used_, limit_.load());
 }
 
 void MemoryBudget::noteReleasedLocked()
 {
     if (fullLogged_ && used_ <= limit_ / 2) {
         fullLogged_ = false;
-        spdlog::info("max_memory: {} of {} bytes buffered, below half again", used_, limit_);
+        spdlog::info("max_memory: {} of {} bytes buffered, below half again", used_, limit_.load());
     }
 }
 

@@ -14,6 +14,7 @@
 // and must be called with no channel mutex held.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -66,7 +67,9 @@ private:
     void addWaiterLocked(uint64_t id) REQUIRES(mu_);
 
     mutable Mutex mu_;
-    uint64_t limit_ GUARDED_BY(mu_) = kUnlimited;
+    // Written under mu_, read without it by limit(): every write checks it
+    // (Channel::checkBudgetSize), and a lock there cost a lock per message.
+    std::atomic<uint64_t> limit_{kUnlimited};
     uint64_t used_ GUARDED_BY(mu_) = 0;
     // Channels waiting for memory, by id, in the order they registered.
     std::unordered_set<uint64_t> waiting_ GUARDED_BY(mu_);

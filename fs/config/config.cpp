@@ -448,6 +448,44 @@ bool parseConfig(const std::string &text, const std::string &file,
     for (const auto &[name, value] : *top) {
         if (name == "mount" && value->is_table()) {
             check.readKeys(*value->as_table(), {"mount"}, cfg.root);
+        } else if (name == "nats" && value->is_table()) {
+            for (const auto &[key, v] : *value->as_table()) {
+                const int line = where.key({"nats"}, key);
+                if (key == "servers") {
+                    auto list = v->is_array() ? v->as_array()->get_array_of<std::string>()
+                                              : cpptoml::option<std::vector<std::string>>();
+                    if (!list || list->empty()) {
+                        check.add(line, "[nats] servers: expected a list of nats:// URLs");
+                        continue;
+                    }
+                    for (const std::string &url : *list) {
+                        if (std::string bad = checkNatsUrl(url); !bad.empty())
+                            check.add(line, "[nats] servers: " + url + ": " + bad);
+                        else
+                            cfg.nats.servers.push_back(url);
+                    }
+                    continue;
+                }
+                auto text = v->as<std::string>();
+                std::string *field = key == "creds"    ? &cfg.nats.credsFile
+                                     : key == "ca"     ? &cfg.nats.caFile
+                                     : key == "cert"   ? &cfg.nats.certFile
+                                     : key == "key"    ? &cfg.nats.keyFile
+                                     : key == "prefix" ? &cfg.nats.prefix
+                                                       : nullptr;
+                if (!field) {
+                    check.add(line, "[nats]: unknown key " + key +
+                                        "; expected servers, creds, ca, cert, key or prefix");
+                } else if (!text) {
+                    check.add(line, "[nats] " + key + ": expected a string");
+                } else if (key == "prefix" && !checkNatsPrefix(text->get()).empty()) {
+                    check.add(line, "[nats] prefix: " + checkNatsPrefix(text->get()));
+                } else if (key != "prefix" && (text->get().empty() || text->get()[0] != '/')) {
+                    check.add(line, "[nats] " + key + ": expected an absolute file path");
+                } else {
+                    *field = text->get();
+                }
+            }
         } else if ((name == "dir" || name == "channel") && value->is_table()) {
             for (const auto &[path, t] : *value->as_table()) {
                 ConfigNode n;

@@ -6,6 +6,8 @@
 // Plain values and free functions: thread-compatible.
 #pragma once
 
+#include "channels/storage/nats/nats_config.h"
+
 #include <sys/types.h>
 
 #include <map>
@@ -70,6 +72,9 @@ struct ConfigNode {
 
 struct Config {
     std::string file;
+    // [nats]: servers = ["nats://..."], creds/ca/cert/key = "/path",
+    // prefix = "NAME": the same as -o nats=... (the -o options win).
+    NatsConfig nats;
     ConfigNode root;  // [mount]: the mount root's defaults, mode, owner
     // Directories and channels, each parent before what is under it.
     std::vector<ConfigNode> nodes;

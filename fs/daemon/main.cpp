@@ -8,10 +8,12 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <random>
 
 #include "channels/base/log_limit.h"
 #include "channels/base/unique_fd.h"
 #include "channels/storage/nats/nats_link.h"
+#include "channels/storage/nats/nats_tree_replica.h"
 #include "channels/storage/registry.h"
 #include "fs/base/log.h"
 #include "fs/base/options.h"
@@ -26,6 +28,19 @@ using namespace chanfs;
 using namespace chanfs::fs;
 
 namespace {
+
+// This run of the daemon in the shared tree's records, so it knows its own
+// changes when they come back: unique per run, not per host (two mounts on
+// one host are two writers).
+std::string mountOrigin()
+{
+    std::random_device rd;
+    const uint64_t r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%d-%016llx", static_cast<int>(::getpid()),
+                  static_cast<unsigned long long>(r));
+    return buf;
+}
 
 // The config file to read: -o config=FILE, else SOURCE/chanfs.toml if
 // there is one. "" for none.
@@ -144,6 +159,8 @@ int main(int argc, char **argv)
     // never waits for the network: a cluster that is down at mount time is
     // connected to later.
     std::shared_ptr<NatsLink> nats;
+    // The config file's [nats] table, unless -o nats= named the servers.
+    if (!opts.nats.enabled() && config && config->nats.enabled()) opts.nats = config->nats;
     if (opts.nats.enabled()) {
         if (NatsLink::open(opts.nats, &nats, &err) < 0) {
             std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
@@ -198,6 +215,22 @@ int main(int argc, char **argv)
         fs.closeAll();
         return 1;
     }
+    // The shared tree of NATS-backed directories: started once mounted (it
+    // drops names from the kernel's cache) and before the request loop
+    // (the handlers read fs.tree without a lock).
+    if (nats) {
+        Session *live = session.get();
+        fs.invalidateEntry = [live](fuse_ino_t parent, const std::string &name) {
+            live->invalidateEntry(parent, name);
+        };
+        std::shared_ptr<TreeReplica> replica;
+        if (openNatsTreeReplica(nats, &replica, &err) < 0) {
+            spdlog::error("shared tree: {}; NATS-backed directories stay on this mount", err);
+        } else {
+            fs.tree = std::make_shared<SharedTree>(fs, std::move(replica), mountOrigin());
+            fs.tree->start();
+        }
+    }
     if (!opts.foreground) {
         detach.mounted();
         spdlog::drop_all();
@@ -213,6 +246,7 @@ int main(int argc, char **argv)
     flushSuppressedLogLines();
     spdlog::info("chanfs at {} unmounting", opts.mountpoint);
     metrics.reset();  // its thread reads the tree closeAll() empties
+    if (fs.tree) fs.tree->stop();  // no remote change is applied from here on
     fs.closeAll();
     session.reset();
     notifier.reset();  // a probe still in the kernel returned with the session

@@ -169,6 +169,7 @@ void opMknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, d
     Node *n = nullptr;
     if (Node *dir = parentDir(fs, parent, &err))
         n = makeChannel(fs, *dir, name, mode, type == S_IFIFO, fuse_req_ctx(req), &err);
+    if (n && fs.tree) fs.tree->nodeChanged(*n);
     if (!n || type != S_IFIFO) {
         replyEntry(req, fs, n, err, lock);
         return;
@@ -201,6 +202,7 @@ void opMkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) n
         const fuse_ctx *ctx = fuse_req_ctx(req);
         n = makeDirNode(fs, *dir, name, mode, ctx->uid, ctx->gid, &err);
     }
+    if (n && fs.tree) fs.tree->nodeChanged(*n);
     replyEntry(req, fs, n, err, lock);
 }
 
@@ -213,6 +215,7 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     Node *n = nullptr;
     if (Node *dir = parentDir(fs, parent, &err))
         n = makeChannel(fs, *dir, name, mode, false, fuse_req_ctx(req), &err);
+    if (n && fs.tree) fs.tree->nodeChanged(*n);
     if (!n) {
         lock.unlock();
         fuse_reply_err(req, err);

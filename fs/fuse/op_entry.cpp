@@ -138,6 +138,7 @@ void opSetattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int toSet,
                 fuse_reply_err(req, -rc);
                 return;
             }
+            if (fs.tree) fs.tree->nodeChanged(*n);
             followers = n->endpoints.all();
             if (!followers.empty()) path = fs.inodes.path(*n);
         }

@@ -70,6 +70,7 @@ void clearPrivilegeBits(Filesystem &fs, fuse_ino_t ino)
     n->mode &= ~kills(n->mode);
     n->ctime = nowRealtime();
     if (fs.state) fs.state->save(fs, *n);
+    if (fs.tree) fs.tree->nodeChanged(*n);
 }
 
 void opWrite(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t,

@@ -81,8 +81,10 @@ void removeEntry(fuse_req_t req, fuse_ino_t parent, const char *name, bool wantD
             if (!n->isDir)
                 logLimited(spdlog::level::info, "channel removed", "channel {} removed",
                            fs.inodes.path(*n));
+            const std::string path = fs.tree ? fs.inodes.path(*n) : std::string();
             gone = takeOut(*n);
             fs.inodes.removeName(*dir, name);
+            if (fs.tree) fs.tree->nodeRemoved(path);
         }
     }
     retire(std::move(gone));
@@ -146,11 +148,13 @@ void opRename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t ne
                    (err = -fs.state->saveMove(fs, *src, to->ino, newname, dst ? dst->ino : 0))) {
             // Not saved (one record for both halves): nothing moves.
         } else {
+            const std::string oldPath = fs.tree ? fs.inodes.path(*src) : std::string();
             if (dst) {
                 replaced = takeOut(*dst);
                 fs.inodes.removeName(*to, newname);
             }
             fs.inodes.move(*from, name, *to, newname);
+            if (fs.tree) fs.tree->nodeMoved(*src, oldPath);
         }
     }
     retire(std::move(replaced));

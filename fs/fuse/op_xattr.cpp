@@ -295,6 +295,7 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
                 n->defaults = was;  // not saved: the directory keeps what the log says
                 why = kNotSaved;
             }
+            if (rc == 0 && fs.tree) fs.tree->nodeChanged(*n, true);
         } else {
             ch = n->channel;
         }
@@ -338,6 +339,7 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
             } else if (turningOff) {
                 rc = matchDurability(fs, *n, &why);
             }
+            if (rc == 0 && fs.tree) fs.tree->nodeChanged(*n);
         }
     }
     if (rc == -ENODATA) rc = -EINVAL;  // an unknown chanfs key is a bad setting
@@ -447,6 +449,7 @@ void opRemovexattr(fuse_req_t req, fuse_ino_t ino, const char *name) noexcept
                 n->defaults = was;
                 why = kNotSaved;
             }
+            if (rc == 0 && fs.tree) fs.tree->nodeChanged(*n, true);
         }
     }
     if (rc < 0 && rc != -ENOENT)

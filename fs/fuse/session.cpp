@@ -154,6 +154,11 @@ Session::~Session()
     fuse_session_destroy(se_);
 }
 
+int Session::invalidateEntry(fuse_ino_t parent, const std::string &name)
+{
+    return fuse_lowlevel_notify_inval_entry(se_, parent, name.c_str(), name.size());
+}
+
 int Session::run(unsigned threads)
 {
     int rc;

@@ -28,6 +28,10 @@ public:
 
     // Runs the request loop until unmount or a signal. 0 on a clean end.
     int run(unsigned threads);
+    // Tells the kernel to forget its cached entry `name` in `parent` (a
+    // name another mount removed or renamed). Not from a request handler;
+    // without the table lock. 0 or -errno (-ENOENT: nothing cached).
+    int invalidateEntry(fuse_ino_t parent, const std::string &name);
 
     explicit Session(fuse_session *se) : se_(se) {}
 

@@ -2,6 +2,7 @@
 // options. One per mount; handlers reach it through fuse_req_userdata().
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -12,6 +13,7 @@
 #include "fs/base/fuse_api.h"
 #include "fs/base/options.h"
 #include "fs/tree/inode_table.h"
+#include "fs/tree/shared_tree.h"
 #include "fs/tree/state_store.h"
 
 namespace chanfs::fs {
@@ -125,6 +127,12 @@ struct Filesystem {
     FhTable<DirListing> dirs;
     // The state directory's store; null without one (SOURCE not a path).
     std::shared_ptr<StateStore> state;
+    // The shared tree of NATS-backed subtrees (shared_tree.h); null without
+    // a NATS link. Handlers tell it of each local change.
+    std::shared_ptr<SharedTree> tree;
+    // Drops the kernel's cached entry `name` in `parent` (set by the daemon
+    // once mounted; unset: nothing to drop). Called without the table lock.
+    std::function<void(fuse_ino_t parent, const std::string &name)> invalidateEntry;
 };
 
 inline Filesystem &fsOf(fuse_req_t req)

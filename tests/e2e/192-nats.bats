@@ -64,7 +64,8 @@ nats_queue() {
     mount_b
     mkdir "$MNT/jobs" "$MNT_B/jobs"
     nats_queue "$MNT/jobs/q"
-    nats_queue "$MNT_B/jobs/q"
+    # The shared tree (docs/nats.md) brings the NATS channel to host B.
+    wait_until 10 stat_is "$MNT_B/jobs/q" backend nats
     wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
     wait_until 10 stat_is "$MNT_B/jobs/q" stats.nats_connected 1
     out="$BATS_TEST_TMPDIR"
@@ -88,11 +89,11 @@ EOF
 @test "a topic over NATS replays its last messages and shows both hosts one order" {
     mount_chanfs -o "nats=$NATS_URL"
     mount_b
-    mkdir "$MNT/plant" "$MNT_B/plant"
+    mkdir "$MNT/plant"
     setfattr -n user.chanfs.backend -v nats "$MNT/plant"  # a directory default
-    setfattr -n user.chanfs.backend -v nats "$MNT_B/plant"
     "$CHANCTL_BIN" create --kind topic --framing lines --replay 3 "$MNT/plant/temp"
-    "$CHANCTL_BIN" create --kind topic --framing lines --replay 3 "$MNT_B/plant/temp"
+    # The shared tree brings the directory and the channel to host B.
+    wait_until 10 stat_is "$MNT_B/plant/temp" replay 3
     [[ "$(xattr "$MNT/plant/temp" backend)" == nats ]]
     wait_until 10 stat_is "$MNT/plant/temp" stats.nats_connected 1
     wait_until 10 stat_is "$MNT_B/plant/temp" stats.nats_connected 1
@@ -184,4 +185,23 @@ os.write(fd, b'b' * 4999 + b'\\n')"
     start=$(date +%s%N)
     stop_chanfs
     (( ($(date +%s%N) - start) / 1000000 < 5000 ))
+}
+
+@test "the config file's [nats] table names the cluster; its channels use it" {
+    cat >"$BATS_TEST_TMPDIR/chanfs.toml" <<EOF2
+[nats]
+servers = ["$NATS_URL"]
+
+[dir."plant"]
+backend = "nats"
+
+[channel."plant/jobs"]
+kind = "queue"
+framing = "lines"
+EOF2
+    mount_chanfs -o "config=$BATS_TEST_TMPDIR/chanfs.toml"
+    wait_until 10 stat_is "$MNT/plant/jobs" stats.nats_connected 1
+    [[ "$(xattr "$MNT/plant/jobs" backend)" == nats ]]
+    echo job1 >"$MNT/plant/jobs"
+    [[ "$(timeout 5 head -n1 "$MNT/plant/jobs")" == job1 ]]
 }

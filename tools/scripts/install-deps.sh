@@ -6,13 +6,15 @@ set -euo pipefail
 
 # libmicrohttpd: the metrics endpoint's HTTP; libsystemd: sd_notify;
 # nlohmann-json: -o log_format=json and chanfs-bench --compare; CLI11:
-# chanctl's command line.
+# chanctl's command line. libnats-dev: the NATS C client (backend=nats).
 pkgs=(g++ meson ninja-build pkg-config libfuse3-dev fuse3 libspdlog-dev libfmt-dev libcpptoml-dev attr
-    libmicrohttpd-dev libsystemd-dev nlohmann-json3-dev libcli11-dev)
+    libmicrohttpd-dev libsystemd-dev nlohmann-json3-dev libcli11-dev libnats-dev)
 if [[ "${1:-}" == "--test" ]]; then
     # gcc-12 brings the ASan/UBSan/TSan runtimes; the interop suite needs a
     # compiler or interpreter per language.
     pkgs+=(libgtest-dev bats python3 gcc golang-go ruby nodejs procps util-linux coreutils)
+    # The NATS-backed channel tests start their own JetStream server.
+    pkgs+=(nats-server)
     # Real socket clients for the uds=listen suites (socat, nc -N -U).
     pkgs+=(socat netcat-openbsd)
     # The packaging suites: man pages (rst2man, man), systemd-analyze, and

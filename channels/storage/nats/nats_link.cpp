@@ -3,7 +3,6 @@
 // thread for requests that wait for a reply.
 #include "channels/storage/nats/nats_link.h"
 
-#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -198,8 +197,9 @@ void NatsLink::connectOnce(const std::shared_ptr<natsOptions> &opts)
         return;
     }
     if (s == NATS_NOT_YET_CONNECTED) {
-        spdlog::warn("nats: no server of {} reachable yet; connecting in the background",
-                     fmt::join(cfg_.servers, ","));
+        std::string servers;
+        for (const auto &u : cfg_.servers) servers += (servers.empty() ? "" : ",") + u;
+        spdlog::warn("nats: no server of {} reachable yet; connecting in the background", servers);
         MutexLock g(mu_);
         lastError_ = "no NATS server reachable";
     }

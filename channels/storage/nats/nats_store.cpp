@@ -176,7 +176,12 @@ public:
         error_ = "waiting for the NATS link";
     }
 
-    ~NatsStore() override { observeAppends(nullptr); }
+    ~NatsStore() override
+    {
+        observeAppends(nullptr);
+        if (topicSub_) natsSubscription_Unsubscribe(topicSub_.get());
+        if (pullSub_) natsSubscription_Unsubscribe(pullSub_.get());
+    }
 
     void start()
     {
@@ -370,7 +375,7 @@ private:
         size_t remaining;
     };
 
-    std::string kindTag() const
+    std::string kindTag() const REQUIRES(mu_)
     {
         return std::string(queue_ ? "q" : "t") + std::to_string(replicas_);
     }
@@ -588,18 +593,20 @@ private:
                    std::to_string(cluster) + " server(s)";
             return -EINVAL;
         }
-        std::string stream, subj, durable, reply;
+        std::string stream, subj, durable, reply, subjects;
+        int replicas = 0;
         {
             MutexLock g(mu_);
             if (replicas_ == 0) replicas_ = replicasWanted_ ? replicasWanted_ : std::min(cluster, 3);
+            replicas = replicas_;
             stream = streamName();
             subj = subject();
             durable = durableName();
+            subjects = link_->prefix() + "." + kindTag() + "." + dirHash_ + ".>";
         }
-        const std::string subjects = link_->prefix() + "." + kindTag() + "." + dirHash_ + ".>";
         std::string cfg = "{\"name\":" + jsonQuote(stream) + ",\"subjects\":[" +
                           jsonQuote(subjects) + "],\"storage\":\"file\",\"num_replicas\":" +
-                          std::to_string(replicas_) +
+                          std::to_string(replicas) +
                           ",\"duplicate_window\":" + std::to_string(kDuplicateWindowNs);
         if (queue_)
             cfg += ",\"retention\":\"workqueue\",\"discard\":\"new\"}";
@@ -629,22 +636,21 @@ private:
             MutexLock g(mu_);
             if (!pullSub_) {
                 pullInbox_ = link_->newInbox();
-                natsSubscription *sub = nullptr;
-                if (natsConnection_Subscribe(&sub, link_->connection(), pullInbox_.c_str(),
-                                             onQueueMsg, this) != NATS_OK) {
+                pullSub_ = subscribe(pullInbox_, onQueueMsg);
+                if (!pullSub_) {
                     *why = "cannot subscribe to the pull inbox";
                     return -EIO;
                 }
-                pullSub_.reset(sub);
             }
             return 0;
         }
         // topic: a fresh push consumer from the last sequence seen.
         std::string inbox;
-        uint64_t from = 0;
+        uint64_t from = 0, replay = 0;
         std::string oldConsumer;
         {
             MutexLock g(mu_);
+            replay = replay_;
             if (topicSub_) {
                 natsSubscription_Unsubscribe(topicSub_.get());
                 topicSub_.reset();
@@ -653,13 +659,11 @@ private:
             inbox = topicInbox_;
             from = lastStreamSeq_ + 1;
             oldConsumer = std::exchange(topicConsumer_, "");
-            natsSubscription *sub = nullptr;
-            if (natsConnection_Subscribe(&sub, link_->connection(), inbox.c_str(), onTopicMsg,
-                                         this) != NATS_OK) {
+            topicSub_ = subscribe(inbox, onTopicMsg);
+            if (!topicSub_) {
                 *why = "cannot subscribe to the topic inbox";
                 return -EIO;
             }
-            topicSub_.reset(sub);
         }
         if (!oldConsumer.empty()) {
             std::string ignored, w;
@@ -670,7 +674,7 @@ private:
         if (from > 1)
             deliver = "\"deliver_policy\":\"by_start_sequence\",\"opt_start_seq\":" +
                       std::to_string(from);
-        else if (replay_ > 0)
+        else if (replay > 0)
             deliver = "\"deliver_policy\":\"all\"";
         else
             deliver = "\"deliver_policy\":\"new\"";
@@ -703,10 +707,36 @@ private:
         return false;
     }
 
+    // What a subscription's callbacks name: the store, weakly, so a
+    // delivery racing the store's end finds it gone. Freed by cnats's
+    // on-complete callback, after the subscription's last delivery.
+    struct SubClosure {
+        std::weak_ptr<NatsStore> store;
+    };
+    static void onSubComplete(void *closure)
+    {
+        std::unique_ptr<SubClosure> gone(static_cast<SubClosure *>(closure));
+    }
+    nats::SubscriptionPtr subscribe(const std::string &subject, natsMsgHandler cb)
+    {
+        auto closure = std::make_unique<SubClosure>();
+        closure->store = weak_from_this();
+        natsSubscription *raw = nullptr;
+        if (natsConnection_Subscribe(&raw, link_->connection(), subject.c_str(), cb,
+                                     closure.get()) != NATS_OK)
+            return nullptr;
+        nats::SubscriptionPtr sub(raw);
+        if (natsSubscription_SetOnCompleteCB(raw, onSubComplete, closure.get()) == NATS_OK)
+            closure.release();  // cnats hands it back to onSubComplete
+        else
+            natsSubscription_Unsubscribe(raw);  // no callback may outlive `closure`
+        return sub;
+    }
+
     static void onTopicMsg(natsConnection *nc, natsSubscription *, natsMsg *m, void *closure)
     {
         nats::MsgPtr msg(m);
-        static_cast<NatsStore *>(closure)->topicMsg(nc, m);
+        if (auto self = static_cast<SubClosure *>(closure)->store.lock()) self->topicMsg(nc, m);
     }
 
     void topicMsg(natsConnection *nc, natsMsg *m)
@@ -737,7 +767,7 @@ private:
     static void onQueueMsg(natsConnection *, natsSubscription *, natsMsg *m, void *closure)
     {
         nats::MsgPtr msg(m);
-        static_cast<NatsStore *>(closure)->queueMsg(m);
+        if (auto self = static_cast<SubClosure *>(closure)->store.lock()) self->queueMsg(m);
     }
 
     void queueMsg(natsMsg *m)

@@ -352,3 +352,25 @@ TEST(Config, LoadReadsTheFileAndReportsAMissingOne)
 
 }  // namespace
 }  // namespace chanfs::fs
+
+namespace chanfs::fs {
+namespace {
+
+// [nats]: the cluster the NATS-backed channels live in (as -o nats=...).
+TEST(Config, NatsTable)
+{
+    const Parsed p = parse(
+        "[nats]\nservers = [\"nats://n1:4222\", \"nats://n2:4222\"]\n"
+        "creds = \"/etc/chanfs/nats.creds\"\nprefix = \"plant\"\n"
+        "[dir.\"plant\"]\nbackend = \"nats\"\n");
+    ASSERT_TRUE(p.ok) << (p.problems.empty() ? "" : p.problems.front().message);
+    EXPECT_EQ(p.config.nats.servers, (std::vector<std::string>{"nats://n1:4222", "nats://n2:4222"}));
+    EXPECT_EQ(p.config.nats.credsFile, "/etc/chanfs/nats.creds");
+    EXPECT_EQ(p.config.nats.prefix, "plant");
+    EXPECT_EQ(onlyProblem("[nats]\nservers = [\"http://x\"]\n").line, 2);
+    EXPECT_EQ(onlyProblem("[nats]\ncreds = \"relative.creds\"\n").line, 2);
+    EXPECT_EQ(onlyProblem("[nats]\npassword = \"secret\"\n").line, 2);
+}
+
+}  // namespace
+}  // namespace chanfs::fs
