@@ -25,8 +25,21 @@ const RatioKey kRatios[] = {
     {"vs_fifo", "xFIFO", "kernel FIFO", nullptr},
     {"vs_bare", "xbare", "bare FUSE loop", nullptr},
     {"vs_bare_polling", "xbare+p", "bare FUSE loop, polling", "bare FUSE loop"},
-    {"vs_queue", "xqueue", "chanfs queue/lines", nullptr},
+    {"vs_queue", "xqueue", "chanfs queue/lines delivery=one", nullptr},
+    // chanfs over NATS: against the same channel in memory, and against
+    // raw JetStream async publish of the same replicas. The reference of
+    // each series is in its "<key>_ref" (it differs by kind and replicas).
+    {"vs_memory", "xmemory", nullptr, nullptr},
+    {"vs_raw_js", "xrawJS", nullptr, nullptr},
 };
+
+// The reference of key k for series s: its "<key>_ref", else the table's.
+std::string referenceOf(const json &s, const RatioKey &k)
+{
+    const std::string own = s.value(std::string(k.key) + "_ref", "");
+    if (!own.empty()) return own;
+    return k.reference ? k.reference : "";
+}
 
 std::optional<json> readJson(const std::string &what, std::istream &in)
 {
@@ -64,7 +77,9 @@ double halfRange(const json &s, const json &ref, bool higherIsBetter)
 double spreadOf(const json &run, const json &s, const RatioKey &k)
 {
     const std::string figure = s.value("figure", "");
-    const json *ref = findSeries(run, figure, k.reference);
+    const std::string reference = referenceOf(s, k);
+    if (reference.empty()) return 0;
+    const json *ref = findSeries(run, figure, reference);
     if (!ref && k.fallback) ref = findSeries(run, figure, k.fallback);
     if (!ref) return 0;
     return halfRange(s, *ref, s.value("unit", "") != "us");
@@ -85,7 +100,7 @@ void compare(const json &oldRun, const json &newRun, const std::string &oldName,
         if (!o) continue;
         for (const RatioKey &k : kRatios) {
             const double was = o->value(k.key, 0.0), now = s.value(k.key, 0.0);
-            if (was <= 0 || now <= 0 || transport == k.reference) continue;
+            if (was <= 0 || now <= 0 || transport == referenceOf(s, k)) continue;
             const double spread = std::max(spreadOf(oldRun, *o, k), spreadOf(newRun, s, k));
             const bool drop = was - now > spread;
             ++compared;

@@ -27,6 +27,7 @@ namespace {
 // Mountpoints and pids to clean up if the run fails from any thread.
 std::mutex gLiveMu;
 std::vector<std::pair<pid_t, std::string>> gLive;
+std::vector<pid_t> gChildren;  // servers: killed after the daemons
 std::string gStep;     // what the watchdog is timing, named when a run fails
 std::string gScratch;  // removed by fail() once nothing is mounted in it
 
@@ -97,11 +98,60 @@ void fail(const std::string &what)
         while (::waitpid(pid, nullptr, WNOHANG) == 0 && Clock::now() < deadline)
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    for (pid_t pid : gChildren) {
+        ::kill(pid, SIGKILL);
+        while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {}
+    }
     if (!gScratch.empty()) {
         std::error_code ec;
         std::filesystem::remove_all(gScratch, ec);
     }
     std::_Exit(1);
+}
+
+pid_t startChild(const std::vector<std::string> &argv, const std::string &logPath)
+{
+    std::lock_guard g(gLiveMu);  // fail() sees it, or it is not started
+    const pid_t pid = spawn(argv, logPath);
+    if (pid > 0) gChildren.push_back(pid);
+    return pid;
+}
+
+int stopChild(pid_t pid, double seconds)
+{
+    ::kill(pid, SIGTERM);
+    int status = 0, rc = -1;
+    const auto deadline =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+    for (;;) {
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+            break;
+        }
+        if (r < 0 && errno != EINTR) break;
+        if (Clock::now() > deadline) {
+            ::kill(pid, SIGKILL);
+            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::lock_guard g(gLiveMu);
+    std::erase(gChildren, pid);
+    return rc;
+}
+
+std::string tailOf(const std::string &path, unsigned lines)
+{
+    std::vector<std::string> all;
+    std::istringstream in(slurp(path));
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty()) all.push_back(line);
+    std::string out;
+    for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i)
+        out += (out.empty() ? "" : " | ") + all[i];
+    return out.empty() ? "(empty log)" : out;
 }
 
 void setScratchDir(const std::string &dir)
@@ -203,6 +253,55 @@ double cpuSeconds(pid_t pid)
 Daemon::Daemon(std::string label, pid_t pid, std::string mountpoint)
     : label_(std::move(label)), pid_(pid), mountpoint_(std::move(mountpoint))
 {
+}
+
+std::unique_ptr<Daemon> Daemon::tryStart(const std::string &label, std::vector<std::string> argv,
+                                         const std::string &mountpoint, const std::string &logPath,
+                                         double seconds, std::string *why)
+{
+    const pid_t pid = spawn(argv, logPath);
+    if (pid < 0) {
+        *why = "cannot start " + argv[0];
+        return nullptr;
+    }
+    {
+        std::lock_guard g(gLiveMu);
+        gLive.emplace_back(pid, mountpoint);
+    }
+    auto d = std::make_unique<Daemon>(label, pid, mountpoint);
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(seconds));
+    while (!isMounted(mountpoint)) {
+        int status;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            d->stopped_ = true;
+            {
+                std::lock_guard g(gLiveMu);
+                std::erase_if(gLive, [pid](const auto &e) { return e.first == pid; });
+            }
+            *why = label + " exited before mounting: " + tailOf(logPath, 2);
+            return nullptr;
+        }
+        if (Clock::now() > deadline) {
+            d->kill();
+            *why = label + " did not mount within " + std::to_string(static_cast<int>(seconds)) +
+                   " s: " + tailOf(logPath, 2);
+            return nullptr;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return d;
+}
+
+void Daemon::kill()
+{
+    if (stopped_) return;
+    stopped_ = true;
+    ::kill(pid_, SIGKILL);
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {}
+    runQuiet({"fusermount3", "-u", "-z", mountpoint_});
+    std::lock_guard g(gLiveMu);
+    std::erase_if(gLive, [this](const auto &e) { return e.first == pid_; });
 }
 
 std::unique_ptr<Daemon> Daemon::start(const std::string &label, std::vector<std::string> argv,

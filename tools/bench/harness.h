@@ -73,6 +73,13 @@ public:
     // argv[0] is the program; waits until the mount is up (10 s at most).
     static std::unique_ptr<Daemon> start(const std::string &label, std::vector<std::string> argv,
                                          const std::string &mountpoint, const std::string &logPath);
+    // The same, but a daemon that exits or does not mount within
+    // `seconds` is a nullptr and *why (with its log's last lines), not a
+    // failed run: for daemons whose figures may be "n/a".
+    static std::unique_ptr<Daemon> tryStart(const std::string &label, std::vector<std::string> argv,
+                                            const std::string &mountpoint,
+                                            const std::string &logPath, double seconds,
+                                            std::string *why);
     ~Daemon();
     Daemon(const Daemon &) = delete;
     Daemon &operator=(const Daemon &) = delete;
@@ -81,6 +88,9 @@ public:
     const std::string &mountpoint() const { return mountpoint_; }
     // Stops the daemon; returns its exit status (or -1 if it had to be killed).
     int stop();
+    // SIGKILL and a lazy unmount: requests it was serving fail with
+    // ENOTCONN, so threads blocked on its files return.
+    void kill();
 
     Daemon(std::string label, pid_t pid, std::string mountpoint);  // use start()
 
@@ -107,5 +117,15 @@ private:
 // Spawns argv with stdout/stderr to /dev/null and waits; returns the exit
 // status or -1.
 int runQuiet(const std::vector<std::string> &argv);
+
+// Starts argv in the background with stdout/stderr appended to logPath
+// and registers it, so fail() kills it (after the daemons: their mounts go
+// first). -1 if it cannot be started. For servers the daemons talk to.
+pid_t startChild(const std::vector<std::string> &argv, const std::string &logPath);
+// SIGTERM, up to `seconds` for it to exit, then SIGKILL; reaps it and
+// forgets it. Returns its exit status, or -1 if it was killed.
+int stopChild(pid_t pid, double seconds);
+// The last `lines` lines of a file (a log), for "n/a (why)" lines.
+std::string tailOf(const std::string &path, unsigned lines);
 
 }  // namespace chanfs::bench

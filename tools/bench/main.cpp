@@ -6,8 +6,15 @@
 //   chanfs-bench [--quick] [--rounds N] [--json FILE] [--chanfs PATH]
 //                [--bare-fuse PATH] [--threads N] [--poll-us N] [--compare OLD.json]
 //
+// Across machines (issue 14): the bench starts its own nats-servers (one
+// node, and a 3-node cluster on loopback), measures the raw cnats
+// baselines and chanfs queue/topic channels over NATS between two chanfs
+// daemons (tools/bench/nats_bench.h). --no-nats leaves all of that out.
+//
 // A benchmark, not a test: it exits 0 whatever the numbers are, and 1 only
-// if something did not work (a mount, a lost message, a hang).
+// if something did not work (a mount, a lost message, a hang). A NATS line
+// that cannot run (no nats-server, a daemon not ready, a timeout) prints
+// "n/a (why)" instead and does not change the exit status.
 #include <linux/magic.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
@@ -28,11 +35,15 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
+
+#include <nats/nats.h>
 
 #include "fs/base/options.h"
 #include "tools/bench/compare.h"
 #include "tools/bench/harness.h"
+#include "tools/bench/nats_bench.h"
 #include "tools/bench/report.h"
 #include "tools/bench/transports.h"
 #include "tools/bench/workloads.h"
@@ -62,6 +73,7 @@ struct Args {
     std::string compare;  // an earlier run's --json: print each ratio's change
     std::string from;     // with --compare: this run's JSON instead of running
     std::string only;     // run only figures whose "id transport" contains this
+    bool noNats = false;  // no nats-server, no NATS lines
 };
 
 [[noreturn]] void usage(int code)
@@ -70,7 +82,7 @@ struct Args {
         code ? stderr : stdout,
         "usage: chanfs-bench [--quick] [--rounds N] [--json FILE] [--chanfs PATH]\n"
         "                    [--bare-fuse PATH] [--threads N] [--poll-us N] [--only TEXT]\n"
-        "                    [--compare OLD.json [--from NEW.json]]\n"
+        "                    [--no-nats] [--compare OLD.json [--from NEW.json]]\n"
         "  --quick      small sizes (under a minute); same rounds and transports\n"
         "  --rounds N   rounds per figure, medians reported (default 5, at least 5)\n"
         "  --json FILE  also write every sample, median and ratio as JSON\n"
@@ -84,7 +96,10 @@ struct Args {
         "               \"msg1k chanfs\", \"fanout\", \"scale\" (IDs: thr64k thr1m msg1k "
         "pingpong);\n"
         "               a durable figure brings its references (\"--only durable\");\n"
-        "               A|B selects either (\"msg1k|pingpong|idle cpu\")\n");
+        "               A|B selects either (\"msg1k|pingpong|idle cpu\");\n"
+        "               \"nats\" runs only the NATS lines (with their references)\n"
+        "  --no-nats    no nats-server and no NATS lines (raw cnats baselines, chanfs\n"
+        "               queue/topic over NATS at R1 and R3, 1,000 NATS channels)\n");
     std::exit(code);
 }
 
@@ -117,6 +132,8 @@ Args parseArgs(int argc, char **argv)
             a.compare = value();
         else if (s == "--from")
             a.from = value();
+        else if (s == "--no-nats")
+            a.noNats = true;
         else if (s == "--help" || s == "-h")
             usage(0);
         else
@@ -379,12 +396,51 @@ int main(int argc, char **argv)
             if (what.find(o) != std::string::npos) return true;
         return false;
     };
+    // Across machines: the NATS lines of each figure (report.h names them).
+    struct NatsLine {
+        std::string figure, name;
+        enum What { RawJs, RawCore, Queue, Topic, RoundTrip } what;
+        int replicas;
+    };
+    std::vector<NatsLine> natsLines;
+    if (!args.noNats) {
+        natsLines = {
+            {"msg1k", natsRawJsName(1), NatsLine::RawJs, 1},
+            {"msg1k", natsRawJsName(3), NatsLine::RawJs, 3},
+            {"msg1k", kNatsRawCore, NatsLine::RawCore, 1},
+            {"msg1k", natsChanfsName("queue", 1), NatsLine::Queue, 1},
+            {"msg1k", natsChanfsName("topic", 1), NatsLine::Topic, 1},
+            {"msg1k", natsChanfsName("queue", 3), NatsLine::Queue, 3},
+            {"msg1k", natsChanfsName("topic", 3), NatsLine::Topic, 3},
+            {"pingpong", natsChanfsName("queue", 1), NatsLine::RoundTrip, 1},
+            {"pingpong", natsChanfsName("queue", 3), NatsLine::RoundTrip, 3},
+        };
+    }
+    // A chanfs NATS line brings its references: the same channel in memory
+    // and the raw JetStream publish of its replicas.
+    auto natsSelected = [&](const NatsLine &l) { return selected(l.figure + " " + l.name); };
+    auto natsRuns = [&](const NatsLine &l) {
+        if (natsSelected(l)) return true;
+        if (l.what != NatsLine::RawJs) return false;
+        for (const NatsLine &c : natsLines)
+            if (c.figure == l.figure && c.replicas == l.replicas &&
+                (c.what == NatsLine::Queue || c.what == NatsLine::Topic) && natsSelected(c))
+                return true;
+        return false;
+    };
+    auto natsBringsMemory = [&](const std::string &figure, const std::string &transport) {
+        for (const NatsLine &l : natsLines)
+            if (l.figure == figure && natsMemoryReference(l.name) == transport && natsSelected(l))
+                return true;
+        return false;
+    };
     auto applies = [](const Work &w, const Transport &t) { return w.durableToo || !t.durable(); };
     // A durable figure brings the figures its ratios need: the same queue
     // in memory and the kernel FIFO.
     auto runs = [&](const Work &w, const Transport &t) {
         if (!applies(w, t)) return false;
         if (selected(w.figure.id + " " + t.name())) return true;
+        if (natsBringsMemory(w.figure.id, t.name())) return true;
         if (t.name() != "chanfs queue/lines delivery=one" && t.name() != "kernel FIFO")
             return false;
         for (const auto &d : transports)
@@ -399,6 +455,93 @@ int main(int argc, char **argv)
         durable = Daemon::start("chanfs with a state directory", durableArgv, tmp + "/mnt-durable",
                                 tmp + "/chanfs-durable.log");
     }
+    // NATS servers and chanfs pairs, for the lines selected. Each that does
+    // not come up leaves its lines n/a with why; the rest run.
+    const bool natsScale = !args.noNats && selected("scale nats");
+    // Servers for every selected line; the chanfs daemons only for chanfs lines.
+    bool wantR1 = natsScale, wantR3 = false, pairsR1 = natsScale, pairsR3 = false;
+    for (const NatsLine &l : natsLines) {
+        if (!natsRuns(l)) continue;
+        (l.replicas == 3 ? wantR3 : wantR1) = true;
+        if (l.what != NatsLine::RawJs && l.what != NatsLine::RawCore)
+            (l.replicas == 3 ? pairsR3 : pairsR1) = true;
+    }
+    std::unique_ptr<NatsServers> natsR1, natsR3;
+    std::unique_ptr<NatsPair> pairR1, pairR3;
+    std::string whyR1, whyR3;
+    {
+        Progress note(args.rounds);
+        auto bringUp = [&](unsigned nodes, bool pairToo, std::unique_ptr<NatsServers> *servers,
+                           std::unique_ptr<NatsPair> *pair, std::string *why) {
+            const std::string tag = nodes == 1 ? "R1" : "R3";
+            note.note("starting " +
+                      std::string(nodes == 1 ? "a nats-server" : "a 3-node NATS cluster") +
+                      (pairToo ? " and two chanfs daemons against it (" : " (") + tag + ")");
+            watchdog.arm("starting NATS " + tag, 120);
+            *servers = NatsServers::start(nodes, tmp + "/nats-" + tag, 30, why);
+            if (*servers && pairToo) {
+                *pair = NatsPair::start("nats-" + tag, chanfsArgv, tmp, **servers, nodes, why);
+                if (*pair) report.setNatsPair(nodes, (*servers)->urls(), (*pair)->treeShared(), "");
+            }
+            if (!*servers || (pairToo && !*pair)) report.setNatsPair(nodes, {}, false, *why);
+            watchdog.disarm();
+        };
+        if (wantR1) bringUp(1, pairsR1, &natsR1, &pairR1, &whyR1);
+        if (wantR3) bringUp(3, pairsR3, &natsR3, &pairR3, &whyR3);
+        note.done();
+    }
+    // Sizes: a NATS channel moves tens of thousands of messages a second;
+    // --quick keeps all NATS lines to a few seconds (they run in .ci/run).
+    const size_t natsRawCount = q ? 3000 : 100000;
+    const size_t natsChanfsCount = q ? 150 : 5000;
+    const size_t natsPingRounds = q ? 20 : 300;
+    const double natsTimeout = q ? 20 : 90;
+    const unsigned natsScaleN = q ? 200 : 1000;
+    auto figureById = [&](const std::string &id) -> const Figure & {
+        for (const Work &w : work)
+            if (w.figure.id == id) return w.figure;
+        fail("no figure " + id);
+    };
+    auto runNatsLine = [&](const NatsLine &l) {
+        NatsServers *servers = l.replicas == 3 ? natsR3.get() : natsR1.get();
+        NatsPair *pair = l.replicas == 3 ? pairR3.get() : pairR1.get();
+        const std::string &why = l.replicas == 3 ? whyR3 : whyR1;
+        NatsResult r;
+        auto unavailable = [&] {
+            NatsResult u;
+            u.why = why;
+            return u;
+        };
+        switch (l.what) {
+        case NatsLine::RawJs:
+            r = servers ? rawJetStreamPublish(*servers, l.replicas, natsRawCount, 1024, 1024,
+                                              natsTimeout)
+                        : unavailable();
+            break;
+        case NatsLine::RawCore:
+            r = servers ? rawCorePubSub(*servers, 2 * natsRawCount, 1024, 16384, natsTimeout)
+                        : unavailable();
+            break;
+        case NatsLine::Queue:
+        case NatsLine::Topic:
+            r = pair ? pair->stream(l.what == NatsLine::Queue ? "queue" : "topic",
+                                    natsChanfsCount, 1024, natsTimeout)
+                     : unavailable();
+            break;
+        case NatsLine::RoundTrip:
+            r = pair ? pair->pingPong(natsPingRounds, 64, natsTimeout)
+                     : unavailable();
+            break;
+        }
+        const Figure &f = figureById(l.figure);
+        if (r.value)
+            report.add(f, l.name, Group::Nats,
+                       Sample{*r.value, r.writerRate, r.msgsPerRead, r.daemonCpuUs, 0,
+                              r.serverCpuUs});
+        else
+            report.addUnavailable(f, l.name, Group::Nats, r.why);
+    };
+
     Progress progress(args.rounds);
     const unsigned fanSubs[] = {1, 8, 64};
     for (unsigned round = 1; round <= args.rounds; ++round) {
@@ -409,6 +552,15 @@ int main(int argc, char **argv)
                 watchdog.arm(w.figure.id + " on " + t->name(), 120);
                 if (std::optional<Sample> s = w.run(*t))
                     report.add(w.figure, t->name(), t->group(), *s);
+                watchdog.disarm();
+            }
+            for (const NatsLine &l : natsLines) {
+                if (l.figure != w.figure.id || !natsRuns(l)) continue;
+                progress.step(round, w.figure.title + ": " + l.name);
+                // Its own timeout answers n/a first; this one catches a hang
+                // outside the measurement (setting a channel up).
+                watchdog.arm(w.figure.id + " on " + l.name, natsTimeout + 60);
+                runNatsLine(l);
                 watchdog.disarm();
             }
         }
@@ -451,8 +603,33 @@ int main(int argc, char **argv)
         watchdog.arm("idle channels", 300);
         report.setIdle(scaleN, runIdleChannels(chDir, chanfs->pid(), scaleN));
     }
+    if (natsScale) {
+        // Host A's daemon: n channels in memory, then n over NATS at R1 and R3.
+        for (auto [pair, label, nats] :
+             {std::tuple{pairR1.get(), "memory", false}, std::tuple{pairR1.get(), "nats R1", true},
+              std::tuple{pairR3.get(), "nats R3", true}}) {
+            // --quick: R1 only (a new R3 stream can take seconds to be ready).
+            if (label == std::string("nats R3") && (!wantR3 || q)) continue;
+            progress.note("scale: " + std::to_string(natsScaleN) + " " + label + " channels");
+            watchdog.arm(std::string("scale: ") + label + " channels", natsTimeout + 120);
+            NatsPair::Scale sc;
+            if (pair)
+                sc = pair->scale(nats, natsScaleN, natsTimeout + 60);
+            else
+                sc.n = natsScaleN, sc.why = label == std::string("nats R3") ? whyR3 : whyR1;
+            report.addNatsScale(label, sc);
+            watchdog.disarm();
+        }
+    }
     watchdog.disarm();
     progress.done();
+
+    // The chanfs daemons before their NATS servers: a daemon whose cluster
+    // vanished takes longer to stop.
+    if (pairR1) pairR1->stop();
+    if (pairR3) pairR3->stop();
+    if (natsR1) natsR1->stop();
+    if (natsR3) natsR3->stop();
 
     const int chanfsExit = chanfs->stop();
     const int bareExit = bare->stop() | (barePoll ? barePoll->stop() : 0);
@@ -467,6 +644,7 @@ int main(int argc, char **argv)
         report.writeJson(out);
         if (!out) fail("cannot write " + args.json);
     }
+    nats_Close();  // the cnats library's threads, once no connection is left
     if (!args.compare.empty()) {
         std::ostringstream now;
         report.writeJson(now);

@@ -63,6 +63,7 @@ double medianValue(const std::vector<Sample> &s)
 
 std::pair<double, double> minMax(const std::vector<Sample> &samples)
 {
+    if (samples.empty()) return {0, 0};
     double lo = samples.front().value, hi = lo;
     for (const Sample &s : samples) lo = std::min(lo, s.value), hi = std::max(hi, s.value);
     return {lo, hi};
@@ -91,6 +92,13 @@ std::string rangeText(double lo, double hi)
     out += num(hi);
     out += ')';
     return out;
+}
+
+// A reason short enough for one table line.
+std::string clip(const std::string &why, size_t max)
+{
+    if (why.size() <= max) return why;
+    return why.substr(0, max - 3) + "...";
 }
 
 std::string ratioText(double r)
@@ -134,7 +142,34 @@ void Report::setContext(unsigned cpus, unsigned chanfsThreads, unsigned pollUs, 
     if (::uname(&u) == 0) kernel_ = std::string(u.sysname) + " " + u.release;
 }
 
-void Report::add(const Figure &f, const std::string &transport, Group g, const Sample &s)
+std::string natsRawJsName(int replicas)
+{
+    return "raw nats JetStream publish-async R" + std::to_string(replicas);
+}
+
+std::string natsChanfsName(const std::string &kind, int replicas)
+{
+    return "chanfs " + kind + "/lines nats R" + std::to_string(replicas);
+}
+
+std::string natsMemoryReference(const std::string &name)
+{
+    for (int r : {1, 3}) {
+        if (name == natsChanfsName("queue", r)) return kChanfsQueue;
+        if (name == natsChanfsName("topic", r)) return kChanfsTopic;
+    }
+    return {};
+}
+
+std::string natsRawReference(const std::string &name)
+{
+    for (int r : {1, 3})
+        if (name == natsChanfsName("queue", r) || name == natsChanfsName("topic", r))
+            return natsRawJsName(r);
+    return {};
+}
+
+Report::Series &Report::seriesFor(const Figure &f, const std::string &transport, Group g)
 {
     auto fit = std::find_if(figures_.begin(), figures_.end(),
                             [&](const FigureData &d) { return d.figure.id == f.id; });
@@ -142,8 +177,39 @@ void Report::add(const Figure &f, const std::string &transport, Group g, const S
     auto sit = std::find_if(fit->series.begin(), fit->series.end(),
                             [&](const Series &x) { return x.transport == transport; });
     if (sit == fit->series.end())
-        sit = fit->series.insert(fit->series.end(), Series{transport, g, {}});
-    sit->samples.push_back(s);
+        sit = fit->series.insert(fit->series.end(), Series{transport, g, {}, 0, {}});
+    return *sit;
+}
+
+void Report::add(const Figure &f, const std::string &transport, Group g, const Sample &s)
+{
+    seriesFor(f, transport, g).samples.push_back(s);
+}
+
+void Report::addUnavailable(const Figure &f, const std::string &transport, Group g,
+                            const std::string &why)
+{
+    Series &s = seriesFor(f, transport, g);
+    ++s.unavailable;
+    if (s.why.empty()) s.why = clip(why, 150);
+}
+
+void Report::setNatsPair(unsigned nodes, const std::vector<std::string> &urls, bool treeShared,
+                         const std::string &why)
+{
+    natsPairs_.push_back({nodes, urls, treeShared, clip(why, 400)});
+}
+
+double Report::natsVsMemory(const FigureData &f, const Series &s) const
+{
+    const std::string ref = natsMemoryReference(s.transport);
+    return ref.empty() ? 0 : ratio(f, s, ref);
+}
+
+double Report::natsVsRaw(const FigureData &f, const Series &s) const
+{
+    const std::string ref = natsRawReference(s.transport);
+    return ref.empty() || f.figure.id != "msg1k" ? 0 : ratio(f, s, ref);
 }
 
 void Report::addFanout(const std::string &source, unsigned subscribers, const Sample &s)
@@ -251,6 +317,22 @@ std::vector<Report::Target> Report::targets() const
         out.push_back({std::to_string(parkedN_) + " parked readers: daemon RSS", rss, kRssGoalMiB,
                        "MiB", rss < kRssGoalMiB});
     }
+    // Issue 14: a NATS-backed channel end to end >= 0.5x the same channel
+    // in memory at R1, and >= 0.7x raw JetStream async publish at R3.
+    if (const FigureData *f = figure("msg1k")) {
+        for (const char *kind : {"queue", "topic"}) {
+            if (const Series *s = series("msg1k", natsChanfsName(kind, 1))) {
+                if (const double r = natsVsMemory(*f, *s); r > 0)
+                    out.push_back({s->transport + " vs the same channel in memory", r, 0.5, "x",
+                                   r >= 0.5});
+            }
+            if (const Series *s = series("msg1k", natsChanfsName(kind, 3))) {
+                if (const double r = natsVsRaw(*f, *s); r > 0)
+                    out.push_back({s->transport + " vs raw JetStream async publish R3", r, 0.7,
+                                   "x", r >= 0.7});
+            }
+        }
+    }
     if (idleN_ > 0) {
         const double rss = idle_.during.rssBytes / kMiB;
         out.push_back({std::to_string(idleN_) + " idle channels: daemon RSS", rss, kRssGoalMiB,
@@ -328,6 +410,88 @@ void Report::printDurable(std::FILE *out) const
         std::fprintf(out, "  journal bytes not measured: %s\n", unmetered_.c_str());
 }
 
+void Report::printNats(std::FILE *out) const
+{
+    bool any = !natsPairs_.empty() || !natsScale_.empty();
+    for (const FigureData &f : figures_)
+        for (const Series &s : f.series) any = any || s.group == Group::Nats;
+    if (!any) return;
+    std::fprintf(out,
+                 "\nacross machines: chanfs over NATS, host A writes, host B reads (two chanfs\n"
+                 "daemons; nats-servers the bench started on 127.0.0.1, no network namespaces)\n");
+    for (const NatsPairInfo &p : natsPairs_) {
+        const char *tag = p.nodes == 1 ? "R1" : "R3";
+        if (!p.why.empty()) {
+            std::fprintf(out, "  %s: n/a (%s)\n", tag, p.why.c_str());
+            continue;
+        }
+        std::string urls;
+        for (const std::string &u : p.urls) urls += (urls.empty() ? "" : " ") + u;
+        std::fprintf(out, "  %s: %s %s; host B %s\n", tag,
+                     p.nodes == 1 ? "one nats-server" : "a 3-node JetStream cluster", urls.c_str(),
+                     p.treeShared ? "saw host A's directories through the shared tree"
+                                  : "did NOT see host A's tree within 2 s: the bench created the "
+                                    "same channels there (they meet on the same stream)");
+    }
+    std::fprintf(out, "  %-42s %9s %9s %9s %12s %11s %11s\n", "1 KiB messages, 64 KiB reader",
+                 "msg/s", "xmemory", "xraw JS", "writer msg/s", "daemon CPU", "server CPU");
+    auto line = [&](const FigureData &f, const Series &s, bool ratios) {
+        if (s.samples.empty()) {
+            std::fprintf(out, "    %-40s n/a (%s)\n", s.transport.c_str(), s.why.c_str());
+            return;
+        }
+        const double us = median(s.samples, [](const Sample &x) { return x.daemonCpuUs; });
+        const double server = median(s.samples, [](const Sample &x) { return x.serverCpuUs; });
+        std::fprintf(out, "    %-40s %9s %9s %9s %12s %11s %11s\n", s.transport.c_str(),
+                     num(medianValue(s.samples)).c_str(),
+                     ratios ? ratioText(natsVsMemory(f, s)).c_str() : "",
+                     ratios ? ratioText(natsVsRaw(f, s)).c_str() : "",
+                     num(median(s.samples, [](const Sample &x) { return x.writerRate; })).c_str(),
+                     us > 0 ? (num(us) + " us").c_str() : "-",
+                     server > 0 ? (num(server) + " us").c_str() : "-");
+    };
+    if (const FigureData *f = figure("msg1k")) {
+        for (const Series &s : f->series)
+            if (s.group == Group::Nats) line(*f, s, !natsRawReference(s.transport).empty());
+    }
+    if (const FigureData *f = figure("pingpong")) {
+        std::fprintf(out, "  %-42s %9s %9s %11s\n", "round trip, 64 B each way", "us", "xmemory",
+                     "server CPU");
+        for (const Series &s : f->series) {
+            if (s.group != Group::Nats) continue;
+            if (s.samples.empty()) {
+                std::fprintf(out, "    %-40s n/a (%s)\n", s.transport.c_str(), s.why.c_str());
+                continue;
+            }
+            const double server = median(s.samples, [](const Sample &x) { return x.serverCpuUs; });
+            std::fprintf(out, "    %-40s %9s %9s %11s\n", s.transport.c_str(),
+                         num(medianValue(s.samples)).c_str(),
+                         ratioText(natsVsMemory(*f, s)).c_str(),
+                         server > 0 ? (num(server) + " us").c_str() : "-");
+        }
+    }
+    std::fprintf(out, "  daemon CPU: host A's and host B's chanfs together; server CPU: every "
+                      "nats-server's; per message\n");
+    if (!natsScale_.empty())
+        std::fprintf(out, "  host A's daemon with N queue channels: before -> created -> a reader "
+                          "open on each\n");
+    for (const auto &[label, sc] : natsScale_) {
+        const std::string name = std::to_string(sc.n) + " " + label + " channels";
+        if (!sc.why.empty()) {
+            std::fprintf(out, "    %-30s n/a (%s)\n", name.c_str(), sc.why.c_str());
+            continue;
+        }
+        std::fprintf(out,
+                     "    %-30s threads %u -> %u -> %u, RSS %.1f -> %.1f -> %.1f MiB; created in "
+                     "%.2f s, opened in %.2f s, removed in %.2f s\n",
+                     name.c_str(), sc.before.threads, sc.created.threads, sc.opened.threads,
+                     sc.before.rssBytes / kMiB, sc.created.rssBytes / kMiB,
+                     sc.opened.rssBytes / kMiB, sc.createSeconds, sc.openSeconds,
+                     sc.removeSeconds);
+        if (!sc.note.empty()) std::fprintf(out, "      (%s)\n", sc.note.c_str());
+    }
+}
+
 void Report::print(std::FILE *out) const
 {
     std::fprintf(out, "chanfs-bench %s, %s, %s, %u CPUs%s\n", CHANFS_VERSION, when_.c_str(),
@@ -353,6 +517,10 @@ void Report::print(std::FILE *out) const
         if (msg) std::fprintf(out, " %12s %8s", "writer msg/s", "msg/read");
         std::fprintf(out, "\n");
         for (const Series &s : f.series) {
+            if (s.samples.empty()) {
+                std::fprintf(out, "  %-44s n/a (%s)\n", s.transport.c_str(), s.why.c_str());
+                continue;
+            }
             const auto [lo, hi] = minMax(s.samples);
             const std::string range = rangeText(lo, hi);
             std::fprintf(out, "  %-44s %9s %19s %6s %6s %7s", s.transport.c_str(),
@@ -368,13 +536,20 @@ void Report::print(std::FILE *out) const
                 std::fprintf(
                     out, " %12s %8s",
                     num(median(s.samples, [](const Sample &x) { return x.writerRate; })).c_str(),
-                    num(median(s.samples, [](const Sample &x) { return x.msgsPerRead; })).c_str());
+                    s.group == Group::Nats && s.transport.rfind("raw ", 0) == 0
+                        ? "-"
+                        : num(median(s.samples, [](const Sample &x) { return x.msgsPerRead; }))
+                              .c_str());
             }
+            if (s.unavailable > 0)
+                std::fprintf(out, "  [%u of %zu rounds n/a: %s]", s.unavailable,
+                             s.unavailable + s.samples.size(), s.why.c_str());
             std::fprintf(out, "\n");
         }
     }
     printDelivery(out);
     printDurable(out);
+    printNats(out);
     if (!fanout_.empty()) {
         std::fprintf(out, "\n%-36s %9s %19s %6s %11s\n", "fan-out to N, per subscriber", "msg/s",
                      "(min-max)", "xN=1", "all N msg/s");
@@ -444,11 +619,25 @@ void Report::writeJson(std::ostream &out) const
             for (size_t i = 0; i < s.samples.size(); ++i)
                 out << (i ? ", " : "") << jsonNum(s.samples[i].value);
             out << "]";
+            if (s.unavailable > 0)
+                out << ", \"unavailable_rounds\": " << s.unavailable
+                    << ", \"unavailable\": " << jsonString(s.why);
+            if (const std::string ref = natsMemoryReference(s.transport); !ref.empty())
+                out << ", \"vs_memory\": " << jsonNum(natsVsMemory(f, s))
+                    << ", \"vs_memory_ref\": " << jsonString(ref);
+            if (const std::string ref = natsRawReference(s.transport);
+                !ref.empty() && f.figure.id == "msg1k")
+                out << ", \"vs_raw_js\": " << jsonNum(natsVsRaw(f, s))
+                    << ", \"vs_raw_js_ref\": " << jsonString(ref);
             if (s.transport.rfind("chanfs durable", 0) == 0) {
-                out << ", \"vs_queue\": " << jsonNum(ratio(f, s, kChanfsQueue));
+                out << ", \"vs_queue\": " << jsonNum(ratio(f, s, kChanfsQueue))
+                    << ", \"vs_queue_ref\": " << jsonString(kChanfsQueue);
                 if (const double b = medianLogBytes(s.samples); b > 0)
                     out << ", \"log_bytes_per_msg\": " << jsonNum(b);
             }
+            if (s.group == Group::Nats && !s.samples.empty())
+                out << ", \"server_cpu_us\": "
+                    << jsonNum(median(s.samples, [](const Sample &x) { return x.serverCpuUs; }));
             if (f.figure.id == "msg1k" || f.figure.id == "pingpong")
                 out << ", \"daemon_cpu_us\": "
                     << jsonNum(median(s.samples, [](const Sample &x) { return x.daemonCpuUs; }));
@@ -490,7 +679,35 @@ void Report::writeJson(std::ostream &out) const
     for (size_t i = 0; i < idleCpu_.size(); ++i)
         out << (i ? ", " : "") << jsonString(idleCpu_[i].first) << ": "
             << jsonNum(idleCpu_[i].second);
-    out << "},\n  \"targets\": [";
+    out << "},\n  \"nats\": {\"pairs\": [";
+    for (size_t i = 0; i < natsPairs_.size(); ++i) {
+        const NatsPairInfo &p = natsPairs_[i];
+        out << (i ? ", " : "") << "{\"nodes\": " << p.nodes
+            << ", \"tree_shared\": " << (p.treeShared ? "true" : "false");
+        if (!p.why.empty()) out << ", \"unavailable\": " << jsonString(p.why);
+        out << "}";
+    }
+    out << "], \"scale\": [";
+    for (size_t i = 0; i < natsScale_.size(); ++i) {
+        const auto &[label, sc] = natsScale_[i];
+        out << (i ? ", " : "") << "{\"channels\": " << jsonString(label) << ", \"n\": " << sc.n;
+        if (!sc.why.empty()) {
+            out << ", \"unavailable\": " << jsonString(sc.why) << "}";
+            continue;
+        }
+        out << ", \"threads_before\": " << sc.before.threads
+            << ", \"threads_created\": " << sc.created.threads
+            << ", \"threads_opened\": " << sc.opened.threads
+            << ", \"rss_before\": " << sc.before.rssBytes
+            << ", \"rss_created\": " << sc.created.rssBytes
+            << ", \"rss_opened\": " << sc.opened.rssBytes
+            << ", \"create_seconds\": " << jsonNum(sc.createSeconds)
+            << ", \"open_seconds\": " << jsonNum(sc.openSeconds)
+            << ", \"remove_seconds\": " << jsonNum(sc.removeSeconds);
+        if (!sc.note.empty()) out << ", \"note\": " << jsonString(sc.note);
+        out << "}";
+    }
+    out << "]},\n  \"targets\": [";
     const std::vector<Target> ts = targets();
     for (size_t i = 0; i < ts.size(); ++i) {
         out << (i ? ",\n" : "\n") << "    {\"name\": " << jsonString(ts[i].name)

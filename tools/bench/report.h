@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "tools/bench/nats_bench.h"
 #include "tools/bench/transports.h"
 #include "tools/bench/workloads.h"
 
@@ -20,6 +21,15 @@ namespace chanfs::bench {
 // polling /dev/fuse as chanfs does (--poll-us).
 inline constexpr const char *kBareToday = "bare FUSE loop";
 inline constexpr const char *kBarePolling = "bare FUSE loop, polling";
+
+// The NATS lines (issue 14): raw cnats baselines and chanfs over NATS.
+inline constexpr const char *kNatsRawCore = "raw nats core pub/sub";
+std::string natsRawJsName(int replicas);  // "raw nats JetStream publish-async R1"
+std::string natsChanfsName(const std::string &kind, int replicas);  // "chanfs queue/lines nats R1"
+// The same channel in memory ("" if name is not a chanfs NATS line).
+std::string natsMemoryReference(const std::string &name);
+// The raw JetStream publish of the same replicas ("" if not a chanfs NATS line).
+std::string natsRawReference(const std::string &name);
 
 struct Figure {
     std::string id;  // stable key for JSON: thr64k, thr1m, msg1k, pingpong
@@ -35,6 +45,7 @@ struct Sample {
     double daemonCpuUs = 0;  // msg1k, pingpong: daemon CPU per message / round trip
     double logBytesPerMsg =
         0;  // durable channels: journal segment bytes per message (0: not measured)
+    double serverCpuUs = 0;  // NATS lines: the nats-servers' CPU per message
 };
 
 class Report {
@@ -49,6 +60,17 @@ public:
         idleCpu_.emplace_back(daemon, percent);
     }
     void add(const Figure &f, const std::string &transport, Group g, const Sample &s);
+    // A round in which this line could not run; printed "n/a (why)".
+    void addUnavailable(const Figure &f, const std::string &transport, Group g,
+                        const std::string &why);
+    // The NATS servers and chanfs daemons of R1 (nodes 1) or R3 (nodes 3):
+    // their URLs and whether the tree was shared, or why they did not come up.
+    void setNatsPair(unsigned nodes, const std::vector<std::string> &urls, bool treeShared,
+                     const std::string &why);
+    void addNatsScale(const std::string &label, const NatsPair::Scale &s)
+    {
+        natsScale_.emplace_back(label, s);
+    }
     void addFanout(const std::string &source, unsigned subscribers, const Sample &s);
     void setParked(unsigned n, const ScaleResult &r) { parkedN_ = n, parked_ = r; }
     void setIdle(unsigned n, const ScaleResult &r) { idleN_ = n, idle_ = r; }
@@ -68,6 +90,14 @@ private:
         std::string transport;
         Group group;
         std::vector<Sample> samples;
+        unsigned unavailable = 0;  // rounds that could not run
+        std::string why;           // the first round's reason
+    };
+    struct NatsPairInfo {
+        unsigned nodes;
+        std::vector<std::string> urls;
+        bool treeShared;
+        std::string why;
     };
     struct FigureData {
         Figure figure;
@@ -98,6 +128,11 @@ private:
     // msg1k with delivery=one beside delivery=batch on the same channel.
     void printDelivery(std::FILE *out) const;
     void printDurable(std::FILE *out) const;
+    void printNats(std::FILE *out) const;
+    // chanfs over NATS against its memory channel / raw JetStream; 0 if absent.
+    double natsVsMemory(const FigureData &f, const Series &s) const;
+    double natsVsRaw(const FigureData &f, const Series &s) const;
+    Series &seriesFor(const Figure &f, const std::string &transport, Group g);
 
     unsigned rounds_;
     bool quick_;
@@ -113,6 +148,8 @@ private:
     unsigned parkedN_ = 0, idleN_ = 0;
     ScaleResult parked_, idle_;
     std::string stateDir_, stateFsType_, unmetered_;
+    std::vector<NatsPairInfo> natsPairs_;
+    std::vector<std::pair<std::string, NatsPair::Scale>> natsScale_;
 };
 
 }  // namespace chanfs::bench

@@ -19,7 +19,9 @@
 
 namespace chanfs::bench {
 
-enum class Group { Kernel, BareFuse, Chanfs };
+// Nats: the raw cnats baselines and chanfs channels over NATS
+// (nats_bench.h); not Transports, but figures in the same tables.
+enum class Group { Kernel, BareFuse, Chanfs, Nats };
 
 // One direction. Destruction closes the write end first, then the read
 // end, then removes what the link created.
