@@ -122,6 +122,7 @@ void Channel::release(Handle &h)
         it = parkedReads_.erase(it);
         --stats_.blockedReaders;
     }
+    store_->readersWaiting(parkedReads_.size(), store_->queued().messages());
     for (auto it = parkedWrites_.begin(); it != parkedWrites_.end();) {
         if (it->handle != &h) {
             ++it;
@@ -238,6 +239,8 @@ bool Channel::cancel(uintptr_t key)
         parkedReads_.erase(it->second);
         parkedReadIndex_.erase(it);
         --stats_.blockedReaders;
+        // One reader fewer: a store fetching on demand stops counting it.
+        store_->readersWaiting(parkedReads_.size(), store_->queued().messages());
     } else {
         auto w = std::find_if(parkedWrites_.begin(), parkedWrites_.end(),
                               [key](const ParkedWrite &p) { return p.waiter->key() == key; });

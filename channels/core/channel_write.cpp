@@ -220,6 +220,9 @@ void Channel::arrive(std::vector<Payload> &messages)
     policy_->append(*this, stream, messages);
     newMessages_ = true;
     pump(acts);
+    // What is still wanted after this delivery (a store that fetches on
+    // demand gives back what no reader waits for).
+    store_->readersWaiting(parkedReads_.size(), store_->queued().messages());
     runActions(acts);
 }
 

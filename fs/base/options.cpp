@@ -147,6 +147,11 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
     } else if (key == "nats_prefix") {
         if (std::string why = checkNatsPrefix(value); !why.empty()) return bad(why);
         o->nats.prefix = value;
+    } else if (key == "nats_ack_wait") {
+        uint64_t n = 0;
+        if (parseCount(value, &n) < 0 || n < 1 || n > 3600)
+            return bad("expected seconds from 1 to 3600");
+        o->nats.ackWaitSeconds = static_cast<unsigned>(n);
     } else if (key == "force_mount") {
         o->forceMount = true;
     } else if (key == "default_permissions") {
@@ -216,6 +221,8 @@ std::string usage(const char *prog)
       << "  -o nats_creds=FILE     NATS credentials file (also nats_ca=, nats_cert=,\n"
       << "                         nats_key=: TLS files); secrets only from files\n"
       << "  -o nats_prefix=NAME    names of the streams and subjects (default chanfs)\n"
+      << "  -o nats_ack_wait=SECS  queue: a message a host took but did not acknowledge\n"
+      << "                         goes to another host after SECS (default 30)\n"
       << "  -o force_mount         mount even where a FUSE mount is: a dead one\n"
       << "                         (its daemon gone) is unmounted first, a live one\n"
       << "                         is mounted over\n"

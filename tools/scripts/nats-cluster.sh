@@ -356,19 +356,29 @@ for acc in d.get("account_details") or []:
 
 cmd_consumers() {
     DIR="$1"; load_env "$DIR"
-    local stream="$2" leader
-    # Consumer state is exact on the stream leader (followers lag).
-    leader="$(cmd_leader "$DIR" "$stream")"
-    js_detail "$leader" | STREAM="$stream" python3 -c '
+    local stream="$2" node out=""
+    # Consumer state is exact on the consumer's leader, which need not be
+    # the stream's (followers lag, and report 0 ack pending): each running
+    # node prints the consumers it leads.
+    for node in $(nodes); do
+        node_running "$node" || continue
+        out+="$(js_detail "$node" | STREAM="$stream" SELF="$node" SINGLE="$((NC_NODES == 1))" python3 -c '
 import json, os, sys
-d = json.load(sys.stdin)
+try:
+    d = json.load(sys.stdin)
+except Exception:
+    sys.exit(0)
 for acc in d.get("account_details") or []:
     for s in acc.get("stream_detail") or []:
         if s.get("name") != os.environ["STREAM"]:
             continue
         for c in s.get("consumer_detail") or []:
-            print(c["name"], c.get("num_ack_pending", 0), c.get("num_redelivered", 0), c.get("num_pending", 0))
-'
+            leader = (c.get("cluster") or {}).get("leader") or ""
+            if os.environ["SINGLE"] == "1" or leader == os.environ["SELF"]:
+                print(c["name"], c.get("num_ack_pending", 0), c.get("num_redelivered", 0), c.get("num_pending", 0))
+' || true)"$'\n'
+    done
+    printf '%s' "$out" | sed '/^$/d'
 }
 
 cmd_cut() {

@@ -17,6 +17,11 @@ struct NatsConfig {
     // -o nats_prefix=: the namespace of stream, bucket and subject names, so
     // two chanfs installations can share one cluster.
     std::string prefix = "chanfs";
+    // -o nats_ack_wait=SECONDS: how long a queue message handed to a mount
+    // stays unacknowledged before JetStream gives it to another (a host
+    // that died holding it). Shared per channel: the durable consumer is
+    // made (or updated) with the value of the mount that set it up last.
+    unsigned ackWaitSeconds = 30;
     bool enabled() const { return !servers.empty(); }
 };
 

@@ -53,6 +53,7 @@ public:
     natsConnection *connection() const;
     jsCtx *jetstream() const;
     const std::string &prefix() const { return cfg_.prefix; }
+    int64_t ackWaitNs() const { return int64_t(cfg_.ackWaitSeconds) * 1'000'000'000; }
     bool connected() const;
     // "" or why the link is down (never a secret).
     std::string lastError() const;

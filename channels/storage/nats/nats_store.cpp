@@ -42,7 +42,6 @@ namespace {
 constexpr size_t kPublishWindow = 512;
 // Headers (message id, pack count) and the pack's length words.
 constexpr uint64_t kHeaderRoom = 512;
-constexpr int64_t kAckWaitNs = 30'000'000'000;    // queue: redelivery after a host died
 constexpr int64_t kPullExpiresNs = 5'000'000'000;  // a pull request stays open that long
 constexpr int64_t kTopicHistoryPerChannel = 100000;
 constexpr int64_t kDuplicateWindowNs = 120'000'000'000;
@@ -294,32 +293,46 @@ public:
             if (c) natsConnection_PublishString(c, reply.c_str(), "+ACK");
     }
 
+    // Each pull has its own reply subject (the pull inbox's prefix and the
+    // pull's id): its end (a 408 when it expired, a 409) is counted against
+    // that pull only, deliveries against the oldest open one, and a pull whose end never came
+    // (lost with a server) is forgotten once its expiry has passed, so the
+    // readers still parked get a new one.
     void readersWaiting(size_t parked, size_t queued) override
     {
         if (!queue_) return;
         std::string subject, body, inbox;
+        uint64_t id = 0;
         {
             MutexLock g(mu_);
             parked_ = parked;
             queued_ = queued;
             const size_t want = parked > queued ? parked - queued : 0;
-            if (!ready_ || !link_->connected() || want <= outstanding_) return;
+            if (!ready_ || !link_->connected() || destroyed_ || !pullSub_ ||
+                want <= outstanding_)
+                return;
             const size_t n = want - outstanding_;
             outstanding_ += n;
-            pullsSent_.push_back(PullRequest{std::chrono::steady_clock::now(), n});
+            id = nextPullId_++;
+            spdlog::debug("channel {}: NATS pull {} for {}", label_, id, n);
+            pulls_.emplace(id, PullRequest{n});
             subject = "$JS.API.CONSUMER.MSG.NEXT." + streamName() + "." + durableName();
             body = "{\"batch\":" + std::to_string(n) +
                    ",\"expires\":" + std::to_string(kPullExpiresNs) + "}";
-            inbox = pullInbox_;
+            inbox = pullInbox_ + "." + std::to_string(id);
         }
         natsConnection *c = link_->connection();
-        if (c)
-            natsConnection_PublishRequest(c, subject.c_str(), inbox.c_str(), body.data(),
-                                          static_cast<int>(body.size()));
+        if (!c || natsConnection_PublishRequest(c, subject.c_str(), inbox.c_str(), body.data(),
+                                                static_cast<int>(body.size())) != NATS_OK) {
+            // Not sent: forgotten at once, asked again on the next change.
+            MutexLock g(mu_);
+            endPull(id);
+            return;
+        }
         std::weak_ptr<NatsStore> weak = weak_from_this();
         link_->post(
-            [weak] {
-                if (auto self = weak.lock()) self->expirePulls();
+            [weak, id] {
+                if (auto self = weak.lock()) self->expirePull(id);
             },
             std::chrono::milliseconds(kPullExpiresNs / 1000000 + 200));
     }
@@ -371,8 +384,7 @@ private:
         size_t bytes;
     };
     struct PullRequest {
-        std::chrono::steady_clock::time_point sent;
-        size_t remaining;
+        size_t remaining;  // messages it may still bring
     };
 
     std::string kindTag() const REQUIRES(mu_)
@@ -527,7 +539,7 @@ private:
                 // Pull requests and publishes in flight are lost with the
                 // connection: sent again once it is back.
                 outstanding_ = 0;
-                pullsSent_.clear();
+                pulls_.clear();
                 for (auto &[id, p] : packs_) p.sent = false;
                 inflight_ = 0;
             }
@@ -624,7 +636,7 @@ private:
             const std::string ccfg =
                 "{\"stream_name\":" + jsonQuote(stream) + ",\"config\":{\"durable_name\":" +
                 jsonQuote(durable) + ",\"filter_subject\":" + jsonQuote(subj) +
-                ",\"ack_policy\":\"explicit\",\"ack_wait\":" + std::to_string(kAckWaitNs) +
+                ",\"ack_policy\":\"explicit\",\"ack_wait\":" + std::to_string(link_->ackWaitNs()) +
                 ",\"deliver_policy\":\"all\",\"max_waiting\":4096,\"max_ack_pending\":-1}}";
             rc = link_->apiRequest("$JS.API.CONSUMER.DURABLE.CREATE." + stream + "." + durable, ccfg,
                                    &reply, why);
@@ -636,7 +648,7 @@ private:
             MutexLock g(mu_);
             if (!pullSub_) {
                 pullInbox_ = link_->newInbox();
-                pullSub_ = subscribe(pullInbox_, onQueueMsg);
+                pullSub_ = subscribe(pullInbox_ + ".*", onQueueMsg);
                 if (!pullSub_) {
                     *why = "cannot subscribe to the pull inbox";
                     return -EIO;
@@ -770,21 +782,39 @@ private:
         if (auto self = static_cast<SubClosure *>(closure)->store.lock()) self->queueMsg(m);
     }
 
+    // The pull a status (408, 409...) answers: the last token of its subject
+    // (the pull's reply subject; deliveries carry the stream's subject).
+    static uint64_t pullIdOf(natsMsg *m)
+    {
+        const char *subj = natsMsg_GetSubject(m);
+        if (!subj) return 0;
+        const char *dot = std::strrchr(subj, '.');
+        return dot ? std::strtoull(dot + 1, nullptr, 10) : 0;
+    }
+
+    // The pull `id` is over: what it could still have brought is no longer
+    // counted as on its way.
+    void endPull(uint64_t id) REQUIRES(mu_)
+    {
+        auto it = pulls_.find(id);
+        if (it == pulls_.end()) return;
+        outstanding_ -= std::min(outstanding_, it->second.remaining);
+        pulls_.erase(it);
+    }
+
     void queueMsg(natsMsg *m)
     {
         std::string status;
         std::shared_ptr<StoreFeed> feed;
         if (statusOf(m, &status)) {
-            // 404 no messages, 408 request expired, 409 too many waiting:
-            // the pull is over.
+            const uint64_t pull = pullIdOf(m);
+            // 404 no messages, 408 request expired, 409 too many waiting or
+            // a leader change: that pull is over; the readers still parked
+            // ask again (changed()).
+            spdlog::debug("channel {}: NATS pull {} ended: {}", label_, pull, status);
             {
                 MutexLock g(mu_);
-                const char *left = nullptr;
-                size_t gone = outstanding_;
-                if (natsMsgHeader_Get(m, "Nats-Pending-Messages", &left) == NATS_OK && left)
-                    gone = std::min<size_t>(outstanding_, std::strtoull(left, nullptr, 10));
-                outstanding_ -= gone;
-                if (!pullsSent_.empty()) pullsSent_.pop_front();
+                endPull(pull);
                 feed = feed_;
             }
             if (feed) feed->changed();
@@ -796,17 +826,31 @@ private:
         auto ref = std::make_shared<AckRef>();
         ref->reply = reply;
         ref->remaining = static_cast<uint32_t>(messages.size());
+        bool wanted = false;
         {
             MutexLock g(mu_);
-            if (destroyed_) return;
-            if (outstanding_ > 0) --outstanding_;
-            if (!pullsSent_.empty() && --pullsSent_.front().remaining == 0) pullsSent_.pop_front();
-            feed = feed_;
-            for (const Payload &p : messages) arriving_.emplace(p.get(), ref);
+            // A delivery carries the stream's subject, not the pull's: it
+            // answers the oldest open pull (the server serves them in order).
+            if (auto it = pulls_.begin(); it != pulls_.end()) {
+                if (outstanding_ > 0) --outstanding_;
+                if (it->second.remaining > 0 && --it->second.remaining == 0) pulls_.erase(it);
+            } else if (outstanding_ > 0) {
+                --outstanding_;
+            }
+            // Fetched for readers that went away since (interrupted,
+            // closed): given back at once, so a reader on another host
+            // gets it now rather than after the ack wait.
+            wanted = !destroyed_ && feed_ && parked_ > queued_;
+            if (wanted) {
+                feed = feed_;
+                for (const Payload &p : messages) arriving_.emplace(p.get(), ref);
+            }
         }
-        if (!feed) {
-            natsConnection_PublishString(link_->connection(), reply, "-NAK");
-            clearArriving(messages);
+        if (!wanted) {
+            spdlog::debug("channel {}: a message fetched for a reader that left is given back",
+                          label_);
+            if (natsConnection *c = link_->connection())
+                natsConnection_PublishString(c, reply, "-NAK");
             return;
         }
         feed->arrived(messages);
@@ -837,17 +881,15 @@ private:
         return true;
     }
 
-    void expirePulls()
+    // A pull's expiry has passed and no status said it ended (the server
+    // that had it went away): forgotten, and the readers ask again.
+    void expirePull(uint64_t id)
     {
         std::shared_ptr<StoreFeed> feed;
         {
             MutexLock g(mu_);
-            const auto limit = std::chrono::steady_clock::now() -
-                               std::chrono::nanoseconds(kPullExpiresNs);
-            while (!pullsSent_.empty() && pullsSent_.front().sent <= limit) {
-                outstanding_ -= std::min(outstanding_, pullsSent_.front().remaining);
-                pullsSent_.pop_front();
-            }
+            if (pulls_.find(id) == pulls_.end()) return;
+            endPull(id);
             feed = feed_;
         }
         if (feed) feed->changed();
@@ -885,7 +927,8 @@ private:
     nats::SubscriptionPtr pullSub_ GUARDED_BY(mu_);
     size_t outstanding_ GUARDED_BY(mu_) = 0;
     size_t parked_ GUARDED_BY(mu_) = 0, queued_ GUARDED_BY(mu_) = 0;
-    std::deque<PullRequest> pullsSent_ GUARDED_BY(mu_);
+    std::map<uint64_t, PullRequest> pulls_ GUARDED_BY(mu_);  // by id, still open
+    uint64_t nextPullId_ GUARDED_BY(mu_) = 1;
     // topic
     std::string topicInbox_ GUARDED_BY(mu_);
     std::string topicConsumer_ GUARDED_BY(mu_);
