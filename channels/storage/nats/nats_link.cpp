@@ -135,6 +135,7 @@ int NatsLink::open(const NatsConfig &cfg, std::shared_ptr<NatsLink> *out, std::s
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts.get(), kReconnectWaitMs);
     if (s == NATS_OK) s = natsOptions_SetPingInterval(opts.get(), kPingIntervalMs);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts.get(), 2);
+    if (s == NATS_OK) s = natsOptions_SetSendAsap(opts.get(), true);
     if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(opts.get(), true);
     if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(opts.get(), 1 << 20);
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts.get(), true, onConnected, self);
