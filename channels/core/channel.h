@@ -181,6 +181,9 @@ public:
     unsigned poll(Handle &h, std::shared_ptr<PollNotifier> notifier);
 
     Settings settings() const;
+    // The largest message a write may carry: max_message, or the store's
+    // lower limit (a NATS server's max payload less header room).
+    uint64_t maxMessage() const;
     // Changes one setting by name. -EINVAL bad value, -EBUSY kind/framing
     // while handles are open, -ENODATA unknown name; `why` says why.
     int changeSetting(std::string_view name, std::string_view value, std::string *why);

@@ -17,6 +17,12 @@ Settings Channel::settings() const
     return settings_;
 }
 
+uint64_t Channel::maxMessage() const
+{
+    MutexLock g(mu_);
+    return std::min<uint64_t>(settings_.maxMessageBytes, store_->maxMessage());
+}
+
 int Channel::changeSetting(std::string_view name, std::string_view value, std::string *why)
 {
     mu_.lock();

@@ -1,6 +1,8 @@
 #include "channels/storage/registry.h"
 
+#include <cerrno>
 #include <mutex>
+#include <string>
 
 #include "channels/storage/journal.h"
 #include "channels/storage/nats/nats_link.h"
@@ -48,6 +50,22 @@ std::shared_ptr<NatsLink> natsLink()
 {
     std::lock_guard<std::mutex> g(linkMu);
     return theLink;
+}
+
+int checkNatsWanted(uint32_t replicas, std::string *why)
+{
+    const std::shared_ptr<NatsLink> link = natsLink();
+    if (!link) {
+        *why = "backend=nats needs a NATS cluster: mount with -o nats=nats://HOST:PORT";
+        return -EINVAL;
+    }
+    const int cluster = link->clusterSize();
+    if (cluster > 0 && static_cast<int64_t>(replicas) > cluster) {
+        *why = "replicas=" + std::to_string(replicas) + " but the NATS cluster has " +
+               std::to_string(cluster) + " server(s)";
+        return -EINVAL;
+    }
+    return 0;
 }
 
 const StorageBackend *findStorage(std::string_view name)

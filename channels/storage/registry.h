@@ -53,6 +53,12 @@ struct StorageBackend {
 // (backend=nats is then refused with EINVAL). Thread-safe.
 void setNatsLink(std::shared_ptr<NatsLink> link);
 std::shared_ptr<NatsLink> natsLink();
+// Whether this mount can serve backend=nats with `replicas` (0: the
+// default), for a directory default that no store checks yet: -EINVAL with
+// `why` when there is no link, or when the link knows the cluster and it has
+// fewer servers than `replicas`; 0 otherwise (also while never connected:
+// the store checks again when it opens).
+int checkNatsWanted(uint32_t replicas, std::string *why);
 
 // The backend registered under `name`, or null.
 const StorageBackend *findStorage(std::string_view name);

@@ -130,16 +130,30 @@ void replyEntry(fuse_req_t req, Filesystem &fs, Node *n, int err,
 
 namespace {
 
-// Makes a channel node under `dir` for mknod/create. Needs the table lock
+// Makes a channel node under `dir` for mknod/create; `refusePipeOverNats`
+// (create) refuses a pipe in a NATS directory with EINVAL. Needs the table lock
 // held exclusively. Returns nullptr with *err set on failure.
 Node *makeChannel(Filesystem &fs, Node &dir, const char *name, mode_t mode, bool fifo,
-                  const fuse_ctx *ctx, int *err)
+                  bool refusePipeOverNats, const fuse_ctx *ctx, int *err)
 {
     Settings s = newChannelSettings(fs, dir);
     if (fifo && s.kind != Kind::Pipe) {
         // mkfifo promises FIFO behaviour: a pipe, whatever the directory says.
         std::string why;
         applySetting(&s, "kind", "pipe", &why);
+    }
+    if (refusePipeOverNats && s.natsDefault) {
+        // open(O_CREAT) (touch, `>`) in a NATS directory whose default kind
+        // is pipe would hand the opener a pipe that cannot be over NATS.
+        // mknod (chanctl create) makes the name to be given a kind first.
+        spdlog::warn(
+            "create {}/{} refused (Invalid argument): the directory's channels are "
+            "backend=nats but its default kind is pipe, and a pipe cannot be over NATS: "
+            "use kind queue or topic (chanctl create --kind queue|topic, or set "
+            "user.chanfs.kind on the directory)",
+            dir.ino == FUSE_ROOT_ID ? "" : fs.inodes.path(dir), name);
+        *err = EINVAL;
+        return nullptr;
     }
     return makeChannelNode(fs, dir, name, mode, ctx->uid, ctx->gid, s, err);
 }
@@ -168,7 +182,7 @@ void opMknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, d
     int err = 0;
     Node *n = nullptr;
     if (Node *dir = parentDir(fs, parent, &err))
-        n = makeChannel(fs, *dir, name, mode, type == S_IFIFO, fuse_req_ctx(req), &err);
+        n = makeChannel(fs, *dir, name, mode, type == S_IFIFO, false, fuse_req_ctx(req), &err);
     if (n && fs.tree) fs.tree->nodeChanged(*n);
     if (!n || type != S_IFIFO) {
         replyEntry(req, fs, n, err, lock);
@@ -214,7 +228,7 @@ void opCreate(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     int err = 0;
     Node *n = nullptr;
     if (Node *dir = parentDir(fs, parent, &err))
-        n = makeChannel(fs, *dir, name, mode, false, fuse_req_ctx(req), &err);
+        n = makeChannel(fs, *dir, name, mode, false, true, fuse_req_ctx(req), &err);
     if (n && fs.tree) fs.tree->nodeChanged(*n);
     if (!n) {
         lock.unlock();

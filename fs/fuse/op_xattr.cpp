@@ -14,6 +14,7 @@
 
 #include "channels/base/log_limit.h"
 #include "channels/core/memory_budget.h"
+#include "channels/storage/registry.h"
 #include "fs/base/log.h"
 #include "fs/fuse/node_reply.h"
 #include "fs/fuse/ops.h"
@@ -94,6 +95,11 @@ int readValue(const Node &n, std::string_view key, std::string *out)
         auto v = statValue(st, stat);
         if (!v) return -ENODATA;
         *out = std::to_string(*v);
+        return 0;
+    }
+    if (key == "max_message") {
+        // What a write is held to: the setting, clamped by the store.
+        *out = std::to_string(n.channel->maxMessage());
         return 0;
     }
     auto v = formatSetting(n.channel->settings(), key);
@@ -235,6 +241,16 @@ int checkCreateReplace(Filesystem &fs, fuse_ino_t ino, std::string_view key, int
     return 0;
 }
 
+// A directory whose channels would be NATS-backed (its own or an inherited
+// default): the mount must have a link and, once the link knows the
+// cluster, enough servers for `replicas`. Needs the table lock.
+int checkDirStorage(Filesystem &fs, Node &dir, std::string *why)
+{
+    const Settings s = resolveSettings(fs.opts.defaults, fs.inodes.defaultsChain(dir));
+    if (!s.nats && !s.natsDefault) return 0;
+    return checkNatsWanted(s.replicas, why);
+}
+
 std::string pathOf(Filesystem &fs, fuse_ino_t ino)
 {
     std::shared_lock lock(fs.inodes.mutex());
@@ -291,6 +307,12 @@ void opSetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *va
         } else if (n->isDir) {
             const PartialSettings was = n->defaults;
             rc = applySetting(&n->defaults, key, val, &why);
+            if (rc == 0 && (key == "backend" || key == "durable" || key == "replicas")) {
+                // A directory's storage default is checked as a channel's
+                // would be, so it is refused here and not at every create.
+                rc = checkDirStorage(fs, *n, &why);
+                if (rc < 0) n->defaults = was;
+            }
             if (rc == 0 && fs.state && (rc = fs.state->save(fs, *n)) < 0) {
                 n->defaults = was;  // not saved: the directory keeps what the log says
                 why = kNotSaved;

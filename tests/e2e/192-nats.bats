@@ -146,6 +146,39 @@ os.write(fd, b'x' * (1024 * 1024 - 100) + b'\\n')"
     run -1 setfattr -n user.chanfs.backend -v nats "$MNT/q"
     grep -q "mount with -o nats=" "$CHANFS_LOG"
     [[ "$(xattr "$MNT/q" backend)" == memory ]]
+    # A directory default is checked the same way.
+    mkdir "$MNT/d"
+    run -1 setfattr -n user.chanfs.backend -v nats "$MNT/d"
+    [[ "$output" == *"Invalid argument"* ]]
+    [ "$(grep -c "mount with -o nats=" "$CHANFS_LOG")" -ge 2 ]
+    run -1 xattr "$MNT/d" backend
+}
+
+@test "a NATS directory: touch of a pipe is refused, chanctl create works, a refused create leaves nothing" {
+    mount_chanfs -o "nats=$NATS_URL"
+    mkdir "$MNT/d"
+    setfattr -n user.chanfs.backend -v nats "$MNT/d"
+    # Its default kind is pipe: an open that creates one is refused.
+    run -1 touch "$MNT/d/p"
+    [[ "$output" == *"Invalid argument"* ]]
+    [ ! -e "$MNT/d/p" ]
+    grep -q "create .*/d/p refused.*use kind queue or topic" "$CHANFS_LOG"
+    # chanctl gives the name its kind before anything opens it.
+    "$CHANCTL_BIN" create --kind queue --framing lines "$MNT/d/q"
+    [ "$(xattr "$MNT/d/q" backend)" = nats ]
+    # The clamp shows: lines' 1 MiB max_message, less header room under
+    # the server's 1 MiB max payload.
+    wait_until 10 stat_is "$MNT/d/q" stats.nats_connected 1
+    (($(xattr "$MNT/d/q" max_message) < 1048576))
+    # replicas over the cluster's one server is refused on the directory.
+    run -1 setfattr -n user.chanfs.replicas -v 3 "$MNT/d"
+    grep -q "replicas=3 but the NATS cluster has 1 server" "$CHANFS_LOG"
+    run -1 xattr "$MNT/d" replicas
+    # A create whose settings are refused leaves no channel behind.
+    run -1 "$CHANCTL_BIN" create --kind queue --backend bogus "$MNT/x"
+    [ ! -e "$MNT/x" ]
+    run -1 "$CHANCTL_BIN" create --kind pipe --backend nats "$MNT/y"
+    [ ! -e "$MNT/y" ]
 }
 
 @test "NATS down: past capacity is ENOBUFS, a write is held, reads wait; all recovers when it is back" {

@@ -150,11 +150,14 @@ gone() { [[ ! -e "$1" ]]; }
 @test "the README example: a directory with only backend=nats, channels made by chanctl" {
     mkdir "$A/plant"
     setfattr -n user.chanfs.backend -v nats "$A/plant"
-    touch "$A/plant/pipe"  # a pipe: cannot be NATS-backed, stays on A
+    # Its default kind is pipe, which cannot be NATS-backed: touch is refused.
+    run -1 touch "$A/plant/pipe"
+    [[ "$output" == *"Invalid argument"* ]]
+    [[ ! -e "$A/plant/pipe" ]]
     "$CHANCTL_BIN" create --kind topic --framing lines --replay 10 "$A/plant/temp"
     "$CHANCTL_BIN" create --kind queue --framing lines "$A/plant/jobs"
     wait_until 5 stat_is "$B/plant/temp" replay 10
     wait_until 5 stat_is "$B/plant/jobs" kind queue
     [[ "$(xattr "$B/plant/temp" backend)" == nats ]]
-    [[ ! -e "$B/plant/pipe" ]]  # made before jobs, which B has
+    [[ ! -e "$B/plant/pipe" ]]
 }

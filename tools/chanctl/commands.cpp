@@ -73,14 +73,16 @@ bool create_channel(const std::string &path, const CreateOptions &options, bool 
 {
     // Like mkfifo -m, an explicit mode is exact, so umask is lifted around
     // the open (chanctl is single-threaded, so nothing else sees it).
+    // mknod, not open(O_CREAT): chanfs refuses an open that would create a
+    // pipe in a backend=nats directory (the opener could not use it), while
+    // a name made by mknod is only given its kind by the settings below.
     mode_t old_umask = 0;
     if (options.mode) old_umask = ::umask(0);
-    const int fd =
-        ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, options.mode.value_or(0666));
+    const int rc = ::mknod(path.c_str(), S_IFREG | options.mode.value_or(0666), 0);
     const int open_errno = errno;
     if (options.mode) ::umask(old_umask);
 
-    if (fd < 0) {
+    if (rc < 0) {
         if (open_errno == EEXIST && options.exist_ok) {
             struct stat st {};
             if (::stat(path.c_str(), &st) == 0) {
@@ -95,11 +97,6 @@ bool create_channel(const std::string &path, const CreateOptions &options, bool 
             }
         }
         report("create", path, open_errno);
-        return false;
-    }
-    // On FUSE, close() carries the flush reply, so its errors are real.
-    if (::close(fd) < 0) {
-        report("create", path, errno);
         return false;
     }
     created = true;
@@ -119,9 +116,16 @@ int run_create(const CreateOptions &options)
             status = 1;
             continue;
         }
-        const char *context =
-            created ? "the channel was created and left in place" : "the channel already existed";
-        if (!apply_settings(path, settings, context)) status = 1;
+        if (!created) {
+            if (!apply_settings(path, settings, "the channel already existed")) status = 1;
+            continue;
+        }
+        // A create whose settings were refused leaves nothing behind: the
+        // channel it made goes again (nobody was told it exists).
+        if (!apply_settings(path, settings, "the channel it made is removed again")) {
+            status = 1;
+            if (::unlink(path.c_str()) < 0) report("remove the channel it made", path, errno);
+        }
     }
     return status;
 }

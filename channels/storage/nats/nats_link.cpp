@@ -135,6 +135,7 @@ int NatsLink::open(const NatsConfig &cfg, std::shared_ptr<NatsLink> *out, std::s
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts.get(), kReconnectWaitMs);
     if (s == NATS_OK) s = natsOptions_SetPingInterval(opts.get(), kPingIntervalMs);
     if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts.get(), 2);
+    if (s == NATS_OK) s = natsOptions_SetSendAsap(opts.get(), true);
     if (s == NATS_OK) s = natsOptions_UseGlobalMessageDelivery(opts.get(), true);
     if (s == NATS_OK) s = natsOptions_SetMaxPendingMsgs(opts.get(), 1 << 20);
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts.get(), true, onConnected, self);
@@ -173,6 +174,11 @@ int NatsLink::open(const NatsConfig &cfg, std::shared_ptr<NatsLink> *out, std::s
 void NatsLink::start(nats::OptionsPtr opts)
 {
     std::shared_ptr<natsOptions> shared(opts.release(), natsOptions_Destroy);
+    // spdlog's registry is made on first use; make it here, before the worker
+    // and cnats's threads log, so it is not first made on two threads at once
+    // (TSan saw that race in shared_tree_test: libspdlog is not instrumented,
+    // so its thread-safe static looks unguarded).
+    (void)spdlog::default_logger_raw();
     // The first connect attempt may wait (up to the connect timeout per
     // server): it runs on the worker, not in open().
     post([this, shared] { connectOnce(shared); });

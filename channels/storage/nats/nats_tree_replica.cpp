@@ -101,7 +101,12 @@ private:
     {
         {
             MutexLock g(mu_);
-            if (up) ++epoch_;  // the watcher starts over (a snapshot) after a reconnect
+            // The watcher is kept across a reconnect: its ordered consumer
+            // resumes after the last revision it delivered (cnats resets it
+            // on its own thread). Destroying it here raced with that reset
+            // inside libnats 3.4.1 (a heap-use-after-free in
+            // jsSub_deleteConsumer under ASan, e2e 193 "while the server is
+            // down"); a watch that fails for good still starts over below.
             wake_.notifyAll();
         }
         if (up) kickLater(0ms);
@@ -233,17 +238,15 @@ private:
         }
     }
 
-    // One watch, from a snapshot, until the link reconnects, fails or the
-    // replica closes.
+    // One watch, from a snapshot, until it fails or the replica closes (a
+    // reconnect does not end it: see linkChanged()).
     void watchOnce()
     {
         kvWatcher *raw = nullptr;
         kvStore *kv;
-        uint64_t epoch;
         {
             MutexLock g(mu_);
             if (closing_ || !kv_) return;
-            epoch = epoch_;
             kv = kv_.get();  // reset only by close(), after this thread ends
         }
         // Without the mutex: it waits for JetStream to make the consumer,
@@ -266,7 +269,7 @@ private:
         for (;;) {
             {
                 MutexLock g(mu_);
-                if (closing_ || epoch_ != epoch) break;
+                if (closing_) break;
             }
             kvEntry *e = nullptr;
             const natsStatus s = kvWatcher_Next(&e, w.get(), kWatchPollMs);
@@ -328,7 +331,6 @@ private:
     bool inFlight_ GUARDED_BY(mu_) = false;
     bool failing_ GUARDED_BY(mu_) = false;
     bool closing_ GUARDED_BY(mu_) = false;
-    uint64_t epoch_ GUARDED_BY(mu_) = 0;
     nats::KvStorePtr kv_ GUARDED_BY(mu_);
     kvWatcher *liveWatcher_ GUARDED_BY(mu_) = nullptr;
     std::function<void(const TreeChange &)> onChange_;  // set before the thread starts

@@ -539,6 +539,33 @@ TEST_F(NatsContract, MoreReplicasThanServersAreRefused)
     EXPECT_NE(why.find("replicas=3"), std::string::npos) << why;
 }
 
+// What a directory default of backend=nats is checked against (no store
+// opens for it): the link, and the cluster size once the link knows it.
+TEST_F(NatsContract, TheDirectoryCheckKnowsTheLinkAndTheClusterSize)
+{
+    ASSERT_TRUE(eventually([&] { return link_->clusterSize() > 0; }));
+    std::string why;
+    EXPECT_EQ(checkNatsWanted(0, &why), 0) << why;
+    EXPECT_EQ(checkNatsWanted(1, &why), 0) << why;
+    EXPECT_EQ(checkNatsWanted(3, &why), -EINVAL);
+    EXPECT_NE(why.find("replicas=3 but the NATS cluster has 1 server"), std::string::npos) << why;
+    setNatsLink(nullptr);
+    EXPECT_EQ(checkNatsWanted(1, &why), -EINVAL);
+    EXPECT_NE(why.find("-o nats="), std::string::npos) << why;
+}
+
+// max_message as the channel reports it is what writes are held to: lines'
+// 1 MiB, clamped under the server's 1 MiB max payload.
+TEST_F(NatsContract, MaxMessageShowsTheServersClamp)
+{
+    auto ch = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    ASSERT_TRUE(eventually([&] { return ready(*ch); }));
+    ASSERT_GT(link_->maxPayload(), 0);
+    EXPECT_EQ(ch->settings().maxMessageBytes, 1048576u) << "the setting is kept";
+    EXPECT_LT(ch->maxMessage(), static_cast<uint64_t>(link_->maxPayload()));
+    EXPECT_EQ(ch->maxMessage(), ch->messageStore()->maxMessage());
+}
+
 // The cluster down: a write beyond capacity follows overflow at once, one
 // that fits is held and answered once the cluster is back.
 TEST(NatsLinkDown, WritesAreHeldUpToCapacityThenFollowOverflow)
