@@ -26,8 +26,17 @@ teardown() { cluster_teardown; }
     wait_until 5 test -e "$MB/plant/temp"
     [ "$(xattr "$MA/plant/temp" stats.backend)" = nats ]
     [ "$(xattr "$MB/plant/temp" stats.backend)" = nats ]
-    # Before any reader: only the last 10 are replayed.
+    # A reader that opens gets the last 10 its host has received (replay
+    # counts what has arrived there; docs/nats.md, "topic"): the probes show
+    # when both hosts have all 20, and only then do the readers open.
+    bg cat "$MA/plant/temp" >"$BATS_TEST_TMPDIR/a.probe"
+    bg cat "$MB/plant/temp" >"$BATS_TEST_TMPDIR/b.probe"
+    wait_until 10 stat_is "$MA/plant/temp" stats.readers 1
+    wait_until 10 stat_is "$MB/plant/temp" stats.readers 1
     seq 1 20 >"$MA/plant/temp"
+    wait_until 10 has_lines 20 "$BATS_TEST_TMPDIR/a.probe"
+    wait_until 10 has_lines 20 "$BATS_TEST_TMPDIR/b.probe"
+    [ "$(cat "$BATS_TEST_TMPDIR/b.probe")" = "$(seq 1 20)" ]
     bg cat "$MA/plant/temp" >"$BATS_TEST_TMPDIR/a.out"
     bg cat "$MB/plant/temp" >"$BATS_TEST_TMPDIR/b.out"
     wait_until 10 has_lines 10 "$BATS_TEST_TMPDIR/a.out"
