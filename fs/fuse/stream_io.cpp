@@ -32,6 +32,13 @@ struct OpenOut {
     uint32_t padding;
 };
 constexpr uint32_t kFopenStream = 1u << 4;
+// Lets the kernel send several writes of one file at once (Linux 6.2+;
+// libfuse 3.14 has no field for it). Without it, one write parked on a
+// full channel or a NATS ack holds every other writer of the file in
+// state D on the inode lock, deaf to O_NONBLOCK and to signals. The kernel
+// still takes the lock for O_APPEND writes and for writes past the file's
+// size (docs/limits-programs.md).
+constexpr uint32_t kFopenParallelDirectWrites = 1u << 6;
 struct InHeader {
     uint32_t len;
     uint32_t opcode;
@@ -88,7 +95,7 @@ ssize_t streamWritev(int fd, struct iovec *iov, int count, void *)
                            static_cast<char *>(last.iov_base) + last.iov_len);
     OpenOut out;
     std::memcpy(&out, tail.data() + tail.size() - sizeof out, sizeof out);
-    out.openFlags |= kFopenStream;
+    out.openFlags |= kFopenStream | kFopenParallelDirectWrites;
     std::memcpy(tail.data() + tail.size() - sizeof out, &out, sizeof out);
     std::vector<iovec> patched(iov, iov + count);
     patched.back() = iovec{tail.data(), tail.size()};

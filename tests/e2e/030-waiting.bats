@@ -57,6 +57,47 @@ os.execvp("cat", ["cat", sys.argv[1]])' "$MNT/p"
     [ "$(xattr "$MNT/q" stats.queued_messages)" = 1 ]
 }
 
+@test "a writer parked on a full channel holds no other writer of the file back" {
+    # Without parallel direct writes the kernel lets one write(2) per file
+    # into the daemon at a time: the others sleep in state D on the file's
+    # lock, deaf to O_NONBLOCK and to every signal but SIGKILL.
+    "$CHANCTL_BIN" create --kind queue --framing lines --capacity 16 "$MNT/q"
+    printf '0123456789abcd\n' > "$MNT/q"
+    # Plain O_WRONLY opens: the kernel still serializes O_APPEND writes and
+    # the first write after an O_TRUNC open (docs/limits-programs.md).
+    bg /usr/bin/python3 -c 'import os, sys; os.write(os.open(sys.argv[1], os.O_WRONLY), b"first\n")' "$MNT/q"
+    local w1=$BG_PID
+    wait_until 5 stat_is "$MNT/q" stats.blocked_writers 1
+    # A second writer of the same file with O_NONBLOCK is answered at once.
+    # (In the kernel's lock it would sleep in state D, deaf even to
+    # SIGKILL: it runs in the background, and teardown's kill of the first
+    # writer would let it go.)
+    bg /usr/bin/python3 -c '
+import errno, os, sys
+w = os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK)
+try:
+    os.write(w, b"x\n")
+    print("written")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+' "$MNT/q" > "$BATS_TEST_TMPDIR/nonblock.out"
+    timeout_wait 5 "$BG_PID"
+    [ "$(cat "$BATS_TEST_TMPDIR/nonblock.out")" = EAGAIN ]
+    # A blocking one parks in the daemon beside the first, not in the kernel.
+    bg /usr/bin/python3 -c 'import os, sys; os.write(os.open(sys.argv[1], os.O_WRONLY), b"second\n")' "$MNT/q"
+    local w2=$BG_PID
+    wait_until 5 stat_is "$MNT/q" stats.blocked_writers 2
+    kill -TERM "$w2"
+    wait_until 3 is_gone "$w2"
+    wait_until 3 stat_is "$MNT/q" stats.blocked_writers 1
+    # The first still waits, and gets in when a reader makes room.
+    is_blocked "$w1"
+    run read_once "$MNT/q" 100
+    [ "$output" = "b'0123456789abcd\\n'" ]
+    timeout_wait 5 "$w1"
+    [ "$(timeout 5 head -n 1 "$MNT/q")" = first ]
+}
+
 @test "1,000 blocked cats, then one writer per reader: each cat prints exactly one line" {
     touch "$MNT/p"
     local i

@@ -87,8 +87,8 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 @test "SIGTERM with 100 blocked readers and 20 blocked writers: all return within 1 s, exit 0" {
     mount_chanfs
-    # 16 of the writers wait in the kernel (state D) for a file lock held by
-    # a parked write; after the signal no thread may be left waiting.
+    # All 20 writers are parked in the daemon, five on each of four files
+    # (parallel direct writes); after the signal no thread may be left waiting.
     run timeout 60 /usr/bin/python3 "$BATS_TEST_DIRNAME/shutdown_load.py" "$MNT" "$CHANFS_PID" 100 20 1.0
     echo "$output"
     [ "$status" -eq 0 ]
