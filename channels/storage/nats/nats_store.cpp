@@ -453,8 +453,8 @@ private:
             deleteShared(attemptsLeft - 1);
             return;
         }
-        spdlog::warn("channel {}: removed, but its NATS messages and consumer stay in stream {}: {}",
-                     label_, stream, why);
+        spdlog::warn("channel {}: removed; its NATS messages stay in stream {}: {}", label_, stream,
+                     why);
     }
 
     void deleteTopicConsumer()
