@@ -101,6 +101,10 @@ public:
     {
         if (auto ch = ch_.lock()) ch->retryParked();
     }
+    void gone() override
+    {
+        if (auto ch = ch_.lock()) ch->detach();
+    }
 
 private:
     const std::weak_ptr<Channel> ch_;

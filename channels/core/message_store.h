@@ -53,6 +53,10 @@ public:
     // The store's state changed (acknowledgements freed room, the link came
     // up or went down): parked writes and reads are tried again.
     virtual void changed() = 0;
+    // The channel's messages were removed elsewhere (its consumer deleted
+    // by another mount's rm): the channel behaves as removed here, its
+    // waiting readers get end-of-stream (Channel::detach()).
+    virtual void gone() {}
 };
 
 class MessageStore {
@@ -145,6 +149,13 @@ public:
     // off, the channel removed): deletes what it kept. Later calls do
     // nothing. The queued image stays usable.
     virtual void destroy() {}
+    // [no channel mutex] The channel was removed elsewhere (another mount,
+    // seen through the shared tree) and whoever removed it deleted what is
+    // shared: the store lets go of what it holds here (subscriptions, pulls,
+    // its outbox) and deletes nothing shared. Later calls, and destroy()
+    // after it, do nothing. A store that keeps nothing shared (memory,
+    // journal: everything it keeps is local) does what destroy() does.
+    virtual void abandon() { destroy(); }
 
     // ---- A store that originates messages (remote(): NATS) ------------
     // Local appends are not queued: the channel's admit() withdraws them

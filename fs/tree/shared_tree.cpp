@@ -82,7 +82,9 @@ void retire(std::vector<Retired> &gone)
     for (Retired &r : gone) {
         r.endpoints.clear();
         if (!r.channel) continue;
-        r.channel->leaveStore()->destroy();
+        // Removed by another mount, which deleted what the stream held:
+        // only what this mount holds goes.
+        r.channel->leaveStore()->abandon();
         r.channel->detach();
     }
     gone.clear();

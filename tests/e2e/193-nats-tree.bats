@@ -136,6 +136,29 @@ gone() { [[ ! -e "$1" ]]; }
     [[ "$status" -eq 0 && "$output" == job1 ]]
 }
 
+@test "rm of a NATS queue: made again it has none of the old messages; a cat parked on the other mount ends" {
+    plant
+    touch "$A/plant/jobs"
+    wait_until 5 test -f "$B/plant/jobs"
+    echo old >"$A/plant/jobs"
+    rm "$A/plant/jobs"
+    wait_until 5 gone "$B/plant/jobs"
+    touch "$A/plant/jobs"
+    wait_until 5 test -f "$B/plant/jobs"
+    echo new >"$A/plant/jobs"
+    run timeout 10 head -n1 "$B/plant/jobs"
+    [[ "$status" -eq 0 && "$output" == new ]]
+    # A reader parked on B; rm on A: B's cat ends (end-of-stream), no hang.
+    timeout 20 cat "$B/plant/jobs" >"$WORK/cat.out" 2>&1 3>&- &
+    local cat_pid=$!
+    wait_until 5 stat_is "$B/plant/jobs" stats.blocked_readers 1
+    rm "$A/plant/jobs"
+    local rc=0
+    wait "$cat_pid" || rc=$?
+    [[ "$rc" -eq 0 ]]  # 124: timeout killed it, the cat hung
+    [[ ! -s "$WORK/cat.out" ]]
+}
+
 @test "changes made while the server is down reach the other mount once it is back" {
     plant
     kill -TERM "$NATS_PID"

@@ -161,7 +161,12 @@ int NatsLink::open(const NatsConfig &cfg, std::shared_ptr<NatsLink> *out, std::s
         return -ENOMEM;
     }
     nats::InboxPtr inbox(nuid);
-    link->ackPrefix_ = std::string(inbox.get()) + ".";
+    // Two separate branches under the link's inbox: PubAck replies under
+    // "a." (the ack wildcard), the stores' inboxes under "i." (never under
+    // the wildcard: a JetStream delivery to an inbox carries the stream's
+    // subject, which the ack handler would otherwise parse as a ticket).
+    link->ackPrefix_ = std::string(inbox.get()) + ".a.";
+    link->inboxPrefix_ = std::string(inbox.get()) + ".i.";
     {
         MutexLock g(link->mu_);
         link->lastError_ = "connecting";
@@ -266,6 +271,21 @@ bool NatsLink::post(std::function<void()> task, std::chrono::milliseconds after)
     return true;
 }
 
+bool NatsLink::whenConnected(std::function<void()> task)
+{
+    if (closed_.load()) return false;
+    MutexLock g(mu_);
+    // Read under mu_: setConnected(true) sets connected_ before it takes
+    // mu_ to move onConnect_ to the worker, so no task is left behind.
+    if (connected_.load()) {
+        tasks_.push_back(Task{std::chrono::steady_clock::now(), std::move(task)});
+        wake_.notifyAll();
+    } else {
+        onConnect_.push_back(std::move(task));
+    }
+    return true;
+}
+
 void NatsLink::close()
 {
     if (closed_.exchange(true)) return;
@@ -277,10 +297,12 @@ void NatsLink::close()
     connected_.store(false);
     // Acks that can no longer come: their owners keep the messages.
     std::unordered_map<uint64_t, PendingAck> acks;
+    std::vector<std::function<void()>> dropped;  // freed outside mu_ (they may hold a store)
     {
         MutexLock g(mu_);
         acks.swap(acks_);
         stateCbs_.clear();
+        dropped.swap(onConnect_);
     }
     PubAck gone;
     gone.err = -ESHUTDOWN;
@@ -359,6 +381,12 @@ void NatsLink::setConnected(bool up, const std::string &why)
         MutexLock g(mu_);
         lastError_ = up ? "" : why;
         cbs = stateCbs_;
+        if (up) {
+            const auto now = std::chrono::steady_clock::now();
+            for (auto &fn : onConnect_) tasks_.push_back(Task{now, std::move(fn)});
+            onConnect_.clear();
+            wake_.notifyAll();
+        }
     }
     if (was != up) {
         if (up) {
@@ -405,7 +433,7 @@ void NatsLink::onError(natsConnection *, natsSubscription *, natsStatus s, void 
 std::string NatsLink::newInbox()
 {
     MutexLock g(mu_);
-    return ackPrefix_ + "i" + std::to_string(nextInbox_++);
+    return inboxPrefix_ + std::to_string(nextInbox_++);
 }
 
 int NatsLink::publish(const std::string &subject, std::string_view data, const std::string &msgId,
@@ -441,10 +469,8 @@ void NatsLink::onAckMsg(natsConnection *, natsSubscription *, natsMsg *m, void *
 {
     nats::MsgPtr msg(m);
     auto *self = static_cast<NatsLink *>(closure);
-    const char *subj = natsMsg_GetSubject(m);
-    const size_t pre = self->ackPrefix_.size();
-    if (!subj || std::strlen(subj) <= pre) return;
-    const uint64_t ticket = std::strtoull(subj + pre, nullptr, 10);
+    const uint64_t ticket = self->ackTicketOf(natsMsg_GetSubject(m));
+    if (ticket == 0) return;  // not a PubAck of ours
     PubAckFn done;
     {
         MutexLock g(self->mu_);
@@ -471,6 +497,19 @@ void NatsLink::onAckMsg(natsConnection *, natsSubscription *, natsMsg *m, void *
         }
     }
     done(ack);
+}
+
+uint64_t NatsLink::ackTicketOf(const char *subject) const
+{
+    if (!subject) return 0;
+    const std::string_view s(subject);
+    if (s.size() <= ackPrefix_.size() || s.compare(0, ackPrefix_.size(), ackPrefix_) != 0) return 0;
+    uint64_t v = 0;
+    for (char c : s.substr(ackPrefix_.size())) {
+        if (c < '0' || c > '9' || v > (UINT64_MAX - 9) / 10) return 0;
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return v;
 }
 
 void NatsLink::expireAcks()

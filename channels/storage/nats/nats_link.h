@@ -77,6 +77,11 @@ public:
     // wait for a reply); false once closed. after: not before that delay.
     bool post(std::function<void()> task,
               std::chrono::milliseconds after = std::chrono::milliseconds(0));
+    // Runs `task` on the link's worker once the link is connected: at once
+    // if it is, else after the next connect (before the state callbacks'
+    // work of that connect). Dropped if the link closes first; false once
+    // closed. Never waits.
+    bool whenConnected(std::function<void()> task);
     // What a publish came to: 0 and the stream sequence (duplicate: the
     // stream had it already, by its message id), or -errno with why
     // (ENOBUFS stream full, ETIMEDOUT no ack in time, ENOTCONN).
@@ -109,6 +114,8 @@ private:
     void workerLoop();
     void setConnected(bool up, const std::string &why);
     void expireAcks();
+    // The ticket a PubAck reply subject names; 0 for any other subject.
+    uint64_t ackTicketOf(const char *subject) const;
     static void onAckMsg(natsConnection *, natsSubscription *, natsMsg *msg, void *closure);
     static void onConnected(natsConnection *, void *closure);
     static void onDisconnected(natsConnection *, void *closure);
@@ -133,12 +140,17 @@ private:
     std::atomic<int64_t> maxPayload_{0};
     std::atomic<natsConnection *> connRaw_{nullptr};
     std::atomic<jsCtx *> jsRaw_{nullptr};
-    std::string ackPrefix_;  // _INBOX.<nuid>. : PubAck replies come to ackPrefix_<ticket>
+    // _INBOX.<nuid>.a. : PubAck replies come to ackPrefix_<ticket> (the ack
+    // wildcard ackPrefix_* matches nothing else).
+    std::string ackPrefix_;
+    // _INBOX.<nuid>.i. : newInbox() gives inboxPrefix_<n>.
+    std::string inboxPrefix_;
 
     mutable Mutex mu_;  // a leaf: see the threading contract above
     std::string lastError_ GUARDED_BY(mu_);
     std::vector<std::function<void(bool)>> stateCbs_ GUARDED_BY(mu_);
     std::deque<Task> tasks_ GUARDED_BY(mu_);
+    std::vector<std::function<void()>> onConnect_ GUARDED_BY(mu_);  // whenConnected()
     std::unordered_map<uint64_t, PendingAck> acks_ GUARDED_BY(mu_);
     uint64_t nextTicket_ GUARDED_BY(mu_) = 1;
     uint64_t nextInbox_ GUARDED_BY(mu_) = 1;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -45,6 +46,9 @@ constexpr uint64_t kHeaderRoom = 512;
 constexpr int64_t kPullExpiresNs = 5'000'000'000;  // a pull request stays open that long
 constexpr int64_t kTopicHistoryPerChannel = 100000;
 constexpr int64_t kDuplicateWindowNs = 120'000'000'000;
+// Tries a removed channel gets at deleting its consumer and messages when
+// the link fails under the request (each after the link is back).
+constexpr int kDeleteAttempts = 5;
 
 uint64_t fnv1a(std::string_view s)
 {
@@ -308,7 +312,7 @@ public:
             parked_ = parked;
             queued_ = queued;
             const size_t want = parked > queued ? parked - queued : 0;
-            if (!ready_ || !link_->connected() || destroyed_ || !pullSub_ ||
+            if (!ready_ || !link_->connected() || destroyed_ || consumerGone_ || !pullSub_ ||
                 want <= outstanding_)
                 return;
             const size_t n = want - outstanding_;
@@ -358,12 +362,20 @@ public:
         out->emplace_back("nats_error", up ? "" : err);
     }
 
+    // Removed here (rm, or the backend changed): what this mount holds
+    // goes, then what the stream holds for the channel (deleteShared()).
     void destroy() override
     {
-        MutexLock g(mu_);
-        destroyed_ = true;
-        if (topicSub_) natsSubscription_Unsubscribe(topicSub_.get());
-        if (pullSub_) natsSubscription_Unsubscribe(pullSub_.get());
+        if (letGo()) deleteShared(kDeleteAttempts);
+    }
+
+    // Removed by another mount, which deletes what the stream holds: only
+    // this mount's own topic push consumer goes (it would expire anyway).
+    void abandon() override
+    {
+        if (!letGo() || queue_) return;
+        std::shared_ptr<NatsStore> self = shared_from_this();
+        link_->post([self] { self->deleteTopicConsumer(); });
     }
 
 private:
@@ -386,6 +398,84 @@ private:
     struct PullRequest {
         size_t remaining;  // messages it may still bring
     };
+
+    // Stops pulling and subscribing; false if it was let go before.
+    bool letGo()
+    {
+        MutexLock g(mu_);
+        if (destroyed_) return false;
+        destroyed_ = true;
+        if (topicSub_) natsSubscription_Unsubscribe(topicSub_.get());
+        if (pullSub_) natsSubscription_Unsubscribe(pullSub_.get());
+        return true;
+    }
+
+    // On the link's worker once it is connected (never a FUSE thread): the
+    // queue's durable consumer is deleted (with it every pull still open
+    // on any mount, so none takes a message of a channel made again with
+    // this name) and the channel's subject is purged from the stream (a
+    // channel made again starts empty). Tried again after an outage.
+    void deleteShared(int attemptsLeft)
+    {
+        std::shared_ptr<NatsStore> self = shared_from_this();
+        link_->whenConnected([self, attemptsLeft] { self->deleteSharedOnce(attemptsLeft); });
+    }
+
+    void deleteSharedOnce(int attemptsLeft)
+    {
+        std::string stream, durable, subj, topicConsumer;
+        {
+            MutexLock g(mu_);
+            if (replicas_ == 0)
+                replicas_ = replicasWanted_ ? replicasWanted_
+                                            : std::min(std::max(1, link_->clusterSize()), 3);
+            stream = streamName();
+            durable = durableName();
+            subj = subject();
+            topicConsumer = topicConsumer_;
+        }
+        std::string reply, why;
+        int rc = 0;
+        if (queue_)
+            rc = link_->apiRequest("$JS.API.CONSUMER.DELETE." + stream + "." + durable, "", &reply,
+                                   &why);
+        else if (!topicConsumer.empty())
+            rc = link_->apiRequest("$JS.API.CONSUMER.DELETE." + stream + "." + topicConsumer, "",
+                                   &reply, &why);
+        if (rc == 0 || notFound(rc, why))
+            rc = link_->apiRequest("$JS.API.STREAM.PURGE." + stream,
+                                   "{\"filter\":" + jsonQuote(subj) + "}", &reply, &why);
+        if (rc == 0 || notFound(rc, why)) {
+            spdlog::debug("channel {}: removed from NATS stream {}", label_, stream);
+            return;
+        }
+        if ((rc == -ENOTCONN || rc == -ETIMEDOUT) && attemptsLeft > 1 && !link_->closed()) {
+            deleteShared(attemptsLeft - 1);
+            return;
+        }
+        spdlog::warn("channel {}: removed; its NATS messages stay in stream {}: {}", label_, stream,
+                     why);
+    }
+
+    void deleteTopicConsumer()
+    {
+        std::string stream, consumer, reply, why;
+        {
+            MutexLock g(mu_);
+            if (replicas_ == 0) return;  // never set up: no consumer
+            stream = streamName();
+            consumer = topicConsumer_;
+        }
+        if (!consumer.empty())
+            (void)link_->apiRequest("$JS.API.CONSUMER.DELETE." + stream + "." + consumer, "",
+                                    &reply, &why, 500);
+    }
+
+    // A JetStream API error saying the stream or consumer is not there.
+    static bool notFound(int rc, const std::string &why)
+    {
+        return rc == -EIO && why.find("not found") != std::string::npos;
+    }
 
     std::string kindTag() const REQUIRES(mu_)
     {
@@ -564,7 +654,9 @@ private:
     {
         {
             MutexLock g(mu_);
-            if (destroyed_ || settingUp_) return;
+            // A channel removed elsewhere (lostConsumer()) gets no consumer
+            // made again here: made again, it is a new channel (and store).
+            if (destroyed_ || consumerGone_ || settingUp_) return;
             settingUp_ = true;
         }
         std::string why;
@@ -792,6 +884,42 @@ private:
         return dot ? std::strtoull(dot + 1, nullptr, 10) : 0;
     }
 
+    // A pull's end saying the durable consumer is no more: 409 Consumer
+    // Deleted (the channel was removed on another mount while the pull was
+    // open) or 503 no responders (a pull sent after that).
+    static bool consumerGone(natsMsg *m, const std::string &status)
+    {
+        if (status == "503") return true;
+        const char *desc = nullptr;
+        if (status != "409" || natsMsgHeader_Get(m, "Description", &desc) != NATS_OK || !desc)
+            return false;
+        std::string d(desc);
+        std::transform(d.begin(), d.end(), d.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        return d.find("consumer deleted") != std::string::npos;
+    }
+
+    // The channel was removed elsewhere: no more pulls (they would only
+    // come back 503 at once), and the channel behaves as removed here (its
+    // waiting readers get end-of-stream). A setup that works again (after
+    // a reconnect) pulls again.
+    void lostConsumer(const std::string &status)
+    {
+        std::shared_ptr<StoreFeed> feed;
+        {
+            MutexLock g(mu_);
+            if (destroyed_ || consumerGone_) return;
+            consumerGone_ = true;
+            pulls_.clear();
+            outstanding_ = 0;
+            feed = feed_;
+        }
+        spdlog::warn("channel {}: its NATS consumer is gone ({}): removed on another mount; its "
+                     "readers get end-of-stream",
+                     label_, status);
+        if (feed) feed->gone();
+    }
+
     // The pull `id` is over: what it could still have brought is no longer
     // counted as on its way.
     void endPull(uint64_t id) REQUIRES(mu_)
@@ -808,6 +936,10 @@ private:
         std::shared_ptr<StoreFeed> feed;
         if (statusOf(m, &status)) {
             const uint64_t pull = pullIdOf(m);
+            if (consumerGone(m, status)) {
+                lostConsumer(status);
+                return;
+            }
             // 404 no messages, 408 request expired, 409 too many waiting or
             // a leader change: that pull is over; the readers still parked
             // ask again (changed()).
@@ -908,6 +1040,7 @@ private:
     bool ready_ GUARDED_BY(mu_) = false;
     bool settingUp_ GUARDED_BY(mu_) = false;
     bool destroyed_ GUARDED_BY(mu_) = false;
+    bool consumerGone_ GUARDED_BY(mu_) = false;  // lostConsumer() ran
     bool overflowError_ GUARDED_BY(mu_) = false;
     std::string error_ GUARDED_BY(mu_);
     std::string publishError_ GUARDED_BY(mu_);

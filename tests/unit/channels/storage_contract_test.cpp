@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 #include <set>
 #include <memory>
 #include <string>
@@ -566,6 +567,61 @@ TEST_F(NatsContract, MaxMessageShowsTheServersClamp)
     EXPECT_EQ(ch->maxMessage(), ch->messageStore()->maxMessage());
 }
 
+// rm (destroy()): the queue's consumer and the channel's messages leave the
+// stream, so a channel made again with the name starts empty.
+TEST_F(NatsContract, AQueueMadeAgainAfterRmHasNoneOfTheOldMessages)
+{
+    auto old = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    ASSERT_TRUE(eventually([&] { return ready(*old); }));
+    auto w = openOn(old, false, true);
+    writeAcked(*old, *w, "old\n");
+    old->leaveStore()->destroy();
+    old->detach();
+    auto again = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    ASSERT_TRUE(eventually([&] { return ready(*again); }));
+    auto w2 = openOn(again, false, true);
+    writeAcked(*again, *w2, "new\n");
+    auto r = openOn(again, true, false);
+    EXPECT_EQ(readWait(*again, *r), "new\n") << "the removed channel's message came back";
+}
+
+TEST_F(NatsContract, ATopicMadeAgainAfterRmReplaysNoneOfTheOldMessages)
+{
+    auto old = natsChannel({{"kind", "topic"}, {"framing", "lines"}, {"replay", "10"}});
+    ASSERT_TRUE(eventually([&] { return ready(*old); }));
+    auto w = openOn(old, false, true);
+    writeAcked(*old, *w, "old\n");
+    old->leaveStore()->destroy();
+    old->detach();
+    auto again = natsChannel({{"kind", "topic"}, {"framing", "lines"}, {"replay", "10"}});
+    ASSERT_TRUE(eventually([&] { return ready(*again); }));
+    auto r = openOn(again, true, false);
+    auto w2 = openOn(again, false, true);
+    writeAcked(*again, *w2, "new\n");
+    EXPECT_EQ(readWait(*again, *r), "new\n") << "the removed channel's message was replayed";
+}
+
+// Another host's rm while this host's reader is parked: the reader gets
+// end-of-stream (as after a local rm), it does not wait forever.
+TEST_F(NatsContract, AParkedReaderOnAnotherHostEndsWhenTheChannelIsRemoved)
+{
+    auto a = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    auto b = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    ASSERT_TRUE(eventually([&] { return ready(*a) && ready(*b); }));
+    auto rb = openOn(b, true, false);
+    auto parked = issueRead(*b, *rb, 100);
+    a->leaveStore()->destroy();
+    a->detach();
+    const bool ended = parked->waitDone(std::chrono::seconds(10));
+    EXPECT_TRUE(ended) << "the reader on the other host still waits";
+    if (ended) {
+        EXPECT_TRUE(parked->get().eof) << "got \"" << parked->get().data << "\"";
+    } else {
+        parked->interrupt = true;
+        b->cancel(parked->key);
+    }
+}
+
 // The cluster down: a write beyond capacity follows overflow at once, one
 // that fits is held and answered once the cluster is back.
 TEST(NatsLinkDown, WritesAreHeldUpToCapacityThenFollowOverflow)
@@ -700,6 +756,70 @@ TEST(NatsLinkOpen, ComesUpWithTheServerDownAndConnectsWhenItStarts)
     EXPECT_LT(std::chrono::steady_clock::now() - t1, std::chrono::seconds(3))
         << "close() with the server down must be bounded";
     EXPECT_EQ(link->post([] {}), false) << "later calls fail fast";
+}
+
+}  // namespace
+}  // namespace chanfs::test
+
+// ---- Routing on the link: a PubAck reply and a delivery to a store's
+// inbox never reach each other's handler.
+namespace chanfs::test {
+namespace {
+
+TEST(NatsLinkRouting, AJetStreamDeliveryToAnInboxIsNeverTakenForAPubAck)
+{
+    NatsServer server;
+    ASSERT_TRUE(server.start());
+    NatsConfig cfg;
+    cfg.servers = {server.url()};
+    std::shared_ptr<NatsLink> link;
+    std::string why;
+    ASSERT_EQ(NatsLink::open(cfg, &link, &why), 0) << why;
+    ASSERT_TRUE(eventually([&] { return link->connected(); })) << link->lastError();
+    natsConnection *c = link->connection();
+    // A publish whose PubAck never comes: its subscriber does not answer.
+    natsSubscription *raw = nullptr;
+    ASSERT_EQ(natsConnection_SubscribeSync(&raw, c, "silent.sink"), NATS_OK);
+    nats::SubscriptionPtr silent(raw);
+    ASSERT_EQ(natsConnection_Flush(c), NATS_OK);
+    auto acked = std::make_shared<std::promise<NatsLink::PubAck>>();
+    std::future<NatsLink::PubAck> ack = acked->get_future();
+    ASSERT_EQ(link->publish("silent.sink", "x", "", {},
+                            [acked](const NatsLink::PubAck &a) { acked->set_value(a); }),
+              0);
+    natsMsg *m = nullptr;
+    ASSERT_EQ(natsSubscription_NextMsg(&m, silent.get(), 10000), NATS_OK);
+    nats::MsgPtr sent(m);
+    const std::string reply = natsMsg_GetReply(m);  // the ack prefix, then the ticket "1"
+    ASSERT_EQ(reply.back(), '1');
+    const size_t pre = reply.size() - 1;
+    // A stream subject whose bytes from that offset read as the pending
+    // ticket, delivered by a push consumer to one of the link's inboxes.
+    const std::string subject = "t." + std::string(pre - 2, 'a') + "1";
+    std::string out;
+    ASSERT_EQ(link->apiRequest("$JS.API.STREAM.CREATE.T",
+                               R"({"name":"T","subjects":["t.>"],"storage":"memory"})", &out,
+                               &why),
+              0)
+        << why;
+    const std::string inbox = link->newInbox();
+    ASSERT_EQ(natsConnection_SubscribeSync(&raw, c, inbox.c_str()), NATS_OK);
+    nats::SubscriptionPtr delivered(raw);
+    ASSERT_EQ(link->apiRequest("$JS.API.CONSUMER.CREATE.T",
+                               R"({"stream_name":"T","config":{"deliver_subject":")" + inbox +
+                                   R"(","ack_policy":"none","deliver_policy":"all"}})",
+                               &out, &why),
+              0)
+        << why;
+    ASSERT_EQ(natsConnection_PublishString(c, subject.c_str(), "reading"), NATS_OK);
+    ASSERT_EQ(natsSubscription_NextMsg(&m, delivered.get(), 10000), NATS_OK);
+    nats::MsgPtr got(m);
+    EXPECT_EQ(std::string(natsMsg_GetSubject(m)), subject);
+    // The publish's outcome is decided once: by its own PubAck, which never
+    // comes (a timeout), not by the delivery.
+    ASSERT_EQ(ack.wait_for(std::chrono::seconds(15)), std::future_status::ready);
+    EXPECT_EQ(ack.get().err, -ETIMEDOUT) << "a delivery to an inbox was taken for a PubAck";
+    link->close();
 }
 
 }  // namespace
