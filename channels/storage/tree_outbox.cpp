@@ -129,7 +129,7 @@ std::vector<TreeOutboxEntry> TreeOutboxLog::parse(std::string_view b, size_t *da
     return puts;
 }
 
-TreeOutboxLog::TreeOutboxLog(UniqueFd fd, std::string path)
+TreeOutboxLog::TreeOutboxLog(Token, UniqueFd fd, std::string path)
     : fd_(std::move(fd)), path_(std::move(path))
 {
 }
@@ -150,7 +150,7 @@ int TreeOutboxLog::open(const std::string &path, std::shared_ptr<TreeOutboxLog> 
     }
     size_t damaged = 0;
     *waiting = parse(bytes, &damaged, path);
-    std::shared_ptr<TreeOutboxLog> log(new TreeOutboxLog(std::move(fd), path));
+    auto log = std::make_shared<TreeOutboxLog>(Token{}, std::move(fd), path);
     if (damaged) {
         // Kept aside as it was; a fresh log holds what could be read.
         std::string aside;

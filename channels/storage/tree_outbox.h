@@ -58,8 +58,13 @@ public:
     static std::string encodePut(const TreeOutboxEntry &e);
     static std::string encodeDone();
 
+    // Only open() makes logs (make_shared needs a public constructor).
+    struct Token {
+        explicit Token() = default;
+    };
+    TreeOutboxLog(Token, UniqueFd fd, std::string path);
+
 private:
-    explicit TreeOutboxLog(UniqueFd fd, std::string path);
     int writeAll(const std::string &bytes) REQUIRES(mu_);
 
     mutable Mutex mu_;

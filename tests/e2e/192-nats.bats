@@ -252,7 +252,8 @@ metric() {
         END { exit !found }' | head -n 1
 }
 
-metric_is() { [[ "$(metric "$@" 2>/dev/null)" == "${!#}" ]]; }
+# metric_is NAME VALUE: true when the unlabelled series NAME has VALUE.
+metric_is() { [[ "$(metric "$1" 2>/dev/null)" == "$2" ]]; }
 
 @test "NATS link and channel numbers: stats.nats_acked, nats_redelivered and the chanfs_nats_* series" {
     SOCK="$BATS_TEST_TMPDIR/metrics.sock"
