@@ -113,6 +113,8 @@ inline constexpr StatName kStats[] = {
     {"backend", kNatsStat, "where the channel's messages live: nats"},
     {"nats_connected", kNatsStat, "1 while the NATS link is up and the channel's stream is ready"},
     {"nats_pending", kNatsStat, "messages written here that JetStream has not acknowledged yet"},
+    {"nats_acked", kNatsStat, "queues: messages acknowledged to JetStream after their read succeeded"},
+    {"nats_redelivered", kNatsStat, "queues: messages this mount took that JetStream had delivered before (a host died or gave them back)"},
     {"nats_error", kNatsStat, "why the channel cannot reach its stream now, empty if it can"},
     {"fifo_connected", kFifoStat, "1 while a program has the FIFO's other end open"},
     {"fifo_bytes", kFifoStat, "bytes moved through the FIFO"},

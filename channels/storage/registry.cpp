@@ -1,5 +1,6 @@
 #include "channels/storage/registry.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
 #include <string>
@@ -50,6 +51,26 @@ std::shared_ptr<NatsLink> natsLink()
 {
     std::lock_guard<std::mutex> g(linkMu);
     return theLink;
+}
+
+std::vector<StorageLinkStat> storageLinkStats()
+{
+    std::vector<StorageLinkStat> out;
+    const std::shared_ptr<NatsLink> link = natsLink();
+    if (!link) return out;
+    out.push_back({"nats_connected", "1 while the NATS link is connected.", false,
+                   link->connected() ? 1u : 0u});
+    out.push_back({"nats_cluster_servers", "Servers in the NATS cluster (0 until connected once).",
+                   false, static_cast<uint64_t>(std::max(0, link->clusterSize()))});
+    out.push_back({"nats_publishes_acked_total", "Publishes JetStream acknowledged.", true,
+                   link->publishesAcked()});
+    out.push_back({"nats_publish_failures_total",
+                   "Publishes that failed (error reply, no reply in time, not sent); each is "
+                   "retried.",
+                   true, link->publishFailures()});
+    out.push_back({"nats_disconnects_total", "Times the NATS link went down.", true,
+                   link->disconnects()});
+    return out;
 }
 
 int checkNatsWanted(uint32_t replicas, std::string *why)

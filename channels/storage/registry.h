@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "channels/base/settings.h"
 #include "channels/core/message_store.h"
@@ -59,6 +60,17 @@ std::shared_ptr<NatsLink> natsLink();
 // fewer servers than `replicas`; 0 otherwise (also while never connected:
 // the store checks again when it opens).
 int checkNatsWanted(uint32_t replicas, std::string *why);
+
+// The daemon-wide numbers of the storage links (today the NATS link, when
+// set): for the /metrics scrape, which shows them as chanfs_<name>. Empty
+// without a link. Thread-safe; reads counters only (never the network).
+struct StorageLinkStat {
+    std::string name;  // "nats_connected", "nats_publishes_acked_total", ...
+    std::string help;
+    bool counter = false;  // else a gauge
+    uint64_t value = 0;
+};
+std::vector<StorageLinkStat> storageLinkStats();
 
 // The backend registered under `name`, or null.
 const StorageBackend *findStorage(std::string_view name);

@@ -135,6 +135,7 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
         // value would be cut apart anyway (fstab lines repeat nats= too).
         if (std::string why = checkNatsUrl(value); !why.empty()) return bad(why);
         o->nats.servers.push_back(value);
+        o->nats.given |= kNatsServers;
     } else if (key == "nats_creds" || key == "nats_ca" || key == "nats_cert" ||
                key == "nats_key") {
         // Paths only: the secrets stay in their files (the link reads them).
@@ -144,14 +145,20 @@ int takeOption(const std::string &opt, Options *o, std::string *err)
                              : key == "nats_cert" ? o->nats.certFile
                                                   : o->nats.keyFile;
         field = value;
+        o->nats.given |= key == "nats_creds" ? kNatsCreds
+                         : key == "nats_ca"  ? kNatsCa
+                         : key == "nats_cert" ? kNatsCert
+                                              : kNatsKey;
     } else if (key == "nats_prefix") {
         if (std::string why = checkNatsPrefix(value); !why.empty()) return bad(why);
         o->nats.prefix = value;
+        o->nats.given |= kNatsPrefix;
     } else if (key == "nats_ack_wait") {
         uint64_t n = 0;
         if (parseCount(value, &n) < 0 || n < 1 || n > 3600)
             return bad("expected seconds from 1 to 3600");
         o->nats.ackWaitSeconds = static_cast<unsigned>(n);
+        o->nats.given |= kNatsAckWait;
     } else if (key == "force_mount") {
         o->forceMount = true;
     } else if (key == "default_permissions") {

@@ -464,6 +464,19 @@ bool parseConfig(const std::string &text, const std::string &file,
                         else
                             cfg.nats.servers.push_back(url);
                     }
+                    cfg.nats.given |= kNatsServers;
+                    continue;
+                }
+                if (key == "ack_wait") {
+                    // As -o nats_ack_wait: whole seconds, 1 to 3600.
+                    auto n = v->as<int64_t>();
+                    if (!n || n->get() < 1 || n->get() > 3600) {
+                        check.add(line, "[nats] ack_wait = " + shown(*v) +
+                                            ": expected seconds from 1 to 3600");
+                    } else {
+                        cfg.nats.ackWaitSeconds = static_cast<unsigned>(n->get());
+                        cfg.nats.given |= kNatsAckWait;
+                    }
                     continue;
                 }
                 auto text = v->as<std::string>();
@@ -475,7 +488,8 @@ bool parseConfig(const std::string &text, const std::string &file,
                                                        : nullptr;
                 if (!field) {
                     check.add(line, "[nats]: unknown key " + key +
-                                        "; expected servers, creds, ca, cert, key or prefix");
+                                        "; expected servers, creds, ca, cert, key, prefix or "
+                                        "ack_wait");
                 } else if (!text) {
                     check.add(line, "[nats] " + key + ": expected a string");
                 } else if (key == "prefix" && !checkNatsPrefix(text->get()).empty()) {
@@ -484,6 +498,11 @@ bool parseConfig(const std::string &text, const std::string &file,
                     check.add(line, "[nats] " + key + ": expected an absolute file path");
                 } else {
                     *field = text->get();
+                    cfg.nats.given |= key == "creds"  ? kNatsCreds
+                                      : key == "ca"   ? kNatsCa
+                                      : key == "cert" ? kNatsCert
+                                      : key == "key"  ? kNatsKey
+                                                      : kNatsPrefix;
                 }
             }
         } else if ((name == "dir" || name == "channel") && value->is_table()) {

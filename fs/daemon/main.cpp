@@ -159,8 +159,8 @@ int main(int argc, char **argv)
     // never waits for the network: a cluster that is down at mount time is
     // connected to later.
     std::shared_ptr<NatsLink> nats;
-    // The config file's [nats] table, unless -o nats= named the servers.
-    if (!opts.nats.enabled() && config && config->nats.enabled()) opts.nats = config->nats;
+    // The config file's [nats] table fills in what no -o nats_* option gave.
+    if (config) opts.nats = mergeNatsConfig(opts.nats, config->nats);
     if (opts.nats.enabled()) {
         if (NatsLink::open(opts.nats, &nats, &err) < 0) {
             std::fprintf(stderr, "chanfs: %s\nchanfs: nothing mounted\n", err.c_str());
@@ -224,7 +224,11 @@ int main(int argc, char **argv)
             live->invalidateEntry(parent, name);
         };
         std::shared_ptr<TreeReplica> replica;
-        if (openNatsTreeReplica(nats, &replica, &err) < 0) {
+        // The outbox of changes not yet in the bucket survives a restart in
+        // SOURCE/state/tree-outbox.log; without a state directory it is in
+        // memory only.
+        if (openNatsTreeReplica(nats, fs.state ? fs.state->dir() : std::string(), &replica,
+                                &err) < 0) {
             spdlog::error("shared tree: {}; NATS-backed directories stay on this mount", err);
         } else {
             fs.tree = std::make_shared<SharedTree>(fs, std::move(replica), mountOrigin());

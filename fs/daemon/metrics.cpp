@@ -23,6 +23,7 @@
 #include "channels/base/latency_histogram.h"
 #include "channels/base/unique_fd.h"
 #include "channels/core/memory_budget.h"
+#include "channels/storage/registry.h"
 #include "fs/base/request_counters.h"
 
 namespace chanfs::fs {
@@ -168,8 +169,42 @@ std::string channelLabels(const ChannelSample &c)
     appendLabelValue(l, c.path);
     l += "\",kind=\"";
     l += toString(c.kind);
-    l += c.durable ? "\",backend=\"journal\"" : "\",backend=\"memory\"";
+    // The store names itself in its stats (a NATS store: backend=nats);
+    // the others are memory or journal.
+    std::string_view backend = c.durable ? "journal" : "memory";
+    for (const auto &[name, value] : c.stats.storeStats)
+        if (name == "backend" && !value.empty()) backend = value;
+    l += "\",backend=\"";
+    appendLabelValue(l, backend);
+    l += '"';
     return l;
+}
+
+// Per-channel series from the store's own stats (ChannelStats::storeStats),
+// by stat name: a channel whose store has no such stat gets no sample.
+struct StoreFamily {
+    const char *stat;
+    const char *name;
+    const char *type;
+    const char *help;
+};
+
+constexpr StoreFamily kStoreFamilies[] = {
+    {"nats_connected", "chanfs_channel_nats_connected", "gauge",
+     "NATS channels: 1 while the link is up and the channel's stream is ready."},
+    {"nats_pending", "chanfs_channel_nats_pending_messages", "gauge",
+     "NATS channels: messages written that JetStream has not acknowledged yet."},
+    {"nats_acked", "chanfs_channel_nats_acked_total", "counter",
+     "NATS queues: messages acknowledged to JetStream after their read's reply succeeded."},
+    {"nats_redelivered", "chanfs_channel_nats_redelivered_total", "counter",
+     "NATS queues: messages taken whose JetStream delivery count was above 1."},
+};
+
+const std::string *storeStat(const ChannelStats &s, std::string_view name)
+{
+    for (const auto &[n, v] : s.storeStats)
+        if (n == name) return &v;
+    return nullptr;
 }
 
 struct ChannelFamily {
@@ -273,6 +308,12 @@ std::string renderMetrics(Filesystem &fs, uint64_t maxChannels)
     appendHistogram(out, "chanfs_journal_fsync_duration_seconds",
                     "Time each fdatasync of a durable channel's journal took.",
                     journalFsyncLatency().snapshot());
+    // The storage links' own numbers (chanfs_nats_* with -o nats=).
+    for (const StorageLinkStat &st : storageLinkStats()) {
+        const std::string name = "chanfs_" + st.name;
+        appendHeader(out, name, st.counter ? "counter" : "gauge", st.help);
+        fmt::format_to(std::back_inserter(out), "{} {}\n", name, st.value);
+    }
 
     std::vector<std::string> labels;
     labels.reserve(samples.size());
@@ -282,6 +323,17 @@ std::string renderMetrics(Filesystem &fs, uint64_t maxChannels)
         for (size_t i = 0; i < samples.size(); ++i)
             fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", f.name, labels[i],
                            f.value(samples[i].stats));
+    }
+    for (const StoreFamily &f : kStoreFamilies) {
+        bool any = false;
+        for (size_t i = 0; i < samples.size(); ++i) {
+            const std::string *v = storeStat(samples[i].stats, f.stat);
+            if (!v) continue;
+            if (!any) appendHeader(out, f.name, f.type, f.help);
+            any = true;
+            fmt::format_to(std::back_inserter(out), "{}{{{}}} {}\n", f.name, labels[i],
+                           std::strtoull(v->c_str(), nullptr, 10));
+        }
     }
     appendHeader(out, "chanfs_channel_subscriber_backlog_max_bytes", "gauge",
                  "Topics: bytes the slowest subscriber has yet to read.");

@@ -73,6 +73,8 @@ public:
     // Where channel `ino`'s durable store lives.
     std::string storeDir(uint64_t ino) const;
     int sync() override;
+    // SOURCE/state, absolute.
+    const std::string &dir() const { return dir_; }
 
     // Only open() makes stores (make_shared needs a public constructor).
     struct Token {

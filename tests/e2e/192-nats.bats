@@ -238,3 +238,101 @@ EOF2
     echo job1 >"$MNT/plant/jobs"
     [[ "$(timeout 5 head -n1 "$MNT/plant/jobs")" == job1 ]]
 }
+
+# scrape_a: GET /metrics of host A's daemon (-o metrics=unix:$SOCK).
+scrape_a() {
+    curl -sS --fail --max-time 10 --unix-socket "$SOCK" http://chanfs/metrics
+}
+
+# metric NAME [LABELS]: the value of one series in host A's scrape.
+metric() {
+    scrape_a | awk -v name="$1" -v labels="${2:-}" '
+        labels == "" && $1 == name { print $2; found = 1 }
+        labels != "" && index($0, name "{" labels "}") == 1 { print $NF; found = 1 }
+        END { exit !found }' | head -n 1
+}
+
+# metric_is NAME VALUE: true when the unlabelled series NAME has VALUE.
+metric_is() { [[ "$(metric "$1" 2>/dev/null)" == "$2" ]]; }
+
+@test "NATS link and channel numbers: stats.nats_acked, nats_redelivered and the chanfs_nats_* series" {
+    SOCK="$BATS_TEST_TMPDIR/metrics.sock"
+    mount_chanfs -o "nats=$NATS_URL,metrics=unix:$SOCK"
+    mount_b
+    mkdir "$MNT/jobs"
+    nats_queue "$MNT/jobs/q"
+    wait_until 10 test -e "$MNT_B/jobs/q"
+    wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
+    wait_until 10 stat_is "$MNT_B/jobs/q" stats.nats_connected 1
+    printf '1\n2\n' >"$MNT/jobs/q"
+    [[ "$(timeout 10 head -n1 "$MNT/jobs/q")" == 1 ]]
+    [[ "$(timeout 10 head -n1 "$MNT_B/jobs/q")" == 2 ]]
+    # Acknowledged after the read's reply: one on each host.
+    wait_until 5 stat_is "$MNT/jobs/q" stats.nats_acked 1
+    wait_until 5 stat_is "$MNT_B/jobs/q" stats.nats_acked 1
+    [[ "$(xattr "$MNT_B/jobs/q" stats.nats_redelivered)" == 0 ]]
+    # A reader on A parks (A's pull is open at the server) and goes away;
+    # the message JetStream hands to A's pull is given back and taken by B's
+    # reader: its delivery count is 2, a redelivery on B.
+    bg cat "$MNT/jobs/q"
+    local gone=$BG_PID
+    wait_until 10 stat_is "$MNT/jobs/q" stats.blocked_readers 1
+    kill "$gone"
+    wait_until 5 stat_is "$MNT/jobs/q" stats.blocked_readers 0
+    bg timeout 20 cat "$MNT_B/jobs/q" >"$BATS_TEST_TMPDIR/b.out"
+    wait_until 10 stat_is "$MNT_B/jobs/q" stats.blocked_readers 1
+    echo x >"$MNT/jobs/q"
+    wait_until 10 bash -c "[[ \$(cat '$BATS_TEST_TMPDIR/b.out') == x ]]"
+    wait_until 5 stat_is "$MNT_B/jobs/q" stats.nats_redelivered 1
+    wait_until 5 stat_is "$MNT_B/jobs/q" stats.nats_acked 2
+    [[ "$(xattr "$MNT/jobs/q" stats.nats_acked)" == 1 ]]
+    [[ "$(xattr "$MNT/jobs/q" stats.nats_redelivered)" == 0 ]]
+
+    # Host A's scrape: valid, the link's series and the channel's.
+    scrape_a >"$BATS_TEST_TMPDIR/scrape"
+    promtool check metrics <"$BATS_TEST_TMPDIR/scrape"
+    grep -qx '# TYPE chanfs_nats_publishes_acked_total counter' "$BATS_TEST_TMPDIR/scrape"
+    grep -qx '# TYPE chanfs_channel_nats_redelivered_total counter' "$BATS_TEST_TMPDIR/scrape"
+    local ch='path="/jobs/q",kind="queue",backend="nats"'
+    [[ "$(metric chanfs_nats_connected)" == 1 ]]
+    [[ "$(metric chanfs_nats_cluster_servers)" == 1 ]]
+    (( $(metric chanfs_nats_publishes_acked_total) >= 2 ))
+    [[ "$(metric chanfs_nats_publish_failures_total)" == 0 ]]
+    [[ "$(metric chanfs_nats_disconnects_total)" == 0 ]]
+    [[ "$(metric chanfs_channel_nats_connected "$ch")" == 1 ]]
+    [[ "$(metric chanfs_channel_nats_pending_messages "$ch")" == 0 ]]
+    [[ "$(metric chanfs_channel_nats_acked_total "$ch")" == 1 ]]
+    [[ "$(metric chanfs_channel_nats_redelivered_total "$ch")" == 0 ]]
+    [[ "$(metric chanfs_channel_queued_messages "$ch")" == 0 ]]
+
+    # The server goes away: the link's gauge and disconnect counter follow.
+    stop_nats
+    wait_until 10 metric_is chanfs_nats_connected 0
+    [[ "$(metric chanfs_nats_disconnects_total)" == 1 ]]
+    [[ "$(metric chanfs_channel_nats_connected "$ch")" == 0 ]]
+}
+
+@test "the config file's [nats] ack_wait: a bad value refuses the mount naming key and value; -o nats_* win over [nats]" {
+    printf '[nats]\nservers = ["%s"]\nack_wait = 0\n' "$NATS_URL" >"$BATS_TEST_TMPDIR/bad.toml"
+    MNT="$(mktemp -d /tmp/chanfs-test.XXXXXX)"
+    run -2 "$CHANFS_BIN" "$MNT" -f -o "config=$BATS_TEST_TMPDIR/bad.toml"
+    [[ "$output" == *"ack_wait = 0"*"1 to 3600"* ]]
+    ! mountpoint -q "$MNT"
+    rmdir "$MNT"
+    MNT=""
+    # A [nats] table that names a server nothing listens on, and prefix
+    # "fromfile": -o nats= and -o nats_prefix= win, the table's ack_wait
+    # stays (the log line at connect names what the link uses).
+    cat >"$BATS_TEST_TMPDIR/chanfs.toml" <<EOF2
+[nats]
+servers = ["nats://127.0.0.1:1"]
+prefix = "fromfile"
+ack_wait = 9
+EOF2
+    mount_chanfs -o "config=$BATS_TEST_TMPDIR/chanfs.toml,nats=$NATS_URL,nats_prefix=fromopt"
+    mkdir "$MNT/jobs"
+    nats_queue "$MNT/jobs/q"
+    wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
+    grep -q "nats: connected to $NATS_URL" "$CHANFS_LOG"
+    grep -q "prefix fromopt, ack wait 9 s" "$CHANFS_LOG"
+}

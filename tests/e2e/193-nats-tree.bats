@@ -170,6 +170,33 @@ gone() { [[ ! -e "$1" ]]; }
     wait_until 15 test -d "$B/plant/offline"
 }
 
+@test "changes made while the server is down survive a restart of the mount that made them" {
+    plant
+    kill -TERM "$NATS_PID"
+    wait "$NATS_PID" 2>/dev/null || true
+    NATS_PID=""
+    mkdir "$A/plant/offline"
+    setfattr -n user.chanfs.capacity -v 7 "$A/plant"
+    # A stops before the server is back: its outbox is on disk.
+    MNT="$A" CHANFS_PID="$A_PID" CHANFS_LOG="$BATS_TEST_TMPDIR/a.log"
+    chanfs_teardown
+    A="" A_PID=""
+    [[ -s "$WORK/state-a/state/tree-outbox.log" ]]
+    grep -q "kept in tree-outbox.log" "$BATS_TEST_TMPDIR/a.log"
+    CHANFS_SOURCE="$WORK/state-a" mount_chanfs -o "nats=nats://127.0.0.1:$PORT"
+    A="$MNT" A_PID="$CHANFS_PID"
+    mv "$CHANFS_LOG" "$BATS_TEST_TMPDIR/a2.log"
+    MNT="" CHANFS_PID=""
+    grep -q "change(s) to the shared tree wait from the last run" "$BATS_TEST_TMPDIR/a2.log"
+    nats-server -a 127.0.0.1 -p "$PORT" -js -sd "$WORK/js" >>"$WORK/nats.log" 2>&1 3>&- &
+    NATS_PID=$!
+    wait_until 15 test -d "$B/plant/offline"
+    wait_until 15 stat_is "$B/plant" capacity 7
+    # All stored: the file is emptied.
+    wait_until 10 bash -c "[[ ! -s '$WORK/state-a/state/tree-outbox.log' ]]"
+    [[ -d "$A/plant/offline" ]]
+}
+
 @test "the README example: a directory with only backend=nats, channels made by chanctl" {
     mkdir "$A/plant"
     setfattr -n user.chanfs.backend -v nats "$A/plant"

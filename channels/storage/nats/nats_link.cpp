@@ -82,6 +82,23 @@ std::string checkNatsPrefix(const std::string &prefix)
     return "";
 }
 
+NatsConfig mergeNatsConfig(const NatsConfig &options, const NatsConfig &table)
+{
+    NatsConfig m = options;
+    const auto pick = [&](unsigned bit, auto member) {
+        if (!(options.given & bit) && (table.given & bit)) m.*member = table.*member;
+    };
+    pick(kNatsServers, &NatsConfig::servers);
+    pick(kNatsCreds, &NatsConfig::credsFile);
+    pick(kNatsCa, &NatsConfig::caFile);
+    pick(kNatsCert, &NatsConfig::certFile);
+    pick(kNatsKey, &NatsConfig::keyFile);
+    pick(kNatsPrefix, &NatsConfig::prefix);
+    pick(kNatsAckWait, &NatsConfig::ackWaitSeconds);
+    m.given = options.given | table.given;
+    return m;
+}
+
 NatsLink::NatsLink(NatsConfig cfg) : cfg_(std::move(cfg)) {}
 
 NatsLink::~NatsLink()
@@ -392,7 +409,8 @@ void NatsLink::setConnected(bool up, const std::string &why)
         if (up) {
             char url[256] = "";
             if (c) natsConnection_GetConnectedUrl(c, url, sizeof url);
-            spdlog::info("nats: connected to {} ({} server(s) known)", url, clusterSize());
+            spdlog::info("nats: connected to {} ({} server(s) known), prefix {}, ack wait {} s", url,
+                         clusterSize(), cfg_.prefix, cfg_.ackWaitSeconds);
         } else {
             spdlog::warn("nats: {}; reconnecting", why);
         }
@@ -412,6 +430,7 @@ void NatsLink::onReconnected(natsConnection *, void *closure)
 
 void NatsLink::onDisconnected(natsConnection *, void *closure)
 {
+    static_cast<NatsLink *>(closure)->disconnects_.fetch_add(1, std::memory_order_relaxed);
     static_cast<NatsLink *>(closure)->setConnected(false, "disconnected from the NATS server");
 }
 
@@ -460,6 +479,7 @@ int NatsLink::publish(const std::string &subject, std::string_view data, const s
         if (s == NATS_OK) s = natsMsgHeader_Set(raw, k.c_str(), v.c_str());
     if (s == NATS_OK) s = natsConnection_PublishMsg(c, raw);
     if (s == NATS_OK) return 0;
+    pubFailed_.fetch_add(1, std::memory_order_relaxed);
     MutexLock g(mu_);
     acks_.erase(ticket);
     return s == NATS_MAX_PAYLOAD ? -EMSGSIZE : -ENOTCONN;
@@ -496,6 +516,7 @@ void NatsLink::onAckMsg(natsConnection *, natsSubscription *, natsMsg *m, void *
             ack.duplicate = body.find("\"duplicate\":true") != std::string_view::npos;
         }
     }
+    (ack.err == 0 ? self->pubAcked_ : self->pubFailed_).fetch_add(1, std::memory_order_relaxed);
     done(ack);
 }
 
@@ -530,6 +551,7 @@ void NatsLink::expireAcks()
     PubAck ack;
     ack.err = -ETIMEDOUT;
     ack.why = "no acknowledgement from JetStream in time";
+    pubFailed_.fetch_add(late.size(), std::memory_order_relaxed);
     for (auto &fn : late) fn(ack);
 }
 

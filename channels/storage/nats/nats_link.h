@@ -63,6 +63,11 @@ public:
     // The server's max_payload (bytes a message may carry with headers); 0
     // until connected once.
     int64_t maxPayload() const;
+    // Since open(): publishes JetStream acknowledged, publishes that failed
+    // (an error reply, no reply in time, or not sent), and disconnects.
+    uint64_t publishesAcked() const { return pubAcked_.load(std::memory_order_relaxed); }
+    uint64_t publishFailures() const { return pubFailed_.load(std::memory_order_relaxed); }
+    uint64_t disconnects() const { return disconnects_.load(std::memory_order_relaxed); }
     // Called (from a cnats thread or the worker, no lock held) on every
     // connect and disconnect.
     void onStateChange(std::function<void(bool connected)> cb);
@@ -140,6 +145,7 @@ private:
     std::atomic<int64_t> maxPayload_{0};
     std::atomic<natsConnection *> connRaw_{nullptr};
     std::atomic<jsCtx *> jsRaw_{nullptr};
+    std::atomic<uint64_t> pubAcked_{0}, pubFailed_{0}, disconnects_{0};
     // _INBOX.<nuid>.a. : PubAck replies come to ackPrefix_<ticket> (the ack
     // wildcard ackPrefix_* matches nothing else).
     std::string ackPrefix_;

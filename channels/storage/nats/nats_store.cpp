@@ -153,6 +153,7 @@ bool unpack(std::string_view body, uint32_t count, std::vector<Payload> &out)
 struct AckRef {
     std::string reply;
     uint32_t remaining = 0;
+    uint32_t messages = 0;  // chanfs messages it carried (stats.nats_acked)
 };
 
 class NatsStore final : public MessageStore,
@@ -289,7 +290,10 @@ public:
                 if (it == unacked_.end()) continue;
                 std::shared_ptr<AckRef> ref = std::move(it->second);
                 unacked_.erase(it);
-                if (--ref->remaining == 0) acks.push_back(ref->reply);
+                if (--ref->remaining == 0) {
+                    acks.push_back(ref->reply);
+                    acked_ += ref->messages;
+                }
             }
         }
         natsConnection *c = link_->connection();
@@ -359,6 +363,8 @@ public:
         out->emplace_back("backend", "nats");
         out->emplace_back("nats_connected", up ? "1" : "0");
         out->emplace_back("nats_pending", std::to_string(pending));
+        out->emplace_back("nats_acked", std::to_string(acked_));
+        out->emplace_back("nats_redelivered", std::to_string(redelivered_));
         out->emplace_back("nats_error", up ? "" : err);
     }
 
@@ -957,7 +963,15 @@ private:
         if (!decode(m, messages) || !reply) return;
         auto ref = std::make_shared<AckRef>();
         ref->reply = reply;
-        ref->remaining = static_cast<uint32_t>(messages.size());
+        ref->remaining = ref->messages = static_cast<uint32_t>(messages.size());
+        // JetStream's delivery count (the message metadata): above 1, some
+        // consumer had it before and did not acknowledge it in time, or
+        // gave it back.
+        uint64_t delivered = 0;
+        if (jsMsgMetaData *meta = nullptr; natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+            delivered = meta->NumDelivered;
+            jsMsgMetaData_Destroy(meta);
+        }
         bool wanted = false;
         {
             MutexLock g(mu_);
@@ -975,6 +989,7 @@ private:
             wanted = !destroyed_ && feed_ && parked_ > queued_;
             if (wanted) {
                 feed = feed_;
+                if (delivered > 1) redelivered_ += messages.size();
                 for (const Payload &p : messages) arriving_.emplace(p.get(), ref);
             }
         }
@@ -1055,6 +1070,10 @@ private:
     // Messages from the stream being fed to the channel (by payload).
     std::unordered_map<const void *, std::shared_ptr<AckRef>> arriving_ GUARDED_BY(mu_);
     std::unordered_map<uint64_t, std::shared_ptr<AckRef>> unacked_ GUARDED_BY(mu_);
+    // Queues: chanfs messages acknowledged to JetStream (after their FUSE
+    // reply succeeded), and those taken whose delivery count was above 1.
+    uint64_t acked_ GUARDED_BY(mu_) = 0;
+    uint64_t redelivered_ GUARDED_BY(mu_) = 0;
     // queue
     std::string pullInbox_ GUARDED_BY(mu_);
     nats::SubscriptionPtr pullSub_ GUARDED_BY(mu_);

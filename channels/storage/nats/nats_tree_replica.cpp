@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <thread>
 
 #include "channels/base/log_limit.h"
 #include "channels/base/mutex.h"
 #include "channels/base/thread_annotations.h"
+#include "channels/storage/registry.h"
+#include "channels/storage/tree_outbox.h"
 #include "channels/storage/nats/nats_handles.h"
 #include "channels/storage/nats/nats_link.h"
 
@@ -28,9 +31,13 @@ constexpr auto kRetryDelay = 1000ms;
 class NatsTreeReplica final : public TreeReplica,
                               public std::enable_shared_from_this<NatsTreeReplica> {
 public:
-    explicit NatsTreeReplica(std::shared_ptr<NatsLink> link)
-        : link_(std::move(link)), bucket_(natsTreeBucket(link_->prefix()))
+    NatsTreeReplica(std::shared_ptr<NatsLink> link, std::shared_ptr<TreeOutboxLog> log,
+                    std::vector<TreeOutboxEntry> waiting)
+        : link_(std::move(link)), bucket_(natsTreeBucket(link_->prefix())), log_(std::move(log))
     {
+        MutexLock g(mu_);
+        for (TreeOutboxEntry &e : waiting)
+            outbox_.push_back({std::move(e.key), std::move(e.value)});
     }
     ~NatsTreeReplica() override { close(); }
 
@@ -49,7 +56,17 @@ public:
             MutexLock g(mu_);
             if (closing_) return -ESHUTDOWN;
             outbox_.push_back({treeKeyOf(r.path), encodeTreeRecord(r)});
+            // In the file in the outbox's order (lock order: mu_, then the
+            // log's). A write that fails keeps the change in memory only.
+            if (log_) {
+                if (int rc = log_->append({outbox_.back().key, outbox_.back().value}); rc < 0)
+                    logLimited(spdlog::level::warn, "tree outbox",
+                               "shared tree: cannot write a change to tree-outbox.log: {}; it "
+                               "waits in memory only (lost if the daemon stops first)",
+                               std::strerror(-rc));
+            }
         }
+        if (log_) syncSoon(log_);
         // Sent from the link's worker: a publish may wait on a full socket.
         kickLater(0ms);
         return 0;
@@ -72,6 +89,19 @@ public:
             closing_ = true;
             dropped = outbox_.size();
             outbox_.clear();
+            wake_.notifyAll();
+        }
+        if (log_) {
+            // Kept on disk: the next mount sends them.
+            if (log_->sync() == 0 && dropped) {
+                spdlog::info("shared tree: {} changes not yet stored in bucket {} are kept in "
+                             "tree-outbox.log and sent by the next mount",
+                             dropped, bucket_);
+                dropped = 0;
+            }
+        }
+        {
+            MutexLock g(mu_);
             if (kvWatcher *w = liveWatcher_) kvWatcher_Stop(w);
             wake_.notifyAll();
         }
@@ -157,6 +187,15 @@ private:
             if (closing_) return;
             if (a.err == 0) {
                 if (!outbox_.empty()) outbox_.pop_front();
+                if (log_) {
+                    // Emptied once all is stored; until then a done mark
+                    // per stored change (replay skips as many).
+                    const int rc = outbox_.empty() ? log_->clear() : log_->markDone();
+                    if (rc < 0)
+                        logLimited(spdlog::level::warn, "tree outbox",
+                                   "shared tree: cannot update tree-outbox.log: {}",
+                                   std::strerror(-rc));
+                }
                 if (failing_)
                     spdlog::info("shared tree: bucket {} takes changes again; {} waiting", bucket_,
                                  outbox_.size());
@@ -328,6 +367,9 @@ private:
     mutable Mutex mu_;
     CondVar wake_;
     std::deque<Outgoing> outbox_ GUARDED_BY(mu_);
+    // SOURCE/state/tree-outbox.log (null without a state directory: the
+    // outbox is then in memory only). Written under mu_.
+    const std::shared_ptr<TreeOutboxLog> log_;
     bool inFlight_ GUARDED_BY(mu_) = false;
     bool failing_ GUARDED_BY(mu_) = false;
     bool closing_ GUARDED_BY(mu_) = false;
@@ -344,14 +386,21 @@ std::string natsTreeBucket(const std::string &prefix)
     return prefix + "_tree";
 }
 
-int openNatsTreeReplica(const std::shared_ptr<NatsLink> &link, std::shared_ptr<TreeReplica> *out,
-                        std::string *why)
+int openNatsTreeReplica(const std::shared_ptr<NatsLink> &link, const std::string &stateDir,
+                        std::shared_ptr<TreeReplica> *out, std::string *why)
 {
     if (!link) {
         *why = "no NATS link";
         return -EINVAL;
     }
-    auto r = std::make_shared<NatsTreeReplica>(link);
+    std::shared_ptr<TreeOutboxLog> log;
+    std::vector<TreeOutboxEntry> waiting;
+    if (!stateDir.empty()) {
+        if (int rc = TreeOutboxLog::open(stateDir + "/tree-outbox.log", &log, &waiting, why);
+            rc < 0)
+            return rc;
+    }
+    auto r = std::make_shared<NatsTreeReplica>(link, std::move(log), std::move(waiting));
     r->attach();
     *out = std::move(r);
     return 0;

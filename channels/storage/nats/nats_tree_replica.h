@@ -26,9 +26,12 @@ class NatsLink;
 
 // Opens the replica of link `link` (the bucket is bound or made by the
 // replica's threads once the link is up: this never waits for the
-// network). 0 or -errno with `why`.
-int openNatsTreeReplica(const std::shared_ptr<NatsLink> &link, std::shared_ptr<TreeReplica> *out,
-                        std::string *why);
+// network). `stateDir` (SOURCE/state, or "" without one): its
+// tree-outbox.log keeps the changes not yet stored across a restart
+// (tree_outbox.h) and is read back here; "": the outbox is in memory only.
+// 0 or -errno with `why`.
+int openNatsTreeReplica(const std::shared_ptr<NatsLink> &link, const std::string &stateDir,
+                        std::shared_ptr<TreeReplica> *out, std::string *why);
 
 // The bucket's name for a link prefix: "<prefix>_tree".
 std::string natsTreeBucket(const std::string &prefix);

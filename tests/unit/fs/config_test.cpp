@@ -374,3 +374,65 @@ TEST(Config, NatsTable)
 
 }  // namespace
 }  // namespace chanfs::fs
+
+namespace chanfs::fs {
+namespace {
+
+// [nats] ack_wait: whole seconds 1-3600, as -o nats_ack_wait; anything else
+// is a problem on its line that names the key and the value.
+TEST(Config, NatsAckWait)
+{
+    const Parsed p = parse("[nats]\nservers = [\"nats://n1:4222\"]\nack_wait = 7\n");
+    ASSERT_TRUE(p.ok) << (p.problems.empty() ? "" : p.problems.front().message);
+    EXPECT_EQ(p.config.nats.ackWaitSeconds, 7u);
+    EXPECT_TRUE(p.config.nats.given & kNatsAckWait);
+    for (const char *bad : {"0", "3601", "-1", "\"30\"", "1.5"}) {
+        const ConfigProblem problem =
+            onlyProblem(std::string("[nats]\n\nack_wait = ") + bad + "\n");
+        EXPECT_EQ(problem.line, 3) << bad;
+        EXPECT_NE(problem.message.find("ack_wait"), std::string::npos) << problem.message;
+        EXPECT_NE(problem.message.find("1 to 3600"), std::string::npos) << problem.message;
+    }
+    EXPECT_NE(onlyProblem("[nats]\nack_wait = 0\n").message.find("= 0"), std::string::npos);
+}
+
+// Each -o nats_* option wins over the same key of [nats]; keys only the
+// table gives come from the table (before: any -o nats= dropped the whole
+// table, and a table with servers dropped every -o nats_* option).
+TEST(Config, NatsOptionsWinOverTable)
+{
+    const Parsed p = parse(
+        "[nats]\nservers = [\"nats://n1:4222\"]\ncreds = \"/etc/chanfs/nats.creds\"\n"
+        "prefix = \"plant\"\nack_wait = 7\n");
+    ASSERT_TRUE(p.ok);
+
+    NatsConfig opts;  // -o nats_ack_wait=5,nats_ca=/etc/ca.pem
+    opts.ackWaitSeconds = 5;
+    opts.caFile = "/etc/ca.pem";
+    opts.given = kNatsAckWait | kNatsCa;
+    NatsConfig m = mergeNatsConfig(opts, p.config.nats);
+    EXPECT_EQ(m.servers, (std::vector<std::string>{"nats://n1:4222"}));
+    EXPECT_EQ(m.credsFile, "/etc/chanfs/nats.creds");
+    EXPECT_EQ(m.caFile, "/etc/ca.pem");
+    EXPECT_EQ(m.prefix, "plant");
+    EXPECT_EQ(m.ackWaitSeconds, 5u);
+
+    opts = {};  // -o nats=nats://n9:4222,nats_prefix=other
+    opts.servers = {"nats://n9:4222"};
+    opts.prefix = "other";
+    opts.given = kNatsServers | kNatsPrefix;
+    m = mergeNatsConfig(opts, p.config.nats);
+    EXPECT_EQ(m.servers, (std::vector<std::string>{"nats://n9:4222"}));
+    EXPECT_EQ(m.prefix, "other");
+    EXPECT_EQ(m.credsFile, "/etc/chanfs/nats.creds");
+    EXPECT_EQ(m.ackWaitSeconds, 7u);
+
+    // Neither gives a key: the default.
+    m = mergeNatsConfig(NatsConfig{}, Parsed{}.config.nats);
+    EXPECT_EQ(m.ackWaitSeconds, 30u);
+    EXPECT_EQ(m.prefix, "chanfs");
+    EXPECT_FALSE(m.enabled());
+}
+
+}  // namespace
+}  // namespace chanfs::fs
