@@ -38,8 +38,10 @@ namespace chanfs {
 
 namespace {
 
-// Publishes in flight per channel before the outbox waits for acks.
-constexpr size_t kPublishWindow = 512;
+// Group commit: packs in flight per channel. While that many wait for
+// their acks, new writes gather in the outbox and go out as one pack
+// (several chanfs messages in one NATS message) when an ack frees room.
+constexpr size_t kPublishWindow = 16;
 // Headers (message id, pack count) and the pack's length words.
 constexpr uint64_t kHeaderRoom = 512;
 constexpr int64_t kPullExpiresNs = 5'000'000'000;  // a pull request stays open that long
@@ -218,6 +220,7 @@ public:
             return;
         }
         building_.push_back(e.payload);
+        ++nextOutNo_;
         buildingBytes_ += e.length;
         heldBytes_ += e.length;
     }
@@ -227,8 +230,7 @@ public:
         std::vector<PublishJob> jobs;
         {
             MutexLock g(mu_);
-            closePack();
-            pumpOutbox(jobs);
+            sendOutbox(jobs);
         }
         runPublishes(jobs);
         return 0;
@@ -265,7 +267,9 @@ public:
     {
         {
             MutexLock g(mu_);
-            const uint64_t upTo = nextPackId_ - 1;
+            // Answered once every outbox message so far is acked: the
+            // write's own are among them, in whatever pack they went.
+            const uint64_t upTo = nextOutNo_ - 1;
             if (upTo >= lowestUnacked()) {
                 writeWaiters_.push_back(WaitingWrite{upTo, std::move(waiter), bytes});
                 return;
@@ -355,7 +359,8 @@ public:
         out->emplace_back("backend", "nats");
         out->emplace_back("nats_connected", up ? "1" : "0");
         out->emplace_back("nats_pending", std::to_string(pending));
-        out->emplace_back("nats_error", up ? "" : err);
+        // Up: why the last publish failed, until one is acked again.
+        out->emplace_back("nats_error", up ? publishError_ : err);
     }
 
     void destroy() override
@@ -369,6 +374,7 @@ public:
 private:
     struct Pack {
         std::string body;
+        uint64_t firstNo = 0;  // outbox number of its first message
         uint32_t count = 0;
         uint64_t bytes = 0;
         bool sent = false;
@@ -379,7 +385,7 @@ private:
         uint32_t count;
     };
     struct WaitingWrite {
-        uint64_t upTo;
+        uint64_t upTo;  // outbox number of the write's last message
         std::unique_ptr<WriteWaiter> waiter;
         size_t bytes;
     };
@@ -404,11 +410,26 @@ private:
         return link_->prefix() + "_" + dirHash_ + "_" + hex64(fnv1a(nameToken_)).substr(0, 12);
     }
 
+    // The outbox number of the oldest message not acked yet (nextOutNo_
+    // when every one is).
     uint64_t lowestUnacked() const REQUIRES(mu_)
     {
-        uint64_t low = packs_.empty() ? nextPackId_ : packs_.begin()->first;
-        if (!building_.empty()) low = std::min(low, nextPackId_);
-        return low;
+        if (!packs_.empty()) return packs_.begin()->second.firstNo;
+        return nextOutNo_ - building_.size();
+    }
+
+    // Group commit: packs that failed go out again first; what gathered in
+    // building_ is closed into packs and published only while fewer than
+    // kPublishWindow packs wait for their acks, so writes made meanwhile
+    // travel together in the next pack (each write is still answered only
+    // once the pack carrying its last message is acked).
+    void sendOutbox(std::vector<PublishJob> &jobs) REQUIRES(mu_)
+    {
+        if (!ready_ || !link_->connected() || destroyed_) return;
+        pumpOutbox(jobs);
+        if (inflight_ >= kPublishWindow || building_.empty()) return;
+        closePack();
+        pumpOutbox(jobs);
     }
 
     // What appended() gathered becomes packs of at most the server's max
@@ -417,9 +438,11 @@ private:
     {
         if (building_.empty()) return;
         const uint64_t limit = maxMessage();
+        const uint64_t no = nextOutNo_ - building_.size();
         size_t i = 0;
         while (i < building_.size()) {
             Pack p;
+            p.firstNo = no + i;
             if (building_.size() - i == 1 || building_[i]->size() + 4 > limit) {
                 p.body.assign(building_[i]->data(), building_[i]->size());
                 p.count = 1;
@@ -512,7 +535,7 @@ private:
                 }
                 retryLater = ack.err != -ETIMEDOUT;
             }
-            if (!retryLater) pumpOutbox(jobs);
+            if (!retryLater) sendOutbox(jobs);
             feed = feed_;
         }
         runPublishes(jobs);
@@ -579,7 +602,7 @@ private:
                 if (!error_.empty())
                     spdlog::info("channel {}: NATS stream {} ready", label_, streamName());
                 error_.clear();
-                pumpOutbox(jobs);
+                sendOutbox(jobs);
             } else {
                 if (error_ != why && rc != -ENOTCONN)
                     spdlog::warn("channel {}: NATS stream not ready: {}", label_, why);
@@ -916,6 +939,7 @@ private:
     uint64_t buildingBytes_ GUARDED_BY(mu_) = 0;
     std::map<uint64_t, Pack> packs_ GUARDED_BY(mu_);
     uint64_t nextPackId_ GUARDED_BY(mu_) = 1;
+    uint64_t nextOutNo_ GUARDED_BY(mu_) = 1;  // outbox number of the next local message
     size_t inflight_ GUARDED_BY(mu_) = 0;
     uint64_t heldBytes_ GUARDED_BY(mu_) = 0;
     std::deque<WaitingWrite> writeWaiters_ GUARDED_BY(mu_);
