@@ -45,6 +45,11 @@ constexpr size_t kPublishWindow = 16;
 // Headers (message id, pack count) and the pack's length words.
 constexpr uint64_t kHeaderRoom = 512;
 constexpr int64_t kPullExpiresNs = 5'000'000'000;  // a pull request stays open that long
+// Fetch ahead: a pull for readers that lack messages asks for up to this
+// many (fewer if their bytes, at the average message size seen, would not
+// fit the channel's capacity); what they do not take at once waits queued
+// here for the next local read.
+constexpr size_t kFetchAhead = 64;
 constexpr int64_t kTopicHistoryPerChannel = 100000;
 constexpr int64_t kDuplicateWindowNs = 120'000'000'000;
 
@@ -130,6 +135,19 @@ void appendLength(std::string &out, uint32_t n)
     out.append(b, 4);
 }
 
+// Several chanfs messages as one NATS message's body (count > 1: the
+// Chanfs-Pack header says how many; one is sent as itself).
+std::string encodePack(const std::vector<Payload> &messages)
+{
+    if (messages.size() == 1) return std::string(messages[0]->data(), messages[0]->size());
+    std::string body;
+    for (const Payload &p : messages) {
+        appendLength(body, static_cast<uint32_t>(p->size()));
+        body.append(p->data(), p->size());
+    }
+    return body;
+}
+
 bool unpack(std::string_view body, uint32_t count, std::vector<Payload> &out)
 {
     size_t at = 0;
@@ -150,7 +168,8 @@ bool unpack(std::string_view body, uint32_t count, std::vector<Payload> &out)
 // message it carried is consumed.
 struct AckRef {
     std::string reply;
-    uint32_t remaining = 0;
+    uint32_t count = 0;      // chanfs messages it carried
+    uint32_t remaining = 0;  // not yet consumed (or re-published, see giveBack)
 };
 
 class NatsStore final : public MessageStore,
@@ -215,7 +234,10 @@ public:
         if (e.isMark()) return;
         MutexLock g(mu_);
         if (auto it = arriving_.find(e.payload.get()); it != arriving_.end()) {
-            if (it->second) unacked_[e.seq] = it->second;
+            if (it->second) {
+                unacked_[e.seq] = it->second;
+                scheduleKeepAlive();
+            }
             arriving_.erase(it);
             return;
         }
@@ -240,6 +262,7 @@ public:
     {
         MutexLock g(mu_);
         overflowError_ = s.overflow == Overflow::Error;
+        capacity_ = s.capacityBytes;
     }
 
     uint64_t heldBytes() const override
@@ -284,6 +307,7 @@ public:
         std::vector<std::string> acks;
         {
             MutexLock g(mu_);
+            if (!seqs.empty()) lastTaken_ = std::chrono::steady_clock::now();
             for (uint64_t seq : seqs) {
                 auto it = unacked_.find(seq);
                 if (it == unacked_.end()) continue;
@@ -302,19 +326,33 @@ public:
     // that pull only, deliveries against the oldest open one, and a pull whose end never came
     // (lost with a server) is forgotten once its expiry has passed, so the
     // readers still parked get a new one.
-    void readersWaiting(size_t parked, size_t queued) override
+    void readersWaiting(size_t parked, size_t queued, size_t readers) override
     {
         if (!queue_) return;
         std::string subject, body, inbox;
         uint64_t id = 0;
+        GiveBack back;
+        struct SendBack {  // NATS calls after the store's mutex is let go
+            NatsStore *self;
+            GiveBack &back;
+            ~SendBack() { self->sendGiveBack(back); }
+        } sendBack{this, back};
         {
             MutexLock g(mu_);
             parked_ = parked;
             queued_ = queued;
-            const size_t want = parked > queued ? parked - queued : 0;
-            if (!ready_ || !link_->connected() || destroyed_ || !pullSub_ ||
-                want <= outstanding_)
+            readers_ = readers;
+            // No local reader left, or none took anything for half the ack
+            // wait: what was fetched for them goes back to the stream.
+            if (readers == 0 || giveBackDue_) {
+                giveBackDue_ = false;
+                giveBack(back);
+                queued = queued_ = this->queued().messages();
+            }
+            if (parked <= queued || !ready_ || !link_->connected() || destroyed_ || !pullSub_)
                 return;
+            const size_t want = std::max(parked - queued, fetchAhead());
+            if (want <= outstanding_) return;
             const size_t n = want - outstanding_;
             outstanding_ += n;
             id = nextPullId_++;
@@ -392,6 +430,18 @@ private:
     struct PullRequest {
         size_t remaining;  // messages it may still bring
     };
+    // What giveBack() took off the queue, sent once the store's mutex is
+    // let go: NAKs, and the rests of partly delivered messages.
+    struct GiveBack {
+        struct Rest {
+            std::shared_ptr<AckRef> ref;
+            std::vector<Payload> payloads;
+            std::string msgId;
+        };
+        std::string subject;
+        std::vector<std::string> naks;
+        std::vector<Rest> rest;
+    };
 
     std::string kindTag() const REQUIRES(mu_)
     {
@@ -438,7 +488,7 @@ private:
     {
         if (building_.empty()) return;
         const uint64_t limit = maxMessage();
-        const uint64_t no = nextOutNo_ - building_.size();
+        uint64_t no = nextOutNo_ - building_.size();
         size_t i = 0;
         while (i < building_.size()) {
             Pack p;
@@ -732,6 +782,141 @@ private:
         return 0;
     }
 
+    // How many messages a pull may ask for: up to kFetchAhead, as many as
+    // fit the channel's capacity (less what is queued and on its way) at
+    // the average message size seen so far; 0 before any came (the first
+    // pull asks only for what the readers lack).
+    size_t fetchAhead() const REQUIRES(mu_)
+    {
+        if (avgBytes_ <= 0) return 0;
+        const double used = static_cast<double>(queued().bytes()) + outstanding_ * avgBytes_;
+        const double room = static_cast<double>(capacity_) - used;
+        if (room <= avgBytes_) return 1;
+        return std::min(kFetchAhead, static_cast<size_t>(room / avgBytes_));
+    }
+
+    // [channel mutex] Fetched messages still queued here are taken off the
+    // queue and given back: a NATS message none of whose messages was taken
+    // is NAKed (the stream delivers it again, to any host, at once); the
+    // rest of one partly delivered is published again as a new message, and
+    // the original acked once that is stored, so what a reader got is never
+    // delivered twice and what it did not get is not lost. A head message a
+    // reader has read a part of stays (its rest is the next local read's).
+    void giveBack(GiveBack &out) REQUIRES(mu_)
+    {
+        std::map<AckRef *, std::pair<std::shared_ptr<AckRef>, std::vector<Payload>>> back;
+        std::vector<Entry> keep;
+        while (!queued().empty()) {
+            if (queued().front().offset > 0) {
+                keep.push_back(take());
+                continue;
+            }
+            Entry e = take();
+            auto it = unacked_.find(e.seq);
+            if (it == unacked_.end()) {  // not fetched (cannot happen for a queue): stays
+                keep.push_back(std::move(e));
+                continue;
+            }
+            std::shared_ptr<AckRef> ref = std::move(it->second);
+            unacked_.erase(it);
+            --ref->remaining;
+            auto &slot = back[ref.get()];
+            slot.first = ref;
+            slot.second.push_back(e.payload);
+        }
+        for (auto it = keep.rbegin(); it != keep.rend(); ++it) putBack(std::move(*it));
+        if (back.empty()) return;
+        out.subject = subject();
+        size_t republished = 0;
+        for (auto &[raw, slot] : back) {
+            auto &[ref, payloads] = slot;
+            if (ref->remaining == 0 && payloads.size() == ref->count) {
+                out.naks.push_back(ref->reply);
+                continue;
+            }
+            ++ref->remaining;  // the new message's ack
+            republished += payloads.size();
+            out.rest.push_back(
+                {ref, std::move(payloads), msgIdPrefix_ + "r" + std::to_string(nextRepublish_++)});
+        }
+        spdlog::debug("channel {}: fetched messages given back: {} NAKed, {} published again",
+                      label_, out.naks.size(), republished);
+    }
+
+    void sendGiveBack(GiveBack &back)
+    {
+        if (natsConnection *c = link_->connection())
+            for (const std::string &reply : back.naks)
+                natsConnection_PublishString(c, reply.c_str(), "-NAK");
+        for (auto &r : back.rest) republishRest(back.subject, r);
+    }
+
+    // The part of a NATS message no reader got, as a new message of the
+    // stream; the original is acked once that is stored and the part
+    // readers took is consumed. If it cannot be stored, the original is
+    // never acked: redelivered after the ack wait (at least once).
+    void republishRest(const std::string &subj, GiveBack::Rest &r)
+    {
+        std::vector<std::pair<std::string, std::string>> headers;
+        if (r.payloads.size() > 1)
+            headers.emplace_back("Chanfs-Pack", std::to_string(r.payloads.size()));
+        std::weak_ptr<NatsStore> weak = weak_from_this();
+        std::shared_ptr<AckRef> ref = r.ref;
+        link_->publish(subj, encodePack(r.payloads), r.msgId, headers,
+                       [weak, ref](const NatsLink::PubAck &ack) {
+                           auto self = weak.lock();
+                           if (!self || ack.err != 0) return;
+                           bool last = false;
+                           {
+                               MutexLock g(self->mu_);
+                               last = --ref->remaining == 0;
+                           }
+                           if (natsConnection *c = self->link_->connection(); c && last)
+                               natsConnection_PublishString(c, ref->reply.c_str(), "+ACK");
+                       });
+    }
+
+    // While fetched messages are held unacked (queued here, or taken by a
+    // reply not yet made): every quarter of the ack wait each is kept alive
+    // with +WPI, so JetStream does not deliver it elsewhere; once nothing
+    // was taken for half the ack wait, the channel is asked to let the
+    // store give back what is still queued (readersWaiting).
+    void scheduleKeepAlive() REQUIRES(mu_)
+    {
+        if (keepAliveScheduled_ || unacked_.empty()) return;
+        keepAliveScheduled_ = true;
+        std::weak_ptr<NatsStore> weak = weak_from_this();
+        link_->post(
+            [weak] {
+                if (auto self = weak.lock()) self->keepAlive();
+            },
+            std::chrono::milliseconds(link_->ackWaitNs() / 4'000'000));
+    }
+
+    void keepAlive()
+    {
+        std::vector<std::string> replies;
+        std::shared_ptr<StoreFeed> feed;
+        {
+            MutexLock g(mu_);
+            keepAliveScheduled_ = false;
+            if (destroyed_ || unacked_.empty()) return;
+            const auto idle = std::chrono::steady_clock::now() - lastTaken_;
+            if (idle >= std::chrono::nanoseconds(link_->ackWaitNs() / 2)) {
+                giveBackDue_ = true;
+                feed = feed_;
+            }
+            std::unordered_set<AckRef *> seen;
+            for (const auto &[seq, ref] : unacked_)
+                if (seen.insert(ref.get()).second) replies.push_back(ref->reply);
+            scheduleKeepAlive();
+        }
+        if (natsConnection *c = link_->connection())
+            for (const std::string &reply : replies)
+                natsConnection_PublishString(c, reply.c_str(), "+WPI");
+        if (feed) feed->changed();
+    }
+
     static bool statusOf(natsMsg *m, std::string *code)
     {
         const char *v = nullptr;
@@ -848,7 +1033,7 @@ private:
         if (!decode(m, messages) || !reply) return;
         auto ref = std::make_shared<AckRef>();
         ref->reply = reply;
-        ref->remaining = static_cast<uint32_t>(messages.size());
+        ref->count = ref->remaining = static_cast<uint32_t>(messages.size());
         bool wanted = false;
         {
             MutexLock g(mu_);
@@ -860,13 +1045,20 @@ private:
             } else if (outstanding_ > 0) {
                 --outstanding_;
             }
-            // Fetched for readers that went away since (interrupted,
-            // closed): given back at once, so a reader on another host
-            // gets it now rather than after the ack wait.
-            wanted = !destroyed_ && feed_ && parked_ > queued_;
+            // Fetched for local readers, and kept for them while any is
+            // open; once none is (all closed), given back at once, so a
+            // reader on another host gets it now rather than after the ack
+            // wait.
+            wanted = !destroyed_ && feed_ && readers_ > 0;
             if (wanted) {
                 feed = feed_;
-                for (const Payload &p : messages) arriving_.emplace(p.get(), ref);
+                for (const Payload &p : messages) {
+                    arriving_.emplace(p.get(), ref);
+                    const double size = static_cast<double>(p->size());
+                    avgBytes_ = avgBytes_ <= 0 ? size : avgBytes_ * 0.9 + size * 0.1;
+                }
+                if (unacked_.empty() && !keepAliveScheduled_)
+                    lastTaken_ = std::chrono::steady_clock::now();
             }
         }
         if (!wanted) {
@@ -951,6 +1143,15 @@ private:
     nats::SubscriptionPtr pullSub_ GUARDED_BY(mu_);
     size_t outstanding_ GUARDED_BY(mu_) = 0;
     size_t parked_ GUARDED_BY(mu_) = 0, queued_ GUARDED_BY(mu_) = 0;
+    size_t readers_ GUARDED_BY(mu_) = 0;  // local reading handles open
+    uint64_t capacity_ GUARDED_BY(mu_) = 0;
+    double avgBytes_ GUARDED_BY(mu_) = 0;  // of the messages fetched (moving average)
+    // Fetch ahead's give-back: when a reply last took a fetched message,
+    // whether the keep-alive timer runs, and whether it found them idle.
+    std::chrono::steady_clock::time_point lastTaken_ GUARDED_BY(mu_);
+    bool keepAliveScheduled_ GUARDED_BY(mu_) = false;
+    bool giveBackDue_ GUARDED_BY(mu_) = false;
+    uint64_t nextRepublish_ GUARDED_BY(mu_) = 1;
     std::map<uint64_t, PullRequest> pulls_ GUARDED_BY(mu_);  // by id, still open
     uint64_t nextPullId_ GUARDED_BY(mu_) = 1;
     // topic

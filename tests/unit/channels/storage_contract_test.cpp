@@ -471,6 +471,40 @@ TEST_F(NatsContract, AQueueGivesEachMessageToOneHost)
     b->cancel(y->key);
 }
 
+// Fetch ahead and its give-back (nats_store.cpp readersWaiting, giveBack):
+// a reader's pull brings more than it waits for, kept queued for the local
+// readers; when the last of them closes, what they did not take goes back
+// to the stream at once (NAK) and another host's reader gets each message
+// exactly once, long before the ack wait.
+TEST_F(NatsContract, FetchedAheadIsGivenBackWhenTheLastReaderCloses)
+{
+    auto a = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    auto b = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    ASSERT_TRUE(eventually([&] { return ready(*a) && ready(*b); }));
+    auto w = openOn(a, false, true);
+    constexpr int kN = 10;
+    for (int i = 0; i < kN; ++i) writeAcked(*a, *w, "job " + std::to_string(i) + "\n");
+    auto ra = a->open(true, false);
+    std::multiset<std::string> got;
+    got.insert(readWait(*a, *ra));
+    got.insert(readWait(*a, *ra));
+    ASSERT_TRUE(eventually([&] { return a->stats().queuedMessages == kN - 2; }))
+        << "the second pull fetches ahead what is left: " << a->stats().queuedMessages;
+    a->release(*ra);
+    EXPECT_EQ(a->stats().queuedMessages, 0u) << "given back when the last reader closed";
+    auto rb = openOn(b, true, false);
+    for (int i = 2; i < kN; ++i) {
+        auto res = issueRead(*b, *rb, 100);
+        ASSERT_TRUE(res->waitDone(std::chrono::seconds(10))) << "message " << i << " not given back";
+        got.insert(res->get().data);
+    }
+    std::multiset<std::string> want;
+    for (int i = 0; i < kN; ++i) want.insert("job " + std::to_string(i) + "\n");
+    EXPECT_EQ(got, want) << "each message exactly once, none lost";
+    auto none = issueRead(*b, *rb, 100, {.nonblock = true});
+    EXPECT_EQ(none->get().error, EAGAIN) << "a message came twice: " << none->get().data;
+}
+
 TEST_F(NatsContract, ATopicShowsBothHostsOneOrder)
 {
     auto a = natsChannel({{"kind", "topic"}, {"framing", "lines"}});
