@@ -122,7 +122,6 @@ void Channel::release(Handle &h)
         it = parkedReads_.erase(it);
         --stats_.blockedReaders;
     }
-    store_->readersWaiting(parkedReads_.size(), store_->queued().messages());
     for (auto it = parkedWrites_.begin(); it != parkedWrites_.end();) {
         if (it->handle != &h) {
             ++it;
@@ -148,6 +147,9 @@ void Channel::release(Handle &h)
     policy_->onRelease(*this, h);
     h.pending_.clear();
     h.kindState_.reset();
+    // One reader fewer (the last one: a store that fetched ahead gives
+    // back what it holds for them).
+    store_->readersWaiting(parkedReads_.size(), store_->queued().messages(), stats_.readers);
     pump(acts);
     runActions(acts);
 }
@@ -200,7 +202,7 @@ void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter
         parkedReads_.push_back(ParkedRead{&h, req.maxBytes, std::move(waiter)});
         parkedReadIndex_[key] = std::prev(parkedReads_.end());
         ++stats_.blockedReaders;
-        store_->readersWaiting(parkedReads_.size(), store_->queued().messages());
+        store_->readersWaiting(parkedReads_.size(), store_->queued().messages(), stats_.readers);
     }
     pump(acts);
     runActions(acts);
@@ -240,7 +242,7 @@ bool Channel::cancel(uintptr_t key)
         parkedReadIndex_.erase(it);
         --stats_.blockedReaders;
         // One reader fewer: a store fetching on demand stops counting it.
-        store_->readersWaiting(parkedReads_.size(), store_->queued().messages());
+        store_->readersWaiting(parkedReads_.size(), store_->queued().messages(), stats_.readers);
     } else {
         auto w = std::find_if(parkedWrites_.begin(), parkedWrites_.end(),
                               [key](const ParkedWrite &p) { return p.waiter->key() == key; });

@@ -222,7 +222,7 @@ void Channel::arrive(std::vector<Payload> &messages)
     pump(acts);
     // What is still wanted after this delivery (a store that fetches on
     // demand gives back what no reader waits for).
-    store_->readersWaiting(parkedReads_.size(), store_->queued().messages());
+    store_->readersWaiting(parkedReads_.size(), store_->queued().messages(), stats_.readers);
     runActions(acts);
 }
 
@@ -234,8 +234,9 @@ void Channel::retryParked()
     pump(acts);
     // A store that fetches on demand (a NATS queue) asks again for what
     // the readers still waiting lack: its link came back, a pull expired.
-    if (!parkedReads_.empty())
-        store_->readersWaiting(parkedReads_.size(), store_->queued().messages());
+    // It also learns when to give back what it fetched ahead (the readers
+    // stopped taking it), so it is told even with no reader parked.
+    store_->readersWaiting(parkedReads_.size(), store_->queued().messages(), stats_.readers);
     runActions(acts);
 }
 

@@ -175,10 +175,13 @@ public:
     // [channel mutex] The largest message the store can keep (a NATS
     // server's max payload less header room); max_message is clamped to it.
     virtual uint64_t maxMessage() const { return UINT64_MAX; }
-    // [channel mutex] `parked` reads wait on the channel and `queued`
-    // messages are here for them: a store that fetches on demand asks for
-    // what they lack.
-    virtual void readersWaiting(size_t /*parked*/, size_t /*queued*/) {}
+    // [channel mutex] `parked` reads wait on the channel, `queued`
+    // messages are here for them and `readers` reading handles are open: a
+    // store that fetches on demand asks for what they lack (and may fetch
+    // ahead, queueing more than they wait for); one that holds fetched
+    // messages no local reader takes may take them off the queue here and
+    // give them back to where they came from (no reader left).
+    virtual void readersWaiting(size_t /*parked*/, size_t /*queued*/, size_t /*readers*/) {}
     // Takes appends after `m` off the queue without telling the store (it
     // has them already: a remote store's outbox).
     void withdrawSince(MessageLog::BackMark m) { log_.rollback(m); }

@@ -401,6 +401,8 @@ int main(int argc, char **argv)
         std::string figure, name;
         enum What { RawJs, RawCore, Queue, Topic, RoundTrip } what;
         int replicas;
+        NatsFlow flow = kNatsFlows[0];
+        bool memory = false;  // the flow on a channel in memory (host A)
     };
     std::vector<NatsLine> natsLines;
     if (!args.noNats) {
@@ -415,12 +417,30 @@ int main(int argc, char **argv)
             {"pingpong", natsChanfsName("queue", 1), NatsLine::RoundTrip, 1},
             {"pingpong", natsChanfsName("queue", 3), NatsLine::RoundTrip, 3},
         };
+        // The other flows of each chanfs line, and each flow in memory.
+        for (const NatsFlow &flow : kNatsFlows) {
+            if (!*flow.name) continue;
+            for (const char *kind : {"queue", "topic"}) {
+                const auto what = kind[0] == 'q' ? NatsLine::Queue : NatsLine::Topic;
+                natsLines.push_back({"msg1k", natsMemoryFlowName(kind, flow), what, 1, flow, true});
+                for (int r : {1, 3})
+                    natsLines.push_back(
+                        {"msg1k", natsFlowName(natsChanfsName(kind, r), flow), what, r, flow});
+            }
+        }
     }
     // A chanfs NATS line brings its references: the same channel in memory
     // and the raw JetStream publish of its replicas.
     auto natsSelected = [&](const NatsLine &l) { return selected(l.figure + " " + l.name); };
     auto natsRuns = [&](const NatsLine &l) {
         if (natsSelected(l)) return true;
+        if (l.memory) {  // brought by the NATS lines of its flow
+            for (const NatsLine &c : natsLines)
+                if (c.figure == l.figure && natsMemoryReference(c.name) == l.name &&
+                    natsSelected(c))
+                    return true;
+            return false;
+        }
         if (l.what != NatsLine::RawJs) return false;
         for (const NatsLine &c : natsLines)
             if (c.figure == l.figure && c.replicas == l.replicas &&
@@ -494,6 +514,8 @@ int main(int argc, char **argv)
     // --quick keeps all NATS lines to a few seconds (they run in .ci/run).
     const size_t natsRawCount = q ? 3000 : 100000;
     const size_t natsChanfsCount = q ? 150 : 5000;
+    const size_t natsWritersCount = q ? 400 : 10000;  // 8 writers' share
+    const size_t natsBatchCount = q ? 1280 : 32000;   // 64 lines per write
     const size_t natsPingRounds = q ? 20 : 300;
     const double natsTimeout = q ? 20 : 90;
     const unsigned natsScaleN = q ? 200 : 1000;
@@ -525,7 +547,10 @@ int main(int argc, char **argv)
         case NatsLine::Queue:
         case NatsLine::Topic:
             r = pair ? pair->stream(l.what == NatsLine::Queue ? "queue" : "topic",
-                                    natsChanfsCount, 1024, natsTimeout)
+                                    l.flow.perWrite > 1  ? natsBatchCount
+                                    : l.flow.writers > 1 ? natsWritersCount
+                                                         : natsChanfsCount,
+                                    1024, natsTimeout, l.flow.writers, l.flow.perWrite, l.memory)
                      : unavailable();
             break;
         case NatsLine::RoundTrip:

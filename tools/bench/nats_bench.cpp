@@ -632,7 +632,7 @@ NatsPair::~NatsPair()
 void NatsPair::keep(const std::string &pathA, const std::string &pathB)
 {
     leftovers_.push_back(pathA);
-    if (!treeShared_) leftovers_.push_back(pathB);
+    if (!treeShared_ && !pathB.empty()) leftovers_.push_back(pathB);
 }
 
 void NatsPair::stop()
@@ -668,14 +668,30 @@ std::string NatsPair::mirror(const std::string &rel, bool dir, const Attrs &attr
 }
 
 NatsResult NatsPair::stream(const std::string &kind, size_t count, size_t msgBytes,
-                            double timeoutSeconds)
+                            double timeoutSeconds, unsigned writers, unsigned perWrite,
+                            bool memory)
 {
     if (!usable()) return na(why_);
+    writers = std::max(1u, writers);
+    perWrite = std::max(1u, perWrite);
     // One channel per kind, made by the first round and used by every
     // round: setting a NATS channel up (stream, consumers) takes seconds at
     // R3, which would be most of the run.
-    std::string &rel = channels_[kind];
-    if (rel.empty()) {
+    std::string &rel = channels_[memory ? kind + " memory" : kind];
+    if (rel.empty() && memory) {
+        // In memory on host A, beside the NATS directories.
+        const std::string fresh = "m-" + kind + "-" + std::to_string(gSerial++);
+        Attrs attrs = dirAttrs(kind, replicas_);
+        attrs.erase(std::remove_if(attrs.begin(), attrs.end(),
+                                   [](const auto &kv) {
+                                       return kv.first == "backend" || kv.first == "replicas";
+                                   }),
+                    attrs.end());
+        if (std::string e = makeNode(mntA_ + "/" + fresh, false, attrs); !e.empty())
+            return na("host A: " + e);
+        keep(mntA_ + "/" + fresh, "");
+        rel = fresh;
+    } else if (rel.empty()) {
         const std::string fresh =
             std::string(kind == "queue" ? "q" : "t") + "/" + kind + "-" + std::to_string(gSerial++);
         if (std::string e = makeNode(mntA_ + "/" + fresh, false, {}); !e.empty())
@@ -684,7 +700,7 @@ NatsResult NatsPair::stream(const std::string &kind, size_t count, size_t msgByt
         if (std::string e = mirror(fresh, false, {}); !e.empty()) return na(e);
         rel = fresh;
     }
-    const std::string pathA = mntA_ + "/" + rel, pathB = mntB_ + "/" + rel;
+    const std::string pathA = mntA_ + "/" + rel, pathB = (memory ? mntA_ : mntB_) + "/" + rel;
     UniqueFd r(::open(pathB.c_str(), O_RDONLY | O_CLOEXEC));
     if (!r) return na(errnoText("host B: open " + rel, errno));
     UniqueFd w(::open(pathA.c_str(), O_WRONLY | O_CLOEXEC));
@@ -740,18 +756,35 @@ NatsResult NatsPair::stream(const std::string &kind, size_t count, size_t msgByt
     const double cpuBefore = cpuSeconds(a_->pid()) + cpuSeconds(b_->pid());
     const double serverCpu = servers_->cpuSeconds();
     Clock::time_point t0, t1;
+    // Every writer but the first (the probe's) opens its own file.
+    std::vector<UniqueFd> more;
+    for (unsigned i = 1; i < writers; ++i) {
+        more.emplace_back(::open(pathA.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!more.back()) return na(errnoText("host A: open " + rel, errno));
+    }
     auto measure = [&] {
         Buffer msg(msgBytes);
+        std::string lines;
+        for (unsigned k = 0; k < perWrite; ++k) lines.append(msg.data(), msgBytes);
         t0 = Clock::now();
-        std::thread writer([&] {
-            for (size_t i = 0; i < count; ++i) {
-                if (int e = writeFully(w.get(), msg.data(), msgBytes)) {
-                    failure.set(errnoText("host A: write", e));
-                    return;
+        std::mutex doneMu;
+        std::vector<std::thread> writerThreads;
+        for (unsigned wi = 0; wi < writers; ++wi) {
+            // Writer wi's share of the count, in writes of up to perWrite lines.
+            const size_t share = count / writers + (wi < count % writers ? 1 : 0);
+            const int fd = wi == 0 ? w.get() : more[wi - 1].get();
+            writerThreads.emplace_back([&, share, fd] {
+                for (size_t i = 0; i < share; i += perWrite) {
+                    const size_t n = std::min<size_t>(perWrite, share - i);
+                    if (int e = writeFully(fd, lines.data(), n * msgBytes)) {
+                        failure.set(errnoText("host A: write", e));
+                        return;
+                    }
                 }
-            }
-            writerSeconds = secondsBetween(t0, Clock::now());
-        });
+                std::lock_guard<std::mutex> g(doneMu);
+                writerSeconds = std::max(writerSeconds, secondsBetween(t0, Clock::now()));
+            });
+        }
         std::vector<char> buf(64 * 1024);
         const size_t total = count * msgBytes;
         while (got < total) {
@@ -771,7 +804,7 @@ NatsResult NatsPair::stream(const std::string &kind, size_t count, size_t msgByt
             ++reads;
         }
         t1 = Clock::now();
-        writer.join();  // a writer parked for good is freed by the timeout
+        for (std::thread &t : writerThreads) t.join();  // one parked for good: freed by the timeout
     };
     if (!runWithDeadline(measure, timeoutSeconds, [&] {
             abandon(label_ + ": " + kind + " timed out after " +

@@ -104,8 +104,13 @@ public:
     // from the first write to the last byte on B. Before the clock
     // starts, probes written on A until one is read on B (a topic
     // subscriber only sees what is published after its consumer exists).
+    // A flow: `writers` threads on A, each with its own open file, share
+    // the count, `perWrite` lines per write(2). memory: the same flow on a
+    // channel in memory on host A (written and read on A), the reference
+    // a NATS line of that flow is compared with.
     NatsResult stream(const std::string &kind, size_t count, size_t msgBytes,
-                      double timeoutSeconds);
+                      double timeoutSeconds, unsigned writers = 1, unsigned perWrite = 1,
+                      bool memory = false);
     // Microseconds per round trip of msgBytes: A writes a queue B reads,
     // B answers on a second queue A reads.
     NatsResult pingPong(size_t rounds, size_t msgBytes, double timeoutSeconds);

@@ -26,7 +26,17 @@ inline constexpr const char *kBarePolling = "bare FUSE loop, polling";
 inline constexpr const char *kNatsRawCore = "raw nats core pub/sub";
 std::string natsRawJsName(int replicas);  // "raw nats JetStream publish-async R1"
 std::string natsChanfsName(const std::string &kind, int replicas);  // "chanfs queue/lines nats R1"
-// The same channel in memory ("" if name is not a chanfs NATS line).
+// The flows every chanfs NATS line runs in: "" (one writer, one line per
+// write), "8 writers", "64 lines/write"; a line's name for a flow, and the
+// same flow on a channel in memory (measured in the same run).
+struct NatsFlow {
+    const char *name;
+    unsigned writers, perWrite;
+};
+inline constexpr NatsFlow kNatsFlows[] = {{"", 1, 1}, {"8 writers", 8, 1}, {"64 lines/write", 1, 64}};
+std::string natsFlowName(const std::string &line, const NatsFlow &flow);
+std::string natsMemoryFlowName(const std::string &kind, const NatsFlow &flow);
+// The same channel (and flow) in memory ("" if name is not a chanfs NATS line).
 std::string natsMemoryReference(const std::string &name);
 // The raw JetStream publish of the same replicas ("" if not a chanfs NATS line).
 std::string natsRawReference(const std::string &name);

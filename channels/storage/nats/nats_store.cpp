@@ -39,11 +39,18 @@ namespace chanfs {
 
 namespace {
 
-// Publishes in flight per channel before the outbox waits for acks.
-constexpr size_t kPublishWindow = 512;
+// Group commit: packs in flight per channel. While that many wait for
+// their acks, new writes gather in the outbox and go out as one pack
+// (several chanfs messages in one NATS message) when an ack frees room.
+constexpr size_t kPublishWindow = 16;
 // Headers (message id, pack count) and the pack's length words.
 constexpr uint64_t kHeaderRoom = 512;
 constexpr int64_t kPullExpiresNs = 5'000'000'000;  // a pull request stays open that long
+// Fetch ahead: a pull for readers that lack messages asks for up to this
+// many (fewer if their bytes, at the average message size seen, would not
+// fit the channel's capacity); what they do not take at once waits queued
+// here for the next local read.
+constexpr size_t kFetchAhead = 64;
 constexpr int64_t kTopicHistoryPerChannel = 100000;
 constexpr int64_t kDuplicateWindowNs = 120'000'000'000;
 // Tries a removed channel gets at deleting its consumer and messages when
@@ -132,6 +139,19 @@ void appendLength(std::string &out, uint32_t n)
     out.append(b, 4);
 }
 
+// Several chanfs messages as one NATS message's body (count > 1: the
+// Chanfs-Pack header says how many; one is sent as itself).
+std::string encodePack(const std::vector<Payload> &messages)
+{
+    if (messages.size() == 1) return std::string(messages[0]->data(), messages[0]->size());
+    std::string body;
+    for (const Payload &p : messages) {
+        appendLength(body, static_cast<uint32_t>(p->size()));
+        body.append(p->data(), p->size());
+    }
+    return body;
+}
+
 bool unpack(std::string_view body, uint32_t count, std::vector<Payload> &out)
 {
     size_t at = 0;
@@ -152,8 +172,9 @@ bool unpack(std::string_view body, uint32_t count, std::vector<Payload> &out)
 // message it carried is consumed.
 struct AckRef {
     std::string reply;
-    uint32_t remaining = 0;
-    uint32_t messages = 0;  // chanfs messages it carried (stats.nats_acked)
+    uint32_t count = 0;      // chanfs messages it carried
+    uint32_t remaining = 0;  // not yet consumed (or re-published, see giveBack)
+    uint32_t taken = 0;      // consumed by a successful reply (stats.nats_acked)
 };
 
 class NatsStore final : public MessageStore,
@@ -218,11 +239,15 @@ public:
         if (e.isMark()) return;
         MutexLock g(mu_);
         if (auto it = arriving_.find(e.payload.get()); it != arriving_.end()) {
-            if (it->second) unacked_[e.seq] = it->second;
+            if (it->second) {
+                unacked_[e.seq] = it->second;
+                scheduleKeepAlive();
+            }
             arriving_.erase(it);
             return;
         }
         building_.push_back(e.payload);
+        ++nextOutNo_;
         buildingBytes_ += e.length;
         heldBytes_ += e.length;
     }
@@ -232,8 +257,7 @@ public:
         std::vector<PublishJob> jobs;
         {
             MutexLock g(mu_);
-            closePack();
-            pumpOutbox(jobs);
+            sendOutbox(jobs);
         }
         runPublishes(jobs);
         return 0;
@@ -243,6 +267,7 @@ public:
     {
         MutexLock g(mu_);
         overflowError_ = s.overflow == Overflow::Error;
+        capacity_ = s.capacityBytes;
     }
 
     uint64_t heldBytes() const override
@@ -270,7 +295,9 @@ public:
     {
         {
             MutexLock g(mu_);
-            const uint64_t upTo = nextPackId_ - 1;
+            // Answered once every outbox message so far is acked: the
+            // write's own are among them, in whatever pack they went.
+            const uint64_t upTo = nextOutNo_ - 1;
             if (upTo >= lowestUnacked()) {
                 writeWaiters_.push_back(WaitingWrite{upTo, std::move(waiter), bytes});
                 return;
@@ -285,14 +312,16 @@ public:
         std::vector<std::string> acks;
         {
             MutexLock g(mu_);
+            if (!seqs.empty()) lastTaken_ = std::chrono::steady_clock::now();
             for (uint64_t seq : seqs) {
                 auto it = unacked_.find(seq);
                 if (it == unacked_.end()) continue;
                 std::shared_ptr<AckRef> ref = std::move(it->second);
                 unacked_.erase(it);
+                ++ref->taken;
                 if (--ref->remaining == 0) {
                     acks.push_back(ref->reply);
-                    acked_ += ref->messages;
+                    acked_ += ref->taken;
                 }
             }
         }
@@ -306,19 +335,34 @@ public:
     // that pull only, deliveries against the oldest open one, and a pull whose end never came
     // (lost with a server) is forgotten once its expiry has passed, so the
     // readers still parked get a new one.
-    void readersWaiting(size_t parked, size_t queued) override
+    void readersWaiting(size_t parked, size_t queued, size_t readers) override
     {
         if (!queue_) return;
         std::string subject, body, inbox;
         uint64_t id = 0;
+        GiveBack back;
+        struct SendBack {  // NATS calls after the store's mutex is let go
+            NatsStore *self;
+            GiveBack &back;
+            ~SendBack() { self->sendGiveBack(back); }
+        } sendBack{this, back};
         {
             MutexLock g(mu_);
             parked_ = parked;
             queued_ = queued;
-            const size_t want = parked > queued ? parked - queued : 0;
-            if (!ready_ || !link_->connected() || destroyed_ || consumerGone_ || !pullSub_ ||
-                want <= outstanding_)
+            readers_ = readers;
+            // No local reader left, or none took anything for half the ack
+            // wait: what was fetched for them goes back to the stream.
+            if (readers == 0 || giveBackDue_) {
+                giveBackDue_ = false;
+                giveBack(back);
+                queued = queued_ = this->queued().messages();
+            }
+            if (parked <= queued || !ready_ || !link_->connected() || destroyed_ || consumerGone_ ||
+                !pullSub_)
                 return;
+            const size_t want = std::max(parked - queued, fetchAhead());
+            if (want <= outstanding_) return;
             const size_t n = want - outstanding_;
             outstanding_ += n;
             id = nextPullId_++;
@@ -365,7 +409,8 @@ public:
         out->emplace_back("nats_pending", std::to_string(pending));
         out->emplace_back("nats_acked", std::to_string(acked_));
         out->emplace_back("nats_redelivered", std::to_string(redelivered_));
-        out->emplace_back("nats_error", up ? "" : err);
+        // Up: why the last publish failed, until one is acked again.
+        out->emplace_back("nats_error", up ? publishError_ : err);
     }
 
     // Removed here (rm, or the backend changed): what this mount holds
@@ -387,6 +432,7 @@ public:
 private:
     struct Pack {
         std::string body;
+        uint64_t firstNo = 0;  // outbox number of its first message
         uint32_t count = 0;
         uint64_t bytes = 0;
         bool sent = false;
@@ -397,12 +443,24 @@ private:
         uint32_t count;
     };
     struct WaitingWrite {
-        uint64_t upTo;
+        uint64_t upTo;  // outbox number of the write's last message
         std::unique_ptr<WriteWaiter> waiter;
         size_t bytes;
     };
     struct PullRequest {
         size_t remaining;  // messages it may still bring
+    };
+    // What giveBack() took off the queue, sent once the store's mutex is
+    // let go: NAKs, and the rests of partly delivered messages.
+    struct GiveBack {
+        struct Rest {
+            std::shared_ptr<AckRef> ref;
+            std::vector<Payload> payloads;
+            std::string msgId;
+        };
+        std::string subject;
+        std::vector<std::string> naks;
+        std::vector<Rest> rest;
     };
 
     // Stops pulling and subscribing; false if it was let go before.
@@ -500,11 +558,26 @@ private:
         return link_->prefix() + "_" + dirHash_ + "_" + hex64(fnv1a(nameToken_)).substr(0, 12);
     }
 
+    // The outbox number of the oldest message not acked yet (nextOutNo_
+    // when every one is).
     uint64_t lowestUnacked() const REQUIRES(mu_)
     {
-        uint64_t low = packs_.empty() ? nextPackId_ : packs_.begin()->first;
-        if (!building_.empty()) low = std::min(low, nextPackId_);
-        return low;
+        if (!packs_.empty()) return packs_.begin()->second.firstNo;
+        return nextOutNo_ - building_.size();
+    }
+
+    // Group commit: packs that failed go out again first; what gathered in
+    // building_ is closed into packs and published only while fewer than
+    // kPublishWindow packs wait for their acks, so writes made meanwhile
+    // travel together in the next pack (each write is still answered only
+    // once the pack carrying its last message is acked).
+    void sendOutbox(std::vector<PublishJob> &jobs) REQUIRES(mu_)
+    {
+        if (!ready_ || !link_->connected() || destroyed_) return;
+        pumpOutbox(jobs);
+        if (inflight_ >= kPublishWindow || building_.empty()) return;
+        closePack();
+        pumpOutbox(jobs);
     }
 
     // What appended() gathered becomes packs of at most the server's max
@@ -513,9 +586,11 @@ private:
     {
         if (building_.empty()) return;
         const uint64_t limit = maxMessage();
+        uint64_t no = nextOutNo_ - building_.size();
         size_t i = 0;
         while (i < building_.size()) {
             Pack p;
+            p.firstNo = no + i;
             if (building_.size() - i == 1 || building_[i]->size() + 4 > limit) {
                 p.body.assign(building_[i]->data(), building_[i]->size());
                 p.count = 1;
@@ -608,7 +683,7 @@ private:
                 }
                 retryLater = ack.err != -ETIMEDOUT;
             }
-            if (!retryLater) pumpOutbox(jobs);
+            if (!retryLater) sendOutbox(jobs);
             feed = feed_;
         }
         runPublishes(jobs);
@@ -677,7 +752,7 @@ private:
                 if (!error_.empty())
                     spdlog::info("channel {}: NATS stream {} ready", label_, streamName());
                 error_.clear();
-                pumpOutbox(jobs);
+                sendOutbox(jobs);
             } else {
                 if (error_ != why && rc != -ENOTCONN)
                     spdlog::warn("channel {}: NATS stream not ready: {}", label_, why);
@@ -805,6 +880,142 @@ private:
             // had: nothing older comes twice after a reconnect.
         }
         return 0;
+    }
+
+    // How many messages a pull may ask for: up to kFetchAhead, as many as
+    // fit the channel's capacity (less what is queued and on its way) at
+    // the average message size seen so far; 0 before any came (the first
+    // pull asks only for what the readers lack).
+    size_t fetchAhead() const REQUIRES(mu_)
+    {
+        if (avgBytes_ <= 0) return 0;
+        const double used = static_cast<double>(queued().bytes()) + outstanding_ * avgBytes_;
+        const double room = static_cast<double>(capacity_) - used;
+        if (room <= avgBytes_) return 1;
+        return std::min(kFetchAhead, static_cast<size_t>(room / avgBytes_));
+    }
+
+    // [channel mutex] Fetched messages still queued here are taken off the
+    // queue and given back: a NATS message none of whose messages was taken
+    // is NAKed (the stream delivers it again, to any host, at once); the
+    // rest of one partly delivered is published again as a new message, and
+    // the original acked once that is stored, so what a reader got is never
+    // delivered twice and what it did not get is not lost. A head message a
+    // reader has read a part of stays (its rest is the next local read's).
+    void giveBack(GiveBack &out) REQUIRES(mu_)
+    {
+        std::map<AckRef *, std::pair<std::shared_ptr<AckRef>, std::vector<Payload>>> back;
+        std::vector<Entry> keep;
+        while (!queued().empty()) {
+            if (queued().front().offset > 0) {
+                keep.push_back(take());
+                continue;
+            }
+            Entry e = take();
+            auto it = unacked_.find(e.seq);
+            if (it == unacked_.end()) {  // not fetched (cannot happen for a queue): stays
+                keep.push_back(std::move(e));
+                continue;
+            }
+            std::shared_ptr<AckRef> ref = std::move(it->second);
+            unacked_.erase(it);
+            --ref->remaining;
+            auto &slot = back[ref.get()];
+            slot.first = ref;
+            slot.second.push_back(e.payload);
+        }
+        for (auto it = keep.rbegin(); it != keep.rend(); ++it) putBack(std::move(*it));
+        if (back.empty()) return;
+        out.subject = subject();
+        size_t republished = 0;
+        for (auto &[raw, slot] : back) {
+            auto &[ref, payloads] = slot;
+            if (ref->remaining == 0 && payloads.size() == ref->count) {
+                out.naks.push_back(ref->reply);
+                continue;
+            }
+            ++ref->remaining;  // the new message's ack
+            republished += payloads.size();
+            out.rest.push_back(
+                {ref, std::move(payloads), msgIdPrefix_ + "r" + std::to_string(nextRepublish_++)});
+        }
+        spdlog::debug("channel {}: fetched messages given back: {} NAKed, {} published again",
+                      label_, out.naks.size(), republished);
+    }
+
+    void sendGiveBack(GiveBack &back)
+    {
+        if (natsConnection *c = link_->connection())
+            for (const std::string &reply : back.naks)
+                natsConnection_PublishString(c, reply.c_str(), "-NAK");
+        for (auto &r : back.rest) republishRest(back.subject, r);
+    }
+
+    // The part of a NATS message no reader got, as a new message of the
+    // stream; the original is acked once that is stored and the part
+    // readers took is consumed. If it cannot be stored, the original is
+    // never acked: redelivered after the ack wait (at least once).
+    void republishRest(const std::string &subj, GiveBack::Rest &r)
+    {
+        std::vector<std::pair<std::string, std::string>> headers;
+        if (r.payloads.size() > 1)
+            headers.emplace_back("Chanfs-Pack", std::to_string(r.payloads.size()));
+        std::weak_ptr<NatsStore> weak = weak_from_this();
+        std::shared_ptr<AckRef> ref = r.ref;
+        link_->publish(subj, encodePack(r.payloads), r.msgId, headers,
+                       [weak, ref](const NatsLink::PubAck &ack) {
+                           auto self = weak.lock();
+                           if (!self || ack.err != 0) return;
+                           bool last = false;
+                           {
+                               MutexLock g(self->mu_);
+                               last = --ref->remaining == 0;
+                               if (last) self->acked_ += ref->taken;
+                           }
+                           if (natsConnection *c = self->link_->connection(); c && last)
+                               natsConnection_PublishString(c, ref->reply.c_str(), "+ACK");
+                       });
+    }
+
+    // While fetched messages are held unacked (queued here, or taken by a
+    // reply not yet made): every quarter of the ack wait each is kept alive
+    // with +WPI, so JetStream does not deliver it elsewhere; once nothing
+    // was taken for half the ack wait, the channel is asked to let the
+    // store give back what is still queued (readersWaiting).
+    void scheduleKeepAlive() REQUIRES(mu_)
+    {
+        if (keepAliveScheduled_ || unacked_.empty()) return;
+        keepAliveScheduled_ = true;
+        std::weak_ptr<NatsStore> weak = weak_from_this();
+        link_->post(
+            [weak] {
+                if (auto self = weak.lock()) self->keepAlive();
+            },
+            std::chrono::milliseconds(link_->ackWaitNs() / 4'000'000));
+    }
+
+    void keepAlive()
+    {
+        std::vector<std::string> replies;
+        std::shared_ptr<StoreFeed> feed;
+        {
+            MutexLock g(mu_);
+            keepAliveScheduled_ = false;
+            if (destroyed_ || unacked_.empty()) return;
+            const auto idle = std::chrono::steady_clock::now() - lastTaken_;
+            if (idle >= std::chrono::nanoseconds(link_->ackWaitNs() / 2)) {
+                giveBackDue_ = true;
+                feed = feed_;
+            }
+            std::unordered_set<AckRef *> seen;
+            for (const auto &[seq, ref] : unacked_)
+                if (seen.insert(ref.get()).second) replies.push_back(ref->reply);
+            scheduleKeepAlive();
+        }
+        if (natsConnection *c = link_->connection())
+            for (const std::string &reply : replies)
+                natsConnection_PublishString(c, reply.c_str(), "+WPI");
+        if (feed) feed->changed();
     }
 
     static bool statusOf(natsMsg *m, std::string *code)
@@ -963,7 +1174,7 @@ private:
         if (!decode(m, messages) || !reply) return;
         auto ref = std::make_shared<AckRef>();
         ref->reply = reply;
-        ref->remaining = ref->messages = static_cast<uint32_t>(messages.size());
+        ref->count = ref->remaining = static_cast<uint32_t>(messages.size());
         // JetStream's delivery count (the message metadata): above 1, some
         // consumer had it before and did not acknowledge it in time, or
         // gave it back.
@@ -983,14 +1194,21 @@ private:
             } else if (outstanding_ > 0) {
                 --outstanding_;
             }
-            // Fetched for readers that went away since (interrupted,
-            // closed): given back at once, so a reader on another host
-            // gets it now rather than after the ack wait.
-            wanted = !destroyed_ && feed_ && parked_ > queued_;
+            // Fetched for local readers, and kept for them while any is
+            // open; once none is (all closed), given back at once, so a
+            // reader on another host gets it now rather than after the ack
+            // wait.
+            wanted = !destroyed_ && feed_ && readers_ > 0;
             if (wanted) {
                 feed = feed_;
                 if (delivered > 1) redelivered_ += messages.size();
-                for (const Payload &p : messages) arriving_.emplace(p.get(), ref);
+                for (const Payload &p : messages) {
+                    arriving_.emplace(p.get(), ref);
+                    const double size = static_cast<double>(p->size());
+                    avgBytes_ = avgBytes_ <= 0 ? size : avgBytes_ * 0.9 + size * 0.1;
+                }
+                if (unacked_.empty() && !keepAliveScheduled_)
+                    lastTaken_ = std::chrono::steady_clock::now();
             }
         }
         if (!wanted) {
@@ -1064,6 +1282,7 @@ private:
     uint64_t buildingBytes_ GUARDED_BY(mu_) = 0;
     std::map<uint64_t, Pack> packs_ GUARDED_BY(mu_);
     uint64_t nextPackId_ GUARDED_BY(mu_) = 1;
+    uint64_t nextOutNo_ GUARDED_BY(mu_) = 1;  // outbox number of the next local message
     size_t inflight_ GUARDED_BY(mu_) = 0;
     uint64_t heldBytes_ GUARDED_BY(mu_) = 0;
     std::deque<WaitingWrite> writeWaiters_ GUARDED_BY(mu_);
@@ -1079,6 +1298,15 @@ private:
     nats::SubscriptionPtr pullSub_ GUARDED_BY(mu_);
     size_t outstanding_ GUARDED_BY(mu_) = 0;
     size_t parked_ GUARDED_BY(mu_) = 0, queued_ GUARDED_BY(mu_) = 0;
+    size_t readers_ GUARDED_BY(mu_) = 0;  // local reading handles open
+    uint64_t capacity_ GUARDED_BY(mu_) = 0;
+    double avgBytes_ GUARDED_BY(mu_) = 0;  // of the messages fetched (moving average)
+    // Fetch ahead's give-back: when a reply last took a fetched message,
+    // whether the keep-alive timer runs, and whether it found them idle.
+    std::chrono::steady_clock::time_point lastTaken_ GUARDED_BY(mu_);
+    bool keepAliveScheduled_ GUARDED_BY(mu_) = false;
+    bool giveBackDue_ GUARDED_BY(mu_) = false;
+    uint64_t nextRepublish_ GUARDED_BY(mu_) = 1;
     std::map<uint64_t, PullRequest> pulls_ GUARDED_BY(mu_);  // by id, still open
     uint64_t nextPullId_ GUARDED_BY(mu_) = 1;
     // topic

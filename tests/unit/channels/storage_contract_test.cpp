@@ -472,6 +472,40 @@ TEST_F(NatsContract, AQueueGivesEachMessageToOneHost)
     b->cancel(y->key);
 }
 
+// Fetch ahead and its give-back (nats_store.cpp readersWaiting, giveBack):
+// a reader's pull brings more than it waits for, kept queued for the local
+// readers; when the last of them closes, what they did not take goes back
+// to the stream at once (NAK) and another host's reader gets each message
+// exactly once, long before the ack wait.
+TEST_F(NatsContract, FetchedAheadIsGivenBackWhenTheLastReaderCloses)
+{
+    auto a = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    auto b = natsChannel({{"kind", "queue"}, {"framing", "lines"}});
+    ASSERT_TRUE(eventually([&] { return ready(*a) && ready(*b); }));
+    auto w = openOn(a, false, true);
+    constexpr int kN = 10;
+    for (int i = 0; i < kN; ++i) writeAcked(*a, *w, "job " + std::to_string(i) + "\n");
+    auto ra = a->open(true, false);
+    std::multiset<std::string> got;
+    got.insert(readWait(*a, *ra));
+    got.insert(readWait(*a, *ra));
+    ASSERT_TRUE(eventually([&] { return a->stats().queuedMessages == kN - 2; }))
+        << "the second pull fetches ahead what is left: " << a->stats().queuedMessages;
+    a->release(*ra);
+    EXPECT_EQ(a->stats().queuedMessages, 0u) << "given back when the last reader closed";
+    auto rb = openOn(b, true, false);
+    for (int i = 2; i < kN; ++i) {
+        auto res = issueRead(*b, *rb, 100);
+        ASSERT_TRUE(res->waitDone(std::chrono::seconds(10))) << "message " << i << " not given back";
+        got.insert(res->get().data);
+    }
+    std::multiset<std::string> want;
+    for (int i = 0; i < kN; ++i) want.insert("job " + std::to_string(i) + "\n");
+    EXPECT_EQ(got, want) << "each message exactly once, none lost";
+    auto none = issueRead(*b, *rb, 100, {.nonblock = true});
+    EXPECT_EQ(none->get().error, EAGAIN) << "a message came twice: " << none->get().data;
+}
+
 TEST_F(NatsContract, ATopicShowsBothHostsOneOrder)
 {
     auto a = natsChannel({{"kind", "topic"}, {"framing", "lines"}});
@@ -691,6 +725,143 @@ TEST(NatsLinkDown, AParkedReadCanBeInterrupted)
     ch->release(*r);
     setNatsLink(nullptr);
     link->close();
+}
+
+// ---- Group commit (nats_store.cpp sendOutbox): writes made while earlier
+// ones wait for JetStream travel together in one pack, and each write is
+// answered only once the pack carrying it was acknowledged.
+class NatsGroupCommit : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        ASSERT_TRUE(server_.start()) << "nats-server did not start";
+        NatsConfig cfg;
+        cfg.servers = {server_.url()};
+        std::string why;
+        ASSERT_EQ(NatsLink::open(cfg, &link_, &why), 0) << why;
+        ASSERT_TRUE(eventually([&] { return link_->connected(); })) << link_->lastError();
+        setNatsLink(link_);
+        Settings s = settingsOf({{"kind", "queue"}, {"framing", "lines"}, {"backend", "nats"}});
+        ch_ = Channel::create(s, "/unit/group");
+        StoreRequest req{"", s, "/unit/group", true};
+        std::shared_ptr<MessageStore> store;
+        ASSERT_EQ(findStorage("nats")->open(req, &store, nullptr, &why), 0) << why;
+        ASSERT_EQ(ch_->useStore(store, true), 0);
+        ASSERT_TRUE(eventually([&] { return stat("nats_connected") == "1"; }));
+    }
+    void TearDown() override
+    {
+        for (auto &h : handles_) ch_->release(*h);
+        handles_.clear();
+        ch_.reset();
+        setNatsLink(nullptr);
+        if (link_) link_->close();
+    }
+    std::string stat(std::string_view name) const
+    {
+        for (const auto &[k, v] : ch_->stats().storeStats)
+            if (k == name) return v;
+        return "<none>";
+    }
+    Handle &open(bool reads, bool writes)
+    {
+        handles_.push_back(ch_->open(reads, writes));
+        return *handles_.back();
+    }
+    // The server's one stream (this test's own server): its name, and how
+    // many NATS messages it holds.
+    std::string streamName()
+    {
+        std::string reply, why;
+        EXPECT_EQ(link_->apiRequest("$JS.API.STREAM.NAMES", "{}", &reply, &why), 0) << why;
+        return jsonString(reply, "streams");
+    }
+    int64_t natsMessagesInStream()
+    {
+        std::string reply, why;
+        EXPECT_EQ(link_->apiRequest("$JS.API.STREAM.INFO." + streamName(), "", &reply, &why), 0)
+            << why;
+        return jsonInt(reply, "messages");
+    }
+    // Every line one reader gets until none is left.
+    std::multiset<std::string> readAll(size_t expect)
+    {
+        Handle &r = open(true, false);
+        std::multiset<std::string> got;
+        while (got.size() < expect) {
+            auto res = issueRead(*ch_, r, 100);
+            if (!res->waitDone(std::chrono::seconds(10))) {
+                res->interrupt = true;
+                ch_->cancel(res->key);
+                break;
+            }
+            got.insert(res->get().data);
+        }
+        return got;
+    }
+
+    NatsServer server_;
+    std::shared_ptr<NatsLink> link_;
+    std::shared_ptr<Channel> ch_;
+    std::vector<std::shared_ptr<Handle>> handles_;
+};
+
+TEST_F(NatsGroupCommit, WritesHeldMeanwhileGoOutAsOnePackAndAreAnsweredAfterItsAck)
+{
+    // The cluster away: eight writers' writes wait in the outbox.
+    server_.stop();
+    ASSERT_TRUE(eventually([&] { return !link_->connected(); }));
+    constexpr int kWriters = 8;
+    std::vector<std::shared_ptr<WriteResult>> writes;
+    std::vector<std::string> lines;
+    for (int i = 0; i < kWriters; ++i) {
+        lines.push_back("writer " + std::to_string(i) + "\n");
+        writes.push_back(issueWrite(*ch_, open(false, true), lines.back()));
+    }
+    for (auto &w : writes) EXPECT_FALSE(w->done()) << "answered before JetStream acknowledged it";
+    ASSERT_TRUE(server_.start());
+    for (int i = 0; i < kWriters; ++i) {
+        ASSERT_TRUE(writes[i]->waitDone(std::chrono::seconds(15))) << "writer " << i;
+        EXPECT_EQ(writes[i]->get().dones, 1) << "writer " << i << " error " << writes[i]->get().error;
+        EXPECT_EQ(writes[i]->get().acceptedBytes, lines[i].size());
+    }
+    EXPECT_EQ(stat("nats_pending"), "0");
+    EXPECT_EQ(natsMessagesInStream(), 1) << "the eight writes gathered must go out as one pack";
+    const std::multiset<std::string> got = readAll(kWriters);
+    EXPECT_EQ(got, std::multiset<std::string>(lines.begin(), lines.end()))
+        << "each write's message exactly once";
+}
+
+TEST_F(NatsGroupCommit, AFailedPackIsRetriedAndEveryWriterInItAnsweredOnce)
+{
+    // The stream gone under the channel: every publish fails until the
+    // channel sets it up again (after the reconnect below).
+    const std::string stream = streamName();
+    ASSERT_FALSE(stream.empty());
+    std::string reply, why;
+    ASSERT_EQ(link_->apiRequest("$JS.API.STREAM.DELETE." + stream, "", &reply, &why), 0) << why;
+    constexpr int kWriters = 8;
+    std::vector<std::shared_ptr<WriteResult>> writes;
+    std::vector<std::string> lines;
+    for (int i = 0; i < kWriters; ++i) {
+        lines.push_back("retried " + std::to_string(i) + "\n");
+        writes.push_back(issueWrite(*ch_, open(false, true), lines.back()));
+    }
+    ASSERT_TRUE(eventually([&] { return !stat("nats_error").empty(); }))
+        << "a publish that failed shows in stats.nats_error";
+    for (auto &w : writes) EXPECT_FALSE(w->done()) << "a write answered though its pack failed";
+    server_.stop();
+    ASSERT_TRUE(eventually([&] { return !link_->connected(); }));
+    ASSERT_TRUE(server_.start());
+    for (int i = 0; i < kWriters; ++i) {
+        ASSERT_TRUE(writes[i]->waitDone(std::chrono::seconds(15))) << "writer " << i;
+        EXPECT_EQ(writes[i]->get().dones, 1) << "writer " << i << " error " << writes[i]->get().error;
+        EXPECT_EQ(writes[i]->get().acceptedBytes, lines[i].size());
+    }
+    EXPECT_TRUE(eventually([&] { return stat("nats_error").empty(); })) << stat("nats_error");
+    const std::multiset<std::string> got = readAll(kWriters);
+    EXPECT_EQ(got, std::multiset<std::string>(lines.begin(), lines.end()))
+        << "each write's message exactly once";
 }
 
 }  // namespace
