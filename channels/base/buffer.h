@@ -31,6 +31,10 @@ using Payload = std::shared_ptr<const std::string_view>;
 // A copy of the bytes in one allocation.
 Payload makePayload(const char *data, size_t size);
 
+// Blocks of 1-8 KiB messages freed on the calling thread and kept there for
+// the next message (at most 64 KiB per thread; tests and diagnostics).
+size_t cachedPayloadBlocks();
+
 // Offset and length of one message in a write's bytes.
 struct MessageSpan {
     size_t offset;

@@ -164,6 +164,12 @@ public:
     void read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> waiter);
     // Completes `waiter` exactly once: now, or when room arrives.
     void write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> waiter);
+    // As write(), but where the write would have to wait it changes
+    // nothing, leaves `waiter` with the caller and returns false: the caller
+    // arms what may cancel a parked write (a FUSE interrupt) and then calls
+    // write(), so the common write that never waits registers nothing.
+    // True: `waiter` was taken and is (or will be) completed.
+    bool writeOrReturn(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> &waiter);
     // Fails the parked request with this key with EINTR; false if none.
     bool cancel(uintptr_t key);
     // Makes every read of `h` (a reader) take at most one whole message, so
@@ -314,6 +320,10 @@ private:
     bool heldOverBudget(const Handle &h, const FramedWrite &framed, size_t dataBytes) const;
     void commit(Handle &h, FramedWrite &framed) REQUIRES(mu_);
     int admit(Handle &h, FramedWrite &framed, bool nonblock) REQUIRES(mu_);
+    // write() and writeOrReturn(): with mayPark false, a write that would
+    // wait returns false with `waiter` untouched and nothing changed.
+    bool writeImpl(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> &waiter,
+                   bool mayPark) EXCLUDES(mu_);
     bool tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &out) REQUIRES(mu_);
     void undo(Delivery &d) REQUIRES(mu_);
     unsigned events(const Handle &h) const REQUIRES(mu_);

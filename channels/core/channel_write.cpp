@@ -132,16 +132,30 @@ int Channel::admit(Handle &h, FramedWrite &framed, bool nonblock)
 
 void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> waiter)
 {
+    writeImpl(h, req, waiter, true);
+}
+
+bool Channel::writeOrReturn(Handle &h, const WriteRequest &req,
+                            std::unique_ptr<WriteWaiter> &waiter)
+{
+    return writeImpl(h, req, waiter, false);
+}
+
+bool Channel::writeImpl(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> &waiter,
+                        bool mayPark)
+{
     mu_.lock();
     if (broken_) {
         mu_.unlock();
         waiter->fail(EPIPE);
-        return;
+        waiter.reset();
+        return true;
     }
     if (const int err = store_->failure(); err < 0) {
         mu_.unlock();
         waiter->fail(-err);
-        return;
+        waiter.reset();
+        return true;
     }
     Actions acts;
     const uint64_t maxMessage = std::min<uint64_t>(settings_.maxMessageBytes, store_->maxMessage());
@@ -178,6 +192,13 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
         const int rc = parkedWrites_.empty() ? admit(h, framed, req.nonblock)
                        : req.nonblock        ? -EAGAIN
                                              : 0;
+        if (rc == 0 && !mayPark) {
+            // Nothing was taken or changed (framing reads the held partial
+            // without consuming it; a memory wait registration only causes
+            // a spurious pump): the caller arms its interrupt and retries.
+            mu_.unlock();
+            return false;
+        }
         if (rc == 1) {
             acts.writes.emplace_back(std::move(waiter), req.data.size());
         } else if (rc < 0) {
@@ -192,6 +213,7 @@ void Channel::write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWai
     }
     pump(acts);
     runActions(acts, true);
+    return true;
 }
 
 void Channel::retryForMemory()

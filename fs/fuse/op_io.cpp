@@ -87,8 +87,17 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
     WriteRequest w;
     w.data = std::span<const char>(buf, size);
     w.nonblock = (fi->flags & O_NONBLOCK) != 0;
-    if (!w.nonblock) armInterrupt(req, t.channel->id());
-    t.channel->write(*t.handle, w, makeWriteWaiter(req));
+    std::unique_ptr<WriteWaiter> waiter = makeWriteWaiter(req);
+    // Only a write that must wait for room is armed for an interrupt: the
+    // channel hands it back untouched, it is armed (no channel lock held)
+    // and written again, parking if there is still no room.
+    if (w.nonblock) {
+        t.channel->write(*t.handle, w, std::move(waiter));
+        return;
+    }
+    if (t.channel->writeOrReturn(*t.handle, w, waiter)) return;
+    armInterrupt(req, t.channel->id());
+    t.channel->write(*t.handle, w, std::move(waiter));
 }
 
 void opPoll(fuse_req_t req, fuse_ino_t, fuse_file_info *fi, fuse_pollhandle *ph) noexcept

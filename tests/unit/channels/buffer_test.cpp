@@ -1,9 +1,34 @@
 // channels/base/buffer.cpp: the ordered message log and its running totals.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <new>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "channels/base/buffer.h"
+
+// Counts this thread's calls of the plain operator new, so a test can see
+// whether building a message reached the heap.
+namespace {
+thread_local size_t heapAllocations = 0;
+}  // namespace
+
+void *operator new(size_t n)
+{
+    ++heapAllocations;
+    if (void *p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void *p) noexcept
+{
+    std::free(p);
+}
+void operator delete(void *p, size_t) noexcept
+{
+    std::free(p);
+}
 
 namespace chanfs {
 namespace {
@@ -157,6 +182,67 @@ TEST(Payload, CopiesTheBytes)
     const Payload p = makePayload(src.data(), src.size());
     src[0] = 'j';
     EXPECT_EQ(*p, "hello");
+}
+
+// A write of 1 KiB messages and the read that frees them: after the first,
+// each block comes back from the thread's cache, not from malloc.
+TEST(Payload, AOneKibMessageReusesTheBlockTheLastOneFreed)
+{
+    const std::string kib(1024, 'x');
+    makePayload(kib.data(), kib.size()).reset();  // warm: one block cached
+    const size_t before = heapAllocations;
+    for (int i = 0; i < 100; ++i) {
+        const Payload p = makePayload(kib.data(), kib.size());
+        ASSERT_EQ(*p, kib);
+    }
+    EXPECT_EQ(heapAllocations - before, 0u);
+
+    // One write's messages share one block: reused the same way.
+    const std::string two = kib + kib;
+    const MessageSpan spans[] = {{0, 1024}, {1024, 1024}};
+    std::vector<Payload> out;
+    makePayloads(two.data(), spans, out);
+    out.clear();
+    out.reserve(2);
+    const size_t before2 = heapAllocations;
+    makePayloads(two.data(), spans, out);
+    EXPECT_EQ(heapAllocations - before2, 0u);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(*out[0], kib);
+    EXPECT_EQ(*out[1], kib);
+}
+
+TEST(Payload, TheCacheIsBoundedAndLeavesOtherSizesToTheHeap)
+{
+    std::vector<Payload> many;
+    for (size_t size : {1500u, 4000u, 8192u})
+        for (int i = 0; i < 50; ++i) {
+            const std::string s(size, 'y');
+            many.push_back(makePayload(s.data(), s.size()));
+        }
+    many.clear();
+    // 8 per size class and 64 KiB in all.
+    EXPECT_LE(cachedPayloadBlocks(), 24u);
+    EXPECT_GE(cachedPayloadBlocks(), 1u);
+
+    // Small and large messages are not cached (glibc keeps the small ones).
+    const size_t cached = cachedPayloadBlocks();
+    makePayload("abc", 3).reset();
+    const std::string big(64 * 1024, 'z');
+    makePayload(big.data(), big.size()).reset();
+    EXPECT_EQ(cachedPayloadBlocks(), cached);
+}
+
+TEST(Payload, ABlockFreedOnAnotherThreadStaysValidUntilThen)
+{
+    const std::string kib(3000, 'q');
+    Payload p = makePayload(kib.data(), kib.size());
+    std::thread t([q = std::move(p), &kib]() mutable {
+        EXPECT_EQ(*q, kib);
+        q.reset();  // into this thread's cache, freed when it ends
+        EXPECT_GE(cachedPayloadBlocks(), 1u);
+    });
+    t.join();
 }
 
 }  // namespace

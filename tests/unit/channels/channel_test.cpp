@@ -193,6 +193,67 @@ TEST(Interrupts, AWriteAlreadyInterruptedIsNotParked)
     EXPECT_EQ(ch->stats().blockedWriters, 0u);
 }
 
+// writeOrReturn: the fs layer arms a FUSE interrupt only for a write that
+// must wait; such a write comes back untouched and is then written again.
+TEST(Interrupts, WriteOrReturnTakesAWriteWithRoomAndHandsBackOneThatMustWait)
+{
+    auto ch = makeChannel({{"kind", "queue"}, {"delivery", "one"}, {"capacity", "4"}});
+    auto w = ch->open(false, true);
+    auto r = ch->open(true, false);
+    const std::string_view abc = "abc\n", ghi = "ghi\n";
+    WriteRequest req;
+    req.data = std::span<const char>(abc.data(), abc.size());
+    auto first = std::make_shared<WriteResult>();
+    std::unique_ptr<WriteWaiter> waiter = std::make_unique<FakeWriteWaiter>(first);
+    EXPECT_TRUE(ch->writeOrReturn(*w, req, waiter));
+    EXPECT_EQ(waiter, nullptr);
+    EXPECT_EQ(first->get().dones, 1);
+
+    // A partial message is held; the rest of it cannot fit now.
+    writeOk(*ch, *w, "de");
+    const std::string_view rest = "f\nghi\n";
+    req.data = std::span<const char>(rest.data(), rest.size());
+    auto second = std::make_shared<WriteResult>();
+    waiter = std::make_unique<FakeWriteWaiter>(second);
+    EXPECT_FALSE(ch->writeOrReturn(*w, req, waiter));
+    ASSERT_NE(waiter, nullptr);
+    EXPECT_FALSE(second->done());
+    EXPECT_EQ(ch->stats().blockedWriters, 0u);
+
+    // Written again (after arming): it parks, and room lets it in whole,
+    // after the held partial, exactly once.
+    ch->write(*w, req, std::move(waiter));
+    EXPECT_FALSE(second->done());
+    EXPECT_EQ(ch->stats().blockedWriters, 1u);
+    EXPECT_EQ(readData(*ch, *r), "abc\n");
+    ASSERT_TRUE(second->done());
+    EXPECT_EQ(second->get().dones, 1);
+    EXPECT_EQ(second->get().acceptedBytes, rest.size());
+    EXPECT_EQ(readData(*ch, *r), "def\n");
+    EXPECT_EQ(readData(*ch, *r), ghi);
+    expectNothingToRead(*ch, *r);
+}
+
+TEST(Interrupts, AWriteHandedBackAndThenParkedIsCancelledWithEintr)
+{
+    auto ch = makeChannel({{"kind", "queue"}, {"capacity", "4"}});
+    auto w = ch->open(false, true);
+    auto r = ch->open(true, false);
+    writeOk(*ch, *w, "abc\n");
+    const std::string_view def = "def\n";
+    WriteRequest req;
+    req.data = std::span<const char>(def.data(), def.size());
+    auto res = std::make_shared<WriteResult>();
+    std::unique_ptr<WriteWaiter> waiter = std::make_unique<FakeWriteWaiter>(res);
+    ASSERT_FALSE(ch->writeOrReturn(*w, req, waiter));
+    ch->write(*w, req, std::move(waiter));
+    EXPECT_TRUE(ch->cancel(res->key));
+    EXPECT_EQ(res->get().error, EINTR);
+    EXPECT_EQ(res->get().completions, 1);
+    EXPECT_EQ(readData(*ch, *r), "abc\n");
+    expectNothingToRead(*ch, *r);
+}
+
 TEST(Interrupts, CancellingTheFrontParkedWriterLetsTheNextOneInWhenItFits)
 {
     auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}, {"capacity", "10"}});
