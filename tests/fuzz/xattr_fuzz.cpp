@@ -345,7 +345,8 @@ void checkChangeSettings(FuzzedDataProvider &in)
             const auto shownValue = formatSetting(after, name);
             FUZZ_CHECK(shownValue.has_value(), what + ": accepted an unknown name");
             // Numbers read back in decimal bytes or counts, whatever suffix was written.
-            const bool isCount = name == "replay" || name == "retention_messages";
+            const bool isCount =
+                name == "replay" || name == "retention_messages" || name == "replicas";
             const bool isSize =
                 name == "capacity" || name == "max_message" || name == "retention_bytes";
             if (isCount || isSize) {

@@ -307,6 +307,18 @@ TEST(FormatSetting, WritesCanonicalValues)
     EXPECT_EQ(formatSetting(s, "replay"), "7");
 }
 
+TEST(FormatSetting, ReplicasIsACountWrittenInDecimal)
+{
+    // Like replay: digits with leading zeros are the same number, shown without them.
+    EXPECT_EQ(formatSetting(settingsOf({{"replicas", "003"}}), "replicas"), "3");
+    EXPECT_EQ(formatSetting(settingsOf({{"replicas", "00000"}}), "replicas"), "0");
+    Settings s;
+    std::string why;
+    EXPECT_EQ(applySetting(&s, "replicas", "2", &why), -EINVAL);
+    EXPECT_NE(why.find("1 or 3"), std::string::npos) << why;
+    EXPECT_EQ(applySetting(&s, "replicas", "3k", &why), -EINVAL) << "no suffixes on a count";
+}
+
 TEST(FormatSetting, FormatThenParseRoundTripsEverySetting)
 {
     const std::vector<Settings> samples = {
