@@ -11,6 +11,24 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 
+# Each stage's wall time and the CPU time of what it ran (both cores'
+# worth: CPU above wall means both were busy), printed at the end, so the
+# 20-minute budget can be kept stage by stage.
+stages=()
+stage_name="" stage_t0=0 stage_cpu0=0
+child_cpu_s() {  # CPU seconds of this shell's waited-for children (cutime + cstime)
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%d", ($14 + $15) / hz }' /proc/$$/stat
+}
+stage() {
+    local now cpu
+    now=$SECONDS cpu=$(child_cpu_s)
+    if [[ -n "$stage_name" ]]; then
+        stages+=("$(printf '%-34s %5d s wall %6d s CPU' "$stage_name" $((now - stage_t0)) $((cpu - stage_cpu0)))")
+    fi
+    stage_name="$1" stage_t0=$now stage_cpu0=$cpu
+}
+
+stage "install-deps"
 tools/scripts/install-deps.sh --test
 
 configure() {
@@ -41,6 +59,7 @@ run_suites() {
 
 # The plain build is the release build users get from chanfs-up.sh (-O3:
 # some warnings only show there); the sanitizer builds keep assertions.
+stage "build (release)"
 configure build --buildtype=release
 ninja -C build
 # The package suite builds the Debian package (compiling the project again:
@@ -48,6 +67,7 @@ ninja -C build
 # mounts, servers, timeouts): it runs beside them, with a log of its own, so
 # .ci/run stays under 20 minutes (22.7 min one after the other, on 2 cores).
 # It uses the installed /usr/bin/chanfs only; the others use build/'s.
+stage "plain suites + package suite"
 echo "=== meson test -C build --suite package (in the background)"
 ( rc=0
   meson test -C build --no-rebuild --print-errorlogs --num-processes 1 --suite package \
@@ -64,6 +84,7 @@ cat build/package-suite.log
 # such a machine sees the clocks (a time namespace whose monotonic and
 # boot-time clocks read about 60 s), so no test can depend on how long this
 # machine has been up. Each binary counts as one test.
+stage "unit tests at uptime 60 s"
 echo "=== unit tests at an uptime of ~60 s (unshare -T)"
 uptime_s=$(cut -d. -f1 /proc/uptime)
 shift_s=$(( uptime_s > 60 ? uptime_s - 60 : 0 ))
@@ -80,6 +101,7 @@ while read -r t; do
     fi
 done < <(unit_targets build)
 
+stage "build-asan"
 configure build-asan -Db_sanitize=address,undefined -Db_lundef=false "${sanitizer_opts[@]}"
 # shellcheck disable=SC2046
 ninja -C build-asan fs/chanfs tools/chanctl/chanctl $(unit_targets build-asan)
@@ -87,12 +109,15 @@ ninja -C build-asan fs/chanfs tools/chanctl/chanctl $(unit_targets build-asan)
 # spin (-o poll_us=0), the plain build on the default single thread that
 # spins (and TSan's stress run on 4 spinning threads): both request loops
 # and both ways of waiting are covered.
+stage "asan suites"
 CHANFS_THREADS=2 CHANFS_POLL_US=0 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suites build-asan --suite unit --suite e2e
 
+stage "build-tsan"
 configure build-tsan -Db_sanitize=thread -Db_lundef=false "${sanitizer_opts[@]}"
 # shellcheck disable=SC2046
 ninja -C build-tsan fs/chanfs $(unit_targets build-tsan)
+stage "tsan suites"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suites build-tsan --suite unit --suite stress
 
 # The libFuzzer targets (tests/fuzz), built by clang with ASan+UBSan, each
@@ -100,6 +125,7 @@ TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suites build-tsan --sui
 # one minute of wall time plus the build. A crash or a broken invariant fails
 # the target: its input is kept under build-fuzz/fuzz-work/TARGET/ and
 # the start of its report is printed. Each target counts as one test.
+stage "fuzz (build + 60 s run)"
 echo "=== fuzz"
 fuzz_start=$SECONDS
 CC=clang CXX=clang++ configure build-fuzz -Dfuzz=true -Dtests=false -Dman=disabled
@@ -136,10 +162,15 @@ echo "=== fuzz stage: $((SECONDS - fuzz_start)) s"
 
 # The benchmark, once, in its quick mode: proves it still runs. It never
 # fails on a timing, only if something broke (a mount, a lost message).
+stage "chanfs-bench --quick"
 echo "=== chanfs-bench --quick"
 bench_status=0
 build/tools/bench/chanfs-bench --quick --json build/bench-quick.json || bench_status=1
 if [[ $bench_status -ne 0 ]]; then status=1; fi
+
+stage ""
+echo "=== stages (total $SECONDS s)"
+printf '%s\n' "${stages[@]}"
 
 # One closing line over all three builds, counting test cases: GoogleTest
 # and bats (TAP) report their own cases; any other test counts once.
