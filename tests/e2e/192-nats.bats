@@ -525,6 +525,10 @@ each_once() {
     each_once "$out/a" "$out/b"
     [[ "$(xattr "$MNT/jobs/q" stats.queued_messages)" == 0 ]]
     js_wait 10 q 0 1
+    # What A gave back was not taken by A again: A's pull that fetched
+    # ahead was still open at the server (5 s), which serves it first.
+    [[ "$(xattr "$MNT/jobs/q" stats.nats_redelivered)" == 0 ]]
+    [[ "$(xattr "$MNT_B/jobs/q" stats.nats_redelivered)" == 18 ]]
 }
 
 @test "NATS queue: messages a host holds longer than the ack wait are kept alive (+WPI), not redelivered to the other host" {

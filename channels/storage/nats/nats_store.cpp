@@ -351,9 +351,11 @@ public:
             parked_ = parked;
             queued_ = queued;
             readers_ = readers;
+            if (parked > 0) gaveBackIdle_ = false;
             // No local reader left, or none took anything for half the ack
             // wait: what was fetched for them goes back to the stream.
             if (readers == 0 || giveBackDue_) {
+                if (giveBackDue_ && parked == 0) gaveBackIdle_ = true;
                 giveBackDue_ = false;
                 giveBack(back);
                 queued = queued_ = this->queued().messages();
@@ -1197,8 +1199,12 @@ private:
             // Fetched for local readers, and kept for them while any is
             // open; once none is (all closed), given back at once, so a
             // reader on another host gets it now rather than after the ack
-            // wait.
-            wanted = !destroyed_ && feed_ && readers_ > 0;
+            // wait. Likewise after an idle give-back until a local reader
+            // parks again: the pull that fetched ahead may still be open at
+            // the server, which serves it first, and would bring back here
+            // what was just given back (and give it back again at each
+            // keep-alive round, until the pull expired).
+            wanted = !destroyed_ && feed_ && readers_ > 0 && !(gaveBackIdle_ && parked_ == 0);
             if (wanted) {
                 feed = feed_;
                 if (delivered > 1) redelivered_ += messages.size();
@@ -1306,6 +1312,9 @@ private:
     std::chrono::steady_clock::time_point lastTaken_ GUARDED_BY(mu_);
     bool keepAliveScheduled_ GUARDED_BY(mu_) = false;
     bool giveBackDue_ GUARDED_BY(mu_) = false;
+    // An idle give-back happened and no local reader parked since: what a
+    // pull still brings is given back at once (queueMsg).
+    bool gaveBackIdle_ GUARDED_BY(mu_) = false;
     uint64_t nextRepublish_ GUARDED_BY(mu_) = 1;
     std::map<uint64_t, PullRequest> pulls_ GUARDED_BY(mu_);  // by id, still open
     uint64_t nextPullId_ GUARDED_BY(mu_) = 1;
