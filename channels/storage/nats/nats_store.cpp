@@ -808,19 +808,59 @@ private:
             return rc;
         }
         if (queue_) {
-            const std::string ccfg =
-                "{\"stream_name\":" + jsonQuote(stream) + ",\"config\":{\"durable_name\":" +
-                jsonQuote(durable) + ",\"filter_subject\":" + jsonQuote(subj) +
-                ",\"ack_policy\":\"explicit\",\"ack_wait\":" + std::to_string(link_->ackWaitNs()) +
-                ",\"deliver_policy\":\"all\",\"max_waiting\":4096,\"max_ack_pending\":-1}}";
-            rc = link_->apiRequest("$JS.API.CONSUMER.DURABLE.CREATE." + stream + "." + durable, ccfg,
-                                   &reply, why);
-            if (rc == -EIO && why->find("already") != std::string::npos) rc = 0;
+            // Made before (this is a reconnect): only looked up, never made
+            // again. The mount that removed the channel deletes the durable
+            // consumer once its link is back; a create here racing that
+            // delete (this mount's reconnect before the tree told it of the
+            // removal) would make it again, left behind in the stream for
+            // good (abandon() deletes nothing shared). Gone: removed
+            // elsewhere, as a pull's 409 Consumer Deleted says.
+            bool madeBefore = false;
+            {
+                MutexLock g(mu_);
+                madeBefore = consumerMade_;
+            }
+            if (madeBefore) {
+                rc = link_->apiRequest("$JS.API.CONSUMER.INFO." + stream + "." + durable, "",
+                                       &reply, why);
+                // Asked three times, a second apart, before it counts as
+                // gone: a cluster in a leader election is not trusted to
+                // know (the setup is tried again after an error).
+                if (notFound(rc, *why)) {
+                    bool gone = false;
+                    {
+                        MutexLock g(mu_);
+                        gone = ++consumerMissing_ >= 3;
+                    }
+                    if (!gone) {
+                        *why = "consumer " + durable + " not found after a reconnect";
+                        return -EAGAIN;
+                    }
+                    lostConsumer("not found after a reconnect");
+                    *why = "consumer " + durable + " is gone: removed on another mount";
+                    return -EINVAL;
+                }
+                if (rc == 0) {
+                    MutexLock g(mu_);
+                    consumerMissing_ = 0;
+                }
+            } else {
+                const std::string ccfg =
+                    "{\"stream_name\":" + jsonQuote(stream) + ",\"config\":{\"durable_name\":" +
+                    jsonQuote(durable) + ",\"filter_subject\":" + jsonQuote(subj) +
+                    ",\"ack_policy\":\"explicit\",\"ack_wait\":" +
+                    std::to_string(link_->ackWaitNs()) +
+                    ",\"deliver_policy\":\"all\",\"max_waiting\":4096,\"max_ack_pending\":-1}}";
+                rc = link_->apiRequest("$JS.API.CONSUMER.DURABLE.CREATE." + stream + "." + durable,
+                                       ccfg, &reply, why);
+                if (rc == -EIO && why->find("already") != std::string::npos) rc = 0;
+            }
             if (rc < 0) {
                 *why = "consumer " + durable + ": " + *why;
                 return rc;
             }
             MutexLock g(mu_);
+            consumerMade_ = true;
             if (!pullSub_) {
                 pullInbox_ = link_->newInbox();
                 pullSub_ = subscribe(pullInbox_ + ".*", onQueueMsg);
@@ -1280,6 +1320,8 @@ private:
     bool settingUp_ GUARDED_BY(mu_) = false;
     bool destroyed_ GUARDED_BY(mu_) = false;
     bool consumerGone_ GUARDED_BY(mu_) = false;  // lostConsumer() ran
+    bool consumerMade_ GUARDED_BY(mu_) = false;  // queue: its setup made (or found) it
+    int consumerMissing_ GUARDED_BY(mu_) = 0;    // lookups in a row that did not find it
     bool overflowError_ GUARDED_BY(mu_) = false;
     std::string error_ GUARDED_BY(mu_);
     std::string publishError_ GUARDED_BY(mu_);
