@@ -801,24 +801,37 @@ private:
             cfg += ",\"retention\":\"limits\",\"discard\":\"old\",\"max_msgs_per_subject\":" +
                    std::to_string(kTopicHistoryPerChannel) + "}";
         int rc = link_->apiRequest("$JS.API.STREAM.CREATE." + stream, cfg, &reply, why);
+        // When the stream was made (its identity: a stream deleted and made
+        // again has a new time), from the reply or, if the create was
+        // refused, from the stream's info.
+        std::string streamCreated = rc == 0 ? jsonString(reply, "created") : "";
         // Made by another mount (or an earlier run) already: used as it is.
-        if (rc == -EIO && why->find("already in use") != std::string::npos) rc = 0;
+        if (rc == -EIO && why->find("already in use") != std::string::npos) {
+            rc = 0;
+            std::string info, ignored;
+            if (link_->apiRequest("$JS.API.STREAM.INFO." + stream, "", &info, &ignored) == 0)
+                streamCreated = jsonString(info, "created");
+        }
         if (rc < 0) {
             *why = "stream " + stream + ": " + *why;
             return rc;
         }
         if (queue_) {
-            // Made before (this is a reconnect): only looked up, never made
-            // again. The mount that removed the channel deletes the durable
-            // consumer once its link is back; a create here racing that
-            // delete (this mount's reconnect before the tree told it of the
-            // removal) would make it again, left behind in the stream for
-            // good (abandon() deletes nothing shared). Gone: removed
-            // elsewhere, as a pull's 409 Consumer Deleted says.
+            // Made before in this same stream (this is a reconnect): only
+            // looked up, never made again. The mount that removed the
+            // channel deletes the durable consumer once its link is back; a
+            // create here racing that delete (this mount's reconnect before
+            // the tree told it of the removal) would make it again, left
+            // behind in the stream for good (abandon() deletes nothing
+            // shared). Gone: removed elsewhere, as a pull's 409 Consumer
+            // Deleted says. A stream that is not the one the consumer was
+            // made in (deleted and made again, so its consumers went with
+            // it) gets the consumer made again.
             bool madeBefore = false;
             {
                 MutexLock g(mu_);
-                madeBefore = consumerMade_;
+                madeBefore = consumerMade_ && !streamCreated.empty() &&
+                             streamCreated == consumerStream_;
             }
             if (madeBefore) {
                 rc = link_->apiRequest("$JS.API.CONSUMER.INFO." + stream + "." + durable, "",
@@ -861,6 +874,7 @@ private:
             }
             MutexLock g(mu_);
             consumerMade_ = true;
+            consumerStream_ = streamCreated;
             if (!pullSub_) {
                 pullInbox_ = link_->newInbox();
                 pullSub_ = subscribe(pullInbox_ + ".*", onQueueMsg);
@@ -1321,6 +1335,7 @@ private:
     bool destroyed_ GUARDED_BY(mu_) = false;
     bool consumerGone_ GUARDED_BY(mu_) = false;  // lostConsumer() ran
     bool consumerMade_ GUARDED_BY(mu_) = false;  // queue: its setup made (or found) it
+    std::string consumerStream_ GUARDED_BY(mu_);  // ... in the stream made at this time
     int consumerMissing_ GUARDED_BY(mu_) = 0;    // lookups in a row that did not find it
     bool overflowError_ GUARDED_BY(mu_) = false;
     std::string error_ GUARDED_BY(mu_);
