@@ -12,7 +12,7 @@ free_port() {
 }
 
 start_nats() {
-    nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$NATS_DIR" >>"$NATS_DIR/server.log" 2>&1 3>&- &
+    nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MON" -sd "$NATS_DIR" >>"$NATS_DIR/server.log" 2>&1 3>&- &
     NATS_PID=$!
     wait_until 10 bash -c "exec 9<>/dev/tcp/127.0.0.1/$NATS_PORT" 2>/dev/null
 }
@@ -37,6 +37,7 @@ mount_b() {
 setup() {
     NATS_DIR="$(mktemp -d /tmp/chanfs-nats.XXXXXX)"
     NATS_PORT="$(free_port)"
+    NATS_MON="$(free_port)"
     NATS_URL="nats://127.0.0.1:$NATS_PORT"
     start_nats
 }
@@ -53,6 +54,48 @@ teardown() {
     stop_nats
     rm -rf "$NATS_DIR"
     return "$status"
+}
+
+# js_streams KIND: one line per JetStream stream of the kind's streams (q:
+# queues, t: topics; names chanfs_<kind><R>_<dirhash>, docs/nats.md), from
+# the server's monitoring port: "NAME MESSAGES CONSUMERS CONSUMER-NAMES...".
+js_streams() {
+    curl -sS --fail --max-time 5 "http://127.0.0.1:$NATS_MON/jsz?consumers=true" |
+        /usr/bin/python3 -c '
+import json, sys
+kind = sys.argv[1]
+for acc in json.load(sys.stdin).get("account_details", []):
+    for st in acc.get("stream_detail", []):
+        if not st["name"].startswith("chanfs_" + kind):
+            continue
+        names = [c["name"] for c in st.get("consumer_detail") or []]
+        print(st["name"], st["state"]["messages"], len(names), *names)
+' "$1"
+}
+
+# js_is KIND MESSAGES CONSUMERS: the kind's streams hold that many messages
+# and consumers in all (and there is at least one such stream).
+js_is() {
+    local out
+    out="$(js_streams "$1")" || return 1
+    [[ -n "$out" ]] || return 1
+    [[ "$(awk '{m += $2; c += $3} END {print m, c}' <<<"$out")" == "$2 $3" ]]
+}
+
+gone() { [[ ! -e "$1" ]]; }
+
+# js_wait SECONDS KIND MESSAGES CONSUMERS: js_is polled for up to SECONDS
+# (wait_until counts 20 ms rounds, and one scrape takes longer than that).
+js_wait() {
+    local end=$((SECONDS + $1))
+    shift
+    until js_is "$@"; do
+        if ((SECONDS >= end)); then
+            echo "timed out waiting for js_is $*; the streams: $(js_streams "$1")" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
 }
 
 nats_queue() {
@@ -335,4 +378,180 @@ EOF2
     wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
     grep -q "nats: connected to $NATS_URL" "$CHANFS_LOG"
     grep -q "prefix fromopt, ack wait 9 s" "$CHANFS_LOG"
+}
+
+@test "rm of a NATS queue while the server is down: once it is back, the consumer and messages go; made again it is empty" {
+    mount_chanfs -o "nats=$NATS_URL"
+    mount_b
+    mkdir "$MNT/jobs" "$MNT_B/jobs"
+    nats_queue "$MNT/jobs/q"
+    wait_until 10 stat_is "$MNT_B/jobs/q" backend nats
+    wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
+    wait_until 10 stat_is "$MNT_B/jobs/q" stats.nats_connected 1
+    printf 'old1\nold2\nold3\n' >"$MNT/jobs/q"
+    # In the stream, with the channel's durable consumer.
+    js_wait 10 q 3 1
+    stop_nats
+    wait_until 15 stat_is "$MNT/jobs/q" stats.nats_connected 0
+    rm "$MNT/jobs/q"
+    [[ ! -e "$MNT/jobs/q" ]]
+    start_nats
+    # Back: the clean-up waited for the link (NatsLink::whenConnected).
+    js_wait 15 q 0 0
+    wait_until 10 gone "$MNT_B/jobs/q"
+    # Made again with the same name, on either host: none of the old.
+    nats_queue "$MNT/jobs/q"
+    wait_until 10 stat_is "$MNT_B/jobs/q" stats.nats_connected 1
+    wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
+    echo new >"$MNT/jobs/q"
+    [[ "$(timeout 10 head -n1 "$MNT_B/jobs/q")" == new ]]
+    # Read and acknowledged: nothing else was in the stream.
+    js_wait 10 q 0 1
+    grep -q "removed from NATS stream" "$CHANFS_LOG"
+}
+
+@test "rm of a NATS topic while the server is down: once it is back, its push consumers and messages go; made again it replays none" {
+    mount_chanfs -o "nats=$NATS_URL"
+    mount_b
+    mkdir "$MNT/news" "$MNT_B/news"
+    "$CHANCTL_BIN" create --kind topic --framing lines --replay 10 --backend nats "$MNT/news/t"
+    wait_until 10 stat_is "$MNT_B/news/t" replay 10
+    wait_until 10 stat_is "$MNT/news/t" stats.nats_connected 1
+    wait_until 10 stat_is "$MNT_B/news/t" stats.nats_connected 1
+    printf 'old1\nold2\nold3\n' >"$MNT/news/t"
+    # One push consumer per mount; both hosts replay the three.
+    js_wait 10 t 3 2
+    wait_until 10 bash -c "[[ \$(timeout 0.5 cat '$MNT_B/news/t' | tr '\n' ' ') == 'old1 old2 old3 ' ]]"
+    stop_nats
+    wait_until 15 stat_is "$MNT/news/t" stats.nats_connected 0
+    rm "$MNT/news/t"
+    start_nats
+    # A's clean-up deletes its consumer and purges the subject; B lets go
+    # of its own consumer once the tree tells it the channel went.
+    js_wait 15 t 0 0
+    wait_until 10 gone "$MNT_B/news/t"
+    "$CHANCTL_BIN" create --kind topic --framing lines --replay 10 --backend nats "$MNT/news/t"
+    wait_until 10 stat_is "$MNT_B/news/t" stats.nats_connected 1
+    wait_until 10 stat_is "$MNT/news/t" stats.nats_connected 1
+    echo new >"$MNT/news/t"
+    # A new subscriber on either host replays only what came after.
+    wait_until 10 bash -c "[[ \$(timeout 0.5 cat '$MNT_B/news/t' | tr '\n' ' ') == 'new ' ]]"
+    wait_until 10 bash -c "[[ \$(timeout 0.5 cat '$MNT/news/t' | tr '\n' ' ') == 'new ' ]]"
+}
+
+# held_reader CHANNEL OUT HOLD [EVERY]: a reader on host A that reads two
+# messages (the first pull asks for one, the second fetches ahead the rest),
+# waits until the other 18 of 20 are queued here (fetched, unacknowledged),
+# touches OUT.held, then either closes (HOLD=close), keeps the file open
+# taking nothing (HOLD=open), or reads the 18 one every EVERY seconds
+# (HOLD=slow). What it read goes to OUT, one line per message.
+held_reader() {
+    /usr/bin/python3 -c '
+import os, sys, time
+path, out, hold = sys.argv[1], sys.argv[2], sys.argv[3]
+fd = os.open(path, os.O_RDONLY)
+f = open(out, "wb", buffering=0)
+f.write(os.read(fd, 4096))
+f.write(os.read(fd, 4096))
+end = time.monotonic() + 10
+while int(os.getxattr(path, "user.chanfs.stats.queued_messages")) < 18:
+    if time.monotonic() > end:
+        sys.exit("the rest was not fetched ahead: %s queued" %
+                 os.getxattr(path, "user.chanfs.stats.queued_messages").decode())
+    time.sleep(0.02)
+open(out + ".held", "w").close()
+if hold == "open":
+    time.sleep(60)
+elif hold == "slow":
+    for _ in range(18):
+        time.sleep(float(sys.argv[4]))
+        f.write(os.read(fd, 4096))
+os.close(fd)
+' "$@"
+}
+
+# twenty_jobs FILE: m1 .. m20, one message per write.
+twenty_jobs() {
+    /usr/bin/python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+for i in range(1, 21):
+    os.write(fd, b"m%d\n" % i)' "$1"
+}
+
+# A queue of framing messages (one message per read) on both hosts,
+# mounted with -o nats_ack_wait=$1, holding m1 .. m20.
+fetch_ahead_setup() {
+    mount_chanfs -o "nats=$NATS_URL,nats_ack_wait=$1"
+    mount_b -o "nats_ack_wait=$1"
+    mkdir "$MNT/jobs" "$MNT_B/jobs"
+    "$CHANCTL_BIN" create --kind queue --framing messages --backend nats "$MNT/jobs/q"
+    wait_until 10 stat_is "$MNT_B/jobs/q" backend nats
+    wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
+    wait_until 10 stat_is "$MNT_B/jobs/q" stats.nats_connected 1
+    twenty_jobs "$MNT/jobs/q"
+    js_wait 10 q 20 1
+}
+
+# each_once FILE...: together the files hold m1 .. m20, each exactly once.
+each_once() {
+    diff <(cat "$@" | sort) <(seq 1 20 | sed 's/^/m/' | sort)
+}
+
+@test "NATS queue: what a host fetched ahead goes back when its last reader closes, well before the ack wait" {
+    fetch_ahead_setup 30
+    out="$BATS_TEST_TMPDIR"
+    held_reader "$MNT/jobs/q" "$out/a" close
+    [[ "$(wc -l <"$out/a")" == 2 ]]
+    # Given back (NAK) at the close: host B gets all 18 now, not after the
+    # 30 s ack wait (nor after the idle give-back at half of it).
+    timeout 10 head -n 18 "$MNT_B/jobs/q" >"$out/b"
+    each_once "$out/a" "$out/b"
+    wait_until 5 stat_is "$MNT_B/jobs/q" stats.nats_redelivered 18
+    [[ "$(xattr "$MNT/jobs/q" stats.queued_messages)" == 0 ]]
+    js_wait 10 q 0 1
+    [[ "$(xattr "$MNT/jobs/q" stats.nats_acked)" == 2 ]]
+}
+
+@test "NATS queue: what a host fetched ahead goes back once its open reader took nothing for half the ack wait" {
+    fetch_ahead_setup 4
+    out="$BATS_TEST_TMPDIR"
+    bg held_reader "$MNT/jobs/q" "$out/a" open
+    wait_until 10 test -e "$out/a.held"
+    # The reader stays open: without the idle give-back the keep-alive
+    # (+WPI) would keep the 18 on host A for as long as it is open.
+    timeout 10 head -n 18 "$MNT_B/jobs/q" >"$out/b"
+    [[ "$(wc -l <"$out/a")" == 2 ]]
+    each_once "$out/a" "$out/b"
+    [[ "$(xattr "$MNT/jobs/q" stats.queued_messages)" == 0 ]]
+    js_wait 10 q 0 1
+    # What A gave back was not taken by A again: A's pull that fetched
+    # ahead was still open at the server (5 s), which serves it first.
+    [[ "$(xattr "$MNT/jobs/q" stats.nats_redelivered)" == 0 ]]
+    [[ "$(xattr "$MNT_B/jobs/q" stats.nats_redelivered)" == 18 ]]
+}
+
+@test "NATS queue: messages a host holds longer than the ack wait are kept alive (+WPI), not redelivered to the other host" {
+    fetch_ahead_setup 2
+    out="$BATS_TEST_TMPDIR"
+    # Host A holds 18 fetched messages and its reader takes one every
+    # 0.25 s (so they are never idle for half the ack wait): the last is
+    # taken about 4.5 s, over 2 ack waits, after they came.
+    bg held_reader "$MNT/jobs/q" "$out/a" slow 0.25
+    local reader=$BG_PID
+    wait_until 10 test -e "$out/a.held"
+    # A reader parked on host B all that time: JetStream would hand it
+    # whatever it redelivers.
+    bg cat "$MNT_B/jobs/q" >"$out/b"
+    local cat_b=$BG_PID
+    wait_until 10 stat_is "$MNT_B/jobs/q" stats.blocked_readers 1
+    timeout_wait 20 "$reader"
+    js_wait 10 q 0 1
+    kill "$cat_b"
+    wait "$cat_b" || true
+    each_once "$out/a" "$out/b"
+    [[ ! -s "$out/b" ]]
+    [[ "$(xattr "$MNT/jobs/q" stats.nats_acked)" == 20 ]]
+    [[ "$(xattr "$MNT/jobs/q" stats.nats_redelivered)" == 0 ]]
+    [[ "$(xattr "$MNT_B/jobs/q" stats.nats_redelivered)" == 0 ]]
 }

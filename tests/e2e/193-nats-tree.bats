@@ -15,12 +15,27 @@ port_open() {
     /usr/bin/python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.2)' "$1" 2>/dev/null
 }
 
+# start_nats: the server on $PORT with its store in $WORK/js (kept across
+# a restart), log appended to $WORK/nats.log; waits until it listens.
+start_nats() {
+    nats-server -a 127.0.0.1 -p "$PORT" -js -sd "$WORK/js" >>"$WORK/nats.log" 2>&1 3>&- &
+    NATS_PID=$!
+    wait_until 10 port_open "$PORT"
+}
+
+# stop_nats: SIGTERM to the server the test started, reaped.
+stop_nats() {
+    if [[ -n "${NATS_PID:-}" ]]; then
+        kill -TERM "$NATS_PID" 2>/dev/null || true
+        wait "$NATS_PID" 2>/dev/null || true
+        NATS_PID=""
+    fi
+}
+
 setup() {
     WORK="$(mktemp -d /tmp/chanfs-natstree.XXXXXX)"
     PORT="$(free_port)"
-    nats-server -a 127.0.0.1 -p "$PORT" -js -sd "$WORK/js" >"$WORK/nats.log" 2>&1 3>&- &
-    NATS_PID=$!
-    wait_until 10 port_open "$PORT"
+    start_nats
     mkdir "$WORK/state-a" "$WORK/state-b"
     CHANFS_SOURCE="$WORK/state-a" mount_chanfs -o "nats=nats://127.0.0.1:$PORT"
     A="$MNT" A_PID="$CHANFS_PID"
@@ -38,10 +53,7 @@ teardown() {
         CHANFS_LOG="$BATS_TEST_TMPDIR/$side.log"
         chanfs_teardown || status=1
     done
-    if [[ -n "${NATS_PID:-}" ]]; then
-        kill -TERM "$NATS_PID" 2>/dev/null || true
-        wait "$NATS_PID" 2>/dev/null || true
-    fi
+    stop_nats
     rm -rf "$WORK"
     return "$status"
 }
@@ -161,20 +173,15 @@ gone() { [[ ! -e "$1" ]]; }
 
 @test "changes made while the server is down reach the other mount once it is back" {
     plant
-    kill -TERM "$NATS_PID"
-    wait "$NATS_PID" 2>/dev/null || true
-    NATS_PID=""
+    stop_nats
     mkdir "$A/plant/offline"
-    nats-server -a 127.0.0.1 -p "$PORT" -js -sd "$WORK/js" >>"$WORK/nats.log" 2>&1 3>&- &
-    NATS_PID=$!
+    start_nats
     wait_until 15 test -d "$B/plant/offline"
 }
 
 @test "changes made while the server is down survive a restart of the mount that made them" {
     plant
-    kill -TERM "$NATS_PID"
-    wait "$NATS_PID" 2>/dev/null || true
-    NATS_PID=""
+    stop_nats
     mkdir "$A/plant/offline"
     setfattr -n user.chanfs.capacity -v 7 "$A/plant"
     # A stops before the server is back: its outbox is on disk.
@@ -188,8 +195,7 @@ gone() { [[ ! -e "$1" ]]; }
     mv "$CHANFS_LOG" "$BATS_TEST_TMPDIR/a2.log"
     MNT="" CHANFS_PID=""
     grep -q "change(s) to the shared tree wait from the last run" "$BATS_TEST_TMPDIR/a2.log"
-    nats-server -a 127.0.0.1 -p "$PORT" -js -sd "$WORK/js" >>"$WORK/nats.log" 2>&1 3>&- &
-    NATS_PID=$!
+    start_nats
     wait_until 15 test -d "$B/plant/offline"
     wait_until 15 stat_is "$B/plant" capacity 7
     # All stored: the file is emptied.

@@ -351,9 +351,11 @@ public:
             parked_ = parked;
             queued_ = queued;
             readers_ = readers;
+            if (parked > 0) gaveBackIdle_ = false;
             // No local reader left, or none took anything for half the ack
             // wait: what was fetched for them goes back to the stream.
             if (readers == 0 || giveBackDue_) {
+                if (giveBackDue_ && parked == 0) gaveBackIdle_ = true;
                 giveBackDue_ = false;
                 giveBack(back);
                 queued = queued_ = this->queued().messages();
@@ -799,26 +801,80 @@ private:
             cfg += ",\"retention\":\"limits\",\"discard\":\"old\",\"max_msgs_per_subject\":" +
                    std::to_string(kTopicHistoryPerChannel) + "}";
         int rc = link_->apiRequest("$JS.API.STREAM.CREATE." + stream, cfg, &reply, why);
+        // When the stream was made (its identity: a stream deleted and made
+        // again has a new time), from the reply or, if the create was
+        // refused, from the stream's info.
+        std::string streamCreated = rc == 0 ? jsonString(reply, "created") : "";
         // Made by another mount (or an earlier run) already: used as it is.
-        if (rc == -EIO && why->find("already in use") != std::string::npos) rc = 0;
+        if (rc == -EIO && why->find("already in use") != std::string::npos) {
+            rc = 0;
+            std::string info, ignored;
+            if (link_->apiRequest("$JS.API.STREAM.INFO." + stream, "", &info, &ignored) == 0)
+                streamCreated = jsonString(info, "created");
+        }
         if (rc < 0) {
             *why = "stream " + stream + ": " + *why;
             return rc;
         }
         if (queue_) {
-            const std::string ccfg =
-                "{\"stream_name\":" + jsonQuote(stream) + ",\"config\":{\"durable_name\":" +
-                jsonQuote(durable) + ",\"filter_subject\":" + jsonQuote(subj) +
-                ",\"ack_policy\":\"explicit\",\"ack_wait\":" + std::to_string(link_->ackWaitNs()) +
-                ",\"deliver_policy\":\"all\",\"max_waiting\":4096,\"max_ack_pending\":-1}}";
-            rc = link_->apiRequest("$JS.API.CONSUMER.DURABLE.CREATE." + stream + "." + durable, ccfg,
-                                   &reply, why);
-            if (rc == -EIO && why->find("already") != std::string::npos) rc = 0;
+            // Made before in this same stream (this is a reconnect): only
+            // looked up, never made again. The mount that removed the
+            // channel deletes the durable consumer once its link is back; a
+            // create here racing that delete (this mount's reconnect before
+            // the tree told it of the removal) would make it again, left
+            // behind in the stream for good (abandon() deletes nothing
+            // shared). Gone: removed elsewhere, as a pull's 409 Consumer
+            // Deleted says. A stream that is not the one the consumer was
+            // made in (deleted and made again, so its consumers went with
+            // it) gets the consumer made again.
+            bool madeBefore = false;
+            {
+                MutexLock g(mu_);
+                madeBefore = consumerMade_ && !streamCreated.empty() &&
+                             streamCreated == consumerStream_;
+            }
+            if (madeBefore) {
+                rc = link_->apiRequest("$JS.API.CONSUMER.INFO." + stream + "." + durable, "",
+                                       &reply, why);
+                // Asked three times, a second apart, before it counts as
+                // gone: a cluster in a leader election is not trusted to
+                // know (the setup is tried again after an error).
+                if (notFound(rc, *why)) {
+                    bool gone = false;
+                    {
+                        MutexLock g(mu_);
+                        gone = ++consumerMissing_ >= 3;
+                    }
+                    if (!gone) {
+                        *why = "consumer " + durable + " not found after a reconnect";
+                        return -EAGAIN;
+                    }
+                    lostConsumer("not found after a reconnect");
+                    *why = "consumer " + durable + " is gone: removed on another mount";
+                    return -EINVAL;
+                }
+                if (rc == 0) {
+                    MutexLock g(mu_);
+                    consumerMissing_ = 0;
+                }
+            } else {
+                const std::string ccfg =
+                    "{\"stream_name\":" + jsonQuote(stream) + ",\"config\":{\"durable_name\":" +
+                    jsonQuote(durable) + ",\"filter_subject\":" + jsonQuote(subj) +
+                    ",\"ack_policy\":\"explicit\",\"ack_wait\":" +
+                    std::to_string(link_->ackWaitNs()) +
+                    ",\"deliver_policy\":\"all\",\"max_waiting\":4096,\"max_ack_pending\":-1}}";
+                rc = link_->apiRequest("$JS.API.CONSUMER.DURABLE.CREATE." + stream + "." + durable,
+                                       ccfg, &reply, why);
+                if (rc == -EIO && why->find("already") != std::string::npos) rc = 0;
+            }
             if (rc < 0) {
                 *why = "consumer " + durable + ": " + *why;
                 return rc;
             }
             MutexLock g(mu_);
+            consumerMade_ = true;
+            consumerStream_ = streamCreated;
             if (!pullSub_) {
                 pullInbox_ = link_->newInbox();
                 pullSub_ = subscribe(pullInbox_ + ".*", onQueueMsg);
@@ -1197,8 +1253,12 @@ private:
             // Fetched for local readers, and kept for them while any is
             // open; once none is (all closed), given back at once, so a
             // reader on another host gets it now rather than after the ack
-            // wait.
-            wanted = !destroyed_ && feed_ && readers_ > 0;
+            // wait. Likewise after an idle give-back until a local reader
+            // parks again: the pull that fetched ahead may still be open at
+            // the server, which serves it first, and would bring back here
+            // what was just given back (and give it back again at each
+            // keep-alive round, until the pull expired).
+            wanted = !destroyed_ && feed_ && readers_ > 0 && !(gaveBackIdle_ && parked_ == 0);
             if (wanted) {
                 feed = feed_;
                 if (delivered > 1) redelivered_ += messages.size();
@@ -1274,6 +1334,9 @@ private:
     bool settingUp_ GUARDED_BY(mu_) = false;
     bool destroyed_ GUARDED_BY(mu_) = false;
     bool consumerGone_ GUARDED_BY(mu_) = false;  // lostConsumer() ran
+    bool consumerMade_ GUARDED_BY(mu_) = false;  // queue: its setup made (or found) it
+    std::string consumerStream_ GUARDED_BY(mu_);  // ... in the stream made at this time
+    int consumerMissing_ GUARDED_BY(mu_) = 0;    // lookups in a row that did not find it
     bool overflowError_ GUARDED_BY(mu_) = false;
     std::string error_ GUARDED_BY(mu_);
     std::string publishError_ GUARDED_BY(mu_);
@@ -1306,6 +1369,9 @@ private:
     std::chrono::steady_clock::time_point lastTaken_ GUARDED_BY(mu_);
     bool keepAliveScheduled_ GUARDED_BY(mu_) = false;
     bool giveBackDue_ GUARDED_BY(mu_) = false;
+    // An idle give-back happened and no local reader parked since: what a
+    // pull still brings is given back at once (queueMsg).
+    bool gaveBackIdle_ GUARDED_BY(mu_) = false;
     uint64_t nextRepublish_ GUARDED_BY(mu_) = 1;
     std::map<uint64_t, PullRequest> pulls_ GUARDED_BY(mu_);  // by id, still open
     uint64_t nextPullId_ GUARDED_BY(mu_) = 1;
