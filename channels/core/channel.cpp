@@ -156,11 +156,16 @@ void Channel::release(Handle &h)
 
 bool Channel::tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &d)
 {
-    d.handle = h.shared_from_this();
-    if (maxBytes == 0) return true;
+    // The handle is kept only for a read that takes something (undo() puts
+    // it back there): a read that finds nothing (the first try of one that
+    // parks, a parked one pumped in vain) costs no reference count.
     // The next chunk of one large read(2) that already has its one message.
-    if (continuation && h.pending_.empty() && readsOneMessage(h)) return true;
+    if (maxBytes == 0 || (continuation && h.pending_.empty() && readsOneMessage(h))) {
+        d.handle = h.shared_from_this();
+        return true;
+    }
     if (!policy_->take(*this, h, maxBytes, continuation, d)) return false;
+    d.handle = h.shared_from_this();
     stats_.outBytes += d.bytes;
     stats_.outMessages += d.messages;
     policy_->trim(*this);
