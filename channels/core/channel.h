@@ -133,7 +133,7 @@ struct ChannelStats {
 // What a read takes, kept so a failed reply can put it back.
 struct Delivery {
     std::shared_ptr<Handle> handle;
-    std::vector<Entry> slices;      // the bytes handed over, in order
+    EntryList slices;               // the bytes handed over, in order
     size_t fromPending = 0;         // leading slices that came from handle pending
     bool endOfStream = false;       // a pipe mark was taken (no slices)
     Entry mark;                     // the mark, to put back

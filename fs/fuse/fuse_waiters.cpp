@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "channels/base/small_blocks.h"
 #include "channels/core/channel.h"
 #include "fs/base/request_counters.h"
 
@@ -24,83 +25,10 @@ int counted(int rc)
 // Above this many slices a read reply is copied into one buffer.
 constexpr size_t kMaxReplySegments = 64;
 
-// Every read and write request makes a waiter and frees it when answered,
-// nearly always on the thread that made it: two malloc/free pairs per 1 KiB
-// message, about 150 instructions each with glibc. A thread keeps up to
-// kKeep freed waiters for the next requests. Freed on another thread (a
-// parked read answered by a writer's thread), a waiter goes on that
-// thread's list, or to the heap once the list is full; a thread's list is
-// freed when it ends. Under ASan the pool is off, so every waiter is its
-// own allocation and use after free is still caught.
-class WaiterPool {
-public:
-    static constexpr size_t kBytes = 32;
-    static constexpr size_t kKeep = 64;
-
-    ~WaiterPool()
-    {
-        gone_ = true;
-        while (head_) {
-            Free *next = head_->next;
-            ::operator delete(static_cast<void *>(head_));
-            head_ = next;
-        }
-    }
-
-    static void *take(size_t bytes)
-    {
-        if (!kPooled || bytes > kBytes || gone_) return ::operator new(bytes);
-        WaiterPool &pool = local();
-        Free *f = pool.head_;
-        if (!f) return ::operator new(kBytes);
-        pool.head_ = f->next;
-        --pool.count_;
-        return f;
-    }
-
-    static void give(void *p, size_t bytes) noexcept
-    {
-        if (!kPooled || bytes > kBytes || gone_) {
-            ::operator delete(p);
-            return;
-        }
-        WaiterPool &pool = local();
-        if (pool.count_ >= kKeep) {
-            ::operator delete(p);
-            return;
-        }
-        pool.head_ = ::new (p) Free{pool.head_};
-        ++pool.count_;
-    }
-
-private:
-#if defined(__SANITIZE_ADDRESS__)
-    static constexpr bool kPooled = false;
-#else
-    static constexpr bool kPooled = true;
-#endif
-    struct Free {
-        Free *next;
-    };
-    static WaiterPool &local()
-    {
-        thread_local WaiterPool pool;
-        return pool;
-    }
-    // Set while this thread's pool is being destroyed (and after): its
-    // last waiters go straight to the heap.
-    static inline thread_local bool gone_ = false;
-    Free *head_ = nullptr;
-    size_t count_ = 0;
-};
-
-// Waiters of both kinds come from the pool.
-struct Pooled {
-    static void *operator new(size_t bytes) { return WaiterPool::take(bytes); }
-    static void operator delete(void *p, size_t bytes) noexcept { WaiterPool::give(p, bytes); }
-};
-
-class FuseReadWaiter final : public ReadWaiter, public Pooled {
+// A waiter is made and freed per READ and WRITE request, nearly always on
+// the same request thread: it comes from that thread's small-block cache
+// (channels/base/small_blocks.h), not malloc.
+class FuseReadWaiter final : public ReadWaiter, public SmallBlockObject {
 public:
     explicit FuseReadWaiter(fuse_req_t req) : req_(req) {}
     uintptr_t key() const override { return reinterpret_cast<uintptr_t>(req_); }
@@ -136,7 +64,7 @@ private:
     fuse_req_t req_;
 };
 
-class FuseWriteWaiter final : public WriteWaiter, public Pooled {
+class FuseWriteWaiter final : public WriteWaiter, public SmallBlockObject {
 public:
     explicit FuseWriteWaiter(fuse_req_t req) : req_(req) {}
     uintptr_t key() const override { return reinterpret_cast<uintptr_t>(req_); }
@@ -147,8 +75,6 @@ public:
 private:
     fuse_req_t req_;
 };
-static_assert(sizeof(FuseReadWaiter) <= WaiterPool::kBytes);
-static_assert(sizeof(FuseWriteWaiter) <= WaiterPool::kBytes);
 
 class FusePollNotifier final : public PollNotifier {
 public:

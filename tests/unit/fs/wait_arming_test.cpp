@@ -41,8 +41,8 @@ struct FakeInterrupt {
 // A read through readArmedToWait; `beforeArm` runs just before the arming
 // (what another thread or a signal may do between the two tries).
 std::shared_ptr<ReadResult> readArmed(Channel &ch, Handle &h,
-                                      std::unique_ptr<FakeInterrupt<ReadResult>> &fi,
-                                      ReadOpts opts, std::function<void()> beforeArm = {})
+                                      std::unique_ptr<FakeInterrupt<ReadResult>> &fi, ReadOpts opts,
+                                      std::function<void()> beforeArm = {})
 {
     auto r = std::make_shared<ReadResult>();
     fi = std::make_unique<FakeInterrupt<ReadResult>>(FakeInterrupt<ReadResult>{ch, *r});
