@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "channels/base/small_blocks.h"
+
 namespace chanfs {
 
 // One message's bytes: immutable once built; shared so a reply in flight
@@ -57,6 +59,10 @@ struct Entry {
     bool isMark() const { return payload == nullptr; }
     const char *data() const { return payload->data() + offset; }
 };
+
+// A read's slices: one or two entries, made and freed per read, so they
+// come from the thread's small-block cache (small_blocks.h).
+using EntryList = std::vector<Entry, SmallBlockAllocator<Entry>>;
 
 // Told of every entry appended to a log (a durable channel's journal).
 // Called with the owning channel's mutex held.

@@ -156,11 +156,16 @@ void Channel::release(Handle &h)
 
 bool Channel::tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &d)
 {
-    d.handle = h.shared_from_this();
-    if (maxBytes == 0) return true;
+    // The handle is kept only for a read that takes something (undo() puts
+    // it back there): a read that finds nothing (the first try of one that
+    // parks, a parked one pumped in vain) costs no reference count.
     // The next chunk of one large read(2) that already has its one message.
-    if (continuation && h.pending_.empty() && readsOneMessage(h)) return true;
+    if (maxBytes == 0 || (continuation && h.pending_.empty() && readsOneMessage(h))) {
+        d.handle = h.shared_from_this();
+        return true;
+    }
     if (!policy_->take(*this, h, maxBytes, continuation, d)) return false;
+    d.handle = h.shared_from_this();
     stats_.outBytes += d.bytes;
     stats_.outMessages += d.messages;
     policy_->trim(*this);
@@ -180,8 +185,18 @@ void Channel::undo(Delivery &d)
 
 void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> waiter)
 {
+    readImpl(h, req, waiter, true);
+}
+
+bool Channel::readOrReturn(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> &waiter)
+{
+    return readImpl(h, req, waiter, false);
+}
+
+bool Channel::readImpl(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> &waiter,
+                       bool mayPark)
+{
     mu_.lock();
-    Actions acts;
     Delivery d;
     // A read the kind holds back (a subscriber of a crowded topic coming
     // back within the window) waits like a parked one.
@@ -189,12 +204,25 @@ void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter
         !req.continuation && !req.nonblock && batching() &&
         policy_->holdsRead(*this, h, req.maxBytes, std::chrono::steady_clock::now()) &&
         armHoldWake();
-    if (!hold && tryTake(h, req.maxBytes, req.continuation, d)) {
+    const bool took = !hold && tryTake(h, req.maxBytes, req.continuation, d);
+    const bool waits = !took && (hold || !(req.continuation || detached_ || req.nonblock));
+    if (waits && !mayPark) {
+        // Nothing was taken or changed (a hold timer armed for this read
+        // only causes a spurious pump): the caller arms its interrupt and
+        // reads again. Returned before the Actions are built: a read
+        // that parks pays for this first try (callgrind: about 380
+        // instructions with this order, 510 with the Actions built first).
+        mu_.unlock();
+        return false;
+    }
+    Actions acts;
+    if (took) {
         acts.reads.emplace_back(std::move(waiter), std::move(d));
-    } else if (!hold && (req.continuation || detached_)) {
-        acts.reads.emplace_back(std::move(waiter), Delivery{});
-    } else if (!hold && req.nonblock) {
-        acts.readErrors.emplace_back(std::move(waiter), EAGAIN);
+    } else if (!waits) {
+        if (req.nonblock && !req.continuation && !detached_)
+            acts.readErrors.emplace_back(std::move(waiter), EAGAIN);
+        else
+            acts.reads.emplace_back(std::move(waiter), Delivery{});
     } else if (waiter->interrupted()) {
         acts.readErrors.emplace_back(std::move(waiter), EINTR);
     } else {
@@ -206,6 +234,7 @@ void Channel::read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter
     }
     pump(acts);
     runActions(acts);
+    return true;
 }
 
 void Channel::setOneMessagePerRead(Handle &h)

@@ -133,7 +133,7 @@ struct ChannelStats {
 // What a read takes, kept so a failed reply can put it back.
 struct Delivery {
     std::shared_ptr<Handle> handle;
-    std::vector<Entry> slices;      // the bytes handed over, in order
+    EntryList slices;               // the bytes handed over, in order
     size_t fromPending = 0;         // leading slices that came from handle pending
     bool endOfStream = false;       // a pipe mark was taken (no slices)
     Entry mark;                     // the mark, to put back
@@ -162,6 +162,12 @@ public:
 
     // Completes `waiter` exactly once: now, or when data arrives.
     void read(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> waiter);
+    // As read(), but where the read would have to wait it changes nothing,
+    // leaves `waiter` with the caller and returns false: the caller arms
+    // what may cancel a parked read (a FUSE interrupt) and then calls
+    // read(), so the common read that finds data registers nothing.
+    // True: `waiter` was taken and completed.
+    bool readOrReturn(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> &waiter);
     // Completes `waiter` exactly once: now, or when room arrives.
     void write(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> waiter);
     // As write(), but where the write would have to wait it changes
@@ -324,6 +330,10 @@ private:
     // wait returns false with `waiter` untouched and nothing changed.
     bool writeImpl(Handle &h, const WriteRequest &req, std::unique_ptr<WriteWaiter> &waiter,
                    bool mayPark) EXCLUDES(mu_);
+    // read() and readOrReturn(): with mayPark false, a read that would wait
+    // returns false with `waiter` untouched and nothing changed.
+    bool readImpl(Handle &h, const ReadRequest &req, std::unique_ptr<ReadWaiter> &waiter,
+                  bool mayPark) EXCLUDES(mu_);
     bool tryTake(Handle &h, size_t maxBytes, bool continuation, Delivery &out) REQUIRES(mu_);
     void undo(Delivery &d) REQUIRES(mu_);
     unsigned events(const Handle &h) const REQUIRES(mu_);

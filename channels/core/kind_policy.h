@@ -89,6 +89,6 @@ void pushFrontMerging(MessageStore &store, Entry e);
 void forget(MessageStore &store, const Entry &e);
 // Joins a failed delivery's last slice with the remainder it left in
 // `pending`, so the whole message goes back as one.
-void rejoinRemainder(std::deque<Entry> &pending, std::vector<Entry> &slices, bool createdRemainder);
+void rejoinRemainder(std::deque<Entry> &pending, EntryList &slices, bool createdRemainder);
 
 }  // namespace chanfs

@@ -32,8 +32,7 @@ uint64_t MemoryBudget::limit() const
 
 uint64_t MemoryBudget::used() const
 {
-    MutexLock g(mu_);
-    return used_;
+    return used_.load();
 }
 
 size_t MemoryBudget::waitingChannels() const
@@ -42,9 +41,18 @@ size_t MemoryBudget::waitingChannels() const
     return waiting_.size();
 }
 
-bool MemoryBudget::fitsLocked(uint64_t bytes) const
+bool MemoryBudget::fitsWith(uint64_t used, uint64_t bytes) const
 {
-    return used_ <= limit_ && bytes <= limit_ - used_;
+    const uint64_t limit = limit_.load(std::memory_order_relaxed);
+    return used <= limit && bytes <= limit - used;
+}
+
+bool MemoryBudget::chargeIfFits(uint64_t bytes)
+{
+    uint64_t used = used_.load();
+    while (fitsWith(used, bytes))
+        if (used_.compare_exchange_weak(used, used + bytes)) return true;
+    return false;
 }
 
 void MemoryBudget::noteFullLocked()
@@ -61,53 +69,73 @@ void MemoryBudget::noteFullLocked()
     spdlog::warn(
         "max_memory reached: {} of {} bytes buffered; writers wait or are refused as "
         "their channels' overflow policies say until readers drain some",
-        used_, limit_.load());
+        used_.load(), limit_.load());
 }
 
 void MemoryBudget::noteReleasedLocked()
 {
     if (fullLogged_ && used_ <= limit_ / 2) {
         fullLogged_ = false;
-        spdlog::info("max_memory: {} of {} bytes buffered, below half again", used_, limit_.load());
+        spdlog::info("max_memory: {} of {} bytes buffered, below half again", used_.load(),
+                     limit_.load());
     }
 }
 
-void MemoryBudget::addWaiterLocked(uint64_t id)
+bool MemoryBudget::addWaiterLocked(uint64_t id)
 {
-    if (id != 0 && waiting_.insert(id).second) order_.push_back(id);
+    if (id == 0 || !waiting_.insert(id).second) return false;
+    order_.push_back(id);
+    waitingCount_ = waiting_.size();
+    return true;
+}
+
+void MemoryBudget::dropNewWaiterLocked(uint64_t id)
+{
+    waiting_.erase(id);
+    if (!order_.empty() && order_.back() == id) order_.pop_back();
+    waitingCount_ = waiting_.size();
 }
 
 bool MemoryBudget::tryCharge(uint64_t bytes, uint64_t waiterId)
 {
+    if (chargeIfFits(bytes)) return true;
     MutexLock g(mu_);
-    if (fitsLocked(bytes)) {
-        used_ += bytes;
+    // Registered first, then looked at again: a release in between either
+    // sees the registration or left the memory for this second look.
+    const bool added = addWaiterLocked(waiterId);
+    if (chargeIfFits(bytes)) {
+        if (added) dropNewWaiterLocked(waiterId);
         return true;
     }
-    addWaiterLocked(waiterId);
     noteFullLocked();
     return false;
 }
 
 void MemoryBudget::charge(uint64_t bytes)
 {
-    MutexLock g(mu_);
-    used_ += bytes;
+    used_.fetch_add(bytes);
 }
 
 bool MemoryBudget::release(uint64_t bytes)
 {
-    MutexLock g(mu_);
-    used_ -= bytes <= used_ ? bytes : used_;
-    noteReleasedLocked();
-    return !waiting_.empty() && fitsLocked(1);
+    uint64_t used = used_.load();
+    while (!used_.compare_exchange_weak(used, used - (bytes <= used ? bytes : used))) {}
+    if (fullLogged_.load(std::memory_order_relaxed)) {
+        MutexLock g(mu_);
+        noteReleasedLocked();
+    }
+    return waitingCount_.load() > 0 && fitsWith(used_.load(), 1);
 }
 
 bool MemoryBudget::fitsOrWait(uint64_t bytes, uint64_t waiterId)
 {
+    if (fitsWith(used_.load(), bytes)) return true;
     MutexLock g(mu_);
-    if (fitsLocked(bytes)) return true;
-    addWaiterLocked(waiterId);
+    const bool added = addWaiterLocked(waiterId);
+    if (fitsWith(used_.load(), bytes)) {
+        if (added) dropNewWaiterLocked(waiterId);
+        return true;
+    }
     return false;
 }
 
@@ -133,15 +161,21 @@ void MemoryBudget::wakeWaiters()
             MutexLock g(mu_);
             ids.swap(order_);
             waiting_.clear();
+            waitingCount_ = 0;
         }
         while (!ids.empty()) {
             {
                 MutexLock g(mu_);
-                if (!fitsLocked(1)) {
+                if (!fitsWith(used_.load(), 1)) {
                     // The untried keep their place ahead of those that tried.
                     for (auto it = ids.rbegin(); it != ids.rend(); ++it)
                         if (waiting_.insert(*it).second) order_.push_front(*it);
+                    waitingCount_ = waiting_.size();
                     ids.clear();
+                    // A release between the look and the registration saw
+                    // no one waiting: look again, and go round once more
+                    // if memory came back meanwhile.
+                    if (fitsWith(used_.load(), 1)) tWakeAgain = true;
                     break;
                 }
             }

@@ -62,7 +62,7 @@ void forget(MessageStore &store, const Entry &e)
     store.consumed(std::span<const uint64_t>(&seq, 1));
 }
 
-void rejoinRemainder(std::deque<Entry> &pending, std::vector<Entry> &slices, bool createdRemainder)
+void rejoinRemainder(std::deque<Entry> &pending, EntryList &slices, bool createdRemainder)
 {
     if (!createdRemainder || slices.empty() || pending.empty()) return;
     Entry &rest = pending.back();
@@ -158,8 +158,8 @@ void ConsumingPolicy::undo(ChannelView &c, Delivery &d)
 {
     Handle &h = *d.handle;
     std::deque<Entry> &pending = c.pendingOf(h);
-    std::vector<Entry> fromLog(d.slices.begin() + static_cast<std::ptrdiff_t>(d.fromPending),
-                               d.slices.end());
+    EntryList fromLog(d.slices.begin() + static_cast<std::ptrdiff_t>(d.fromPending),
+                      d.slices.end());
     rejoinRemainder(pending, fromLog, d.createdRemainder);
     for (auto it = fromLog.rbegin(); it != fromLog.rend(); ++it)
         pushFrontMerging(c.store(), std::move(*it));

@@ -62,7 +62,7 @@ public:
         Handle &h = *d.handle;
         if (c.isReleased(h)) return;
         std::deque<Entry> &pending = c.pendingOf(h);
-        std::vector<Entry> slices = std::move(d.slices);
+        EntryList slices = std::move(d.slices);
         rejoinRemainder(pending, slices, d.createdRemainder);
         for (auto it = slices.rbegin(); it != slices.rend(); ++it)
             pushFrontMerging(pending, std::move(*it));

@@ -6,6 +6,7 @@
 #include "fs/fuse/fuse_waiters.h"
 #include "fs/fuse/ops.h"
 #include "fs/fuse/stream_io.h"
+#include "fs/fuse/wait_arming.h"
 #include "fs/tree/filesystem.h"
 #include "fs/tree/state_store.h"
 
@@ -43,8 +44,9 @@ void opRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info *
         // data: never make it wait.
         r.continuation = off > 0;
     }
-    if (!r.nonblock && !r.continuation) armInterrupt(req, t.channel->id());
-    t.channel->read(*t.handle, r, makeReadWaiter(req));
+    // Armed for an interrupt only if it must wait (wait_arming.h).
+    readArmedToWait(*t.channel, *t.handle, r, makeReadWaiter(req),
+                    [&] { armInterrupt(req, t.channel->id()); });
 }
 
 mode_t privilegeBitsToKill(mode_t mode)
@@ -87,17 +89,9 @@ void opWrite(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t
     WriteRequest w;
     w.data = std::span<const char>(buf, size);
     w.nonblock = (fi->flags & O_NONBLOCK) != 0;
-    std::unique_ptr<WriteWaiter> waiter = makeWriteWaiter(req);
-    // Only a write that must wait for room is armed for an interrupt: the
-    // channel hands it back untouched, it is armed (no channel lock held)
-    // and written again, parking if there is still no room.
-    if (w.nonblock) {
-        t.channel->write(*t.handle, w, std::move(waiter));
-        return;
-    }
-    if (t.channel->writeOrReturn(*t.handle, w, waiter)) return;
-    armInterrupt(req, t.channel->id());
-    t.channel->write(*t.handle, w, std::move(waiter));
+    // Armed for an interrupt only if it must wait for room (wait_arming.h).
+    writeArmedToWait(*t.channel, *t.handle, w, makeWriteWaiter(req),
+                     [&] { armInterrupt(req, t.channel->id()); });
 }
 
 void opPoll(fuse_req_t req, fuse_ino_t, fuse_file_info *fi, fuse_pollhandle *ph) noexcept

@@ -254,6 +254,64 @@ TEST(Interrupts, AWriteHandedBackAndThenParkedIsCancelledWithEintr)
     expectNothingToRead(*ch, *r);
 }
 
+// readOrReturn: as writeOrReturn, for reads. A read that finds data is
+// answered; one that must wait comes back untouched, parks nothing and
+// takes nothing, so the read after it (armed) parks and gets the data.
+TEST(Interrupts, ReadOrReturnAnswersAReadWithDataAndHandsBackOneThatMustWait)
+{
+    auto ch = makeChannel({{"kind", "queue"}});
+    auto w = ch->open(false, true);
+    auto r = ch->open(true, false);
+    writeOk(*ch, *w, "abc\n");
+    ReadRequest req;
+    req.maxBytes = 100;
+    auto first = std::make_shared<ReadResult>();
+    std::unique_ptr<ReadWaiter> waiter = std::make_unique<FakeReadWaiter>(first);
+    EXPECT_TRUE(ch->readOrReturn(*r, req, waiter));
+    EXPECT_EQ(waiter, nullptr);
+    EXPECT_EQ(first->get().completions, 1);
+    EXPECT_EQ(first->get().data, "abc\n");
+
+    auto second = std::make_shared<ReadResult>();
+    waiter = std::make_unique<FakeReadWaiter>(second);
+    EXPECT_FALSE(ch->readOrReturn(*r, req, waiter));
+    ASSERT_NE(waiter, nullptr);
+    EXPECT_FALSE(second->done());
+    EXPECT_EQ(ch->stats().blockedReaders, 0u);
+
+    ch->read(*r, req, std::move(waiter));
+    EXPECT_FALSE(second->done());
+    EXPECT_EQ(ch->stats().blockedReaders, 1u);
+    writeOk(*ch, *w, "def\n");
+    ASSERT_TRUE(second->done());
+    EXPECT_EQ(second->get().completions, 1);
+    EXPECT_EQ(second->get().data, "def\n");
+    expectNothingToRead(*ch, *r);
+}
+
+TEST(Interrupts, ReadOrReturnAnswersNonblockingAndEndOfStreamReadsAtOnce)
+{
+    auto ch = makeChannel({{"kind", "pipe"}});
+    auto w = ch->open(false, true);
+    auto r = ch->open(true, false);
+    ReadRequest req;
+    req.maxBytes = 100;
+    req.nonblock = true;
+    auto nb = std::make_shared<ReadResult>();
+    std::unique_ptr<ReadWaiter> waiter = std::make_unique<FakeReadWaiter>(nb);
+    EXPECT_TRUE(ch->readOrReturn(*r, req, waiter));
+    EXPECT_EQ(nb->get().error, EAGAIN);
+
+    // The last writer closed: end-of-stream, not a wait.
+    ch->release(*w);
+    req.nonblock = false;
+    auto eof = std::make_shared<ReadResult>();
+    waiter = std::make_unique<FakeReadWaiter>(eof);
+    EXPECT_TRUE(ch->readOrReturn(*r, req, waiter));
+    EXPECT_EQ(eof->get().completions, 1);
+    EXPECT_TRUE(eof->get().eof);
+}
+
 TEST(Interrupts, CancellingTheFrontParkedWriterLetsTheNextOneInWhenItFits)
 {
     auto ch = makeChannel({{"kind", "queue"}, {"delivery", "batch"}, {"capacity", "10"}});
