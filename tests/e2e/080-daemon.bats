@@ -110,7 +110,16 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
     wait_until 5 is_gone "$cat_pid"
     run wait "$cat_pid"
     [ "$status" -ne 0 ]       # cat saw an error, not a clean end-of-file
-    wait_until 5 not_in_mount_table "$MNT"
+    # fusermount3 unmounts once its control socket's other end is closed
+    # by every process holding it. If it does not, say who still holds it.
+    if ! wait_until 5 not_in_mount_table "$MNT"; then
+        local p
+        for p in $(pgrep -x fusermount3); do
+            echo "fusermount3 $p: $(tr '\0' ' ' <"/proc/$p/cmdline") wchan=$(cat "/proc/$p/wchan")"
+        done
+        ss -xp | grep -e fusermount3 -e chanfs || true
+        return 1
+    fi
 }
 
 @test "SIGINT (Ctrl-C on a foreground chanfs) unmounts cleanly too" {
