@@ -74,13 +74,13 @@ rm -f build/ci-build-*.rc
 (
     set +e
     bg_build() {  # NAME CONFIGURE-FUNCTION... -- then ninja, run in the build's own directory
-        local name="$1" t0=$SECONDS cpu0 rc
-        cpu0=$(child_cpu_s "$BASHPID")
+        local name="$1" t0=$SECONDS me=$BASHPID cpu0 rc
+        cpu0=$(child_cpu_s "$me")
         shift
         { "$@"; } >"build/ci-build-$name.log" 2>&1
         rc=$?
         printf '%-34s %5d s wall %6d s CPU (from %d s on)\n' "build-$name, in the background" \
-            $((SECONDS - t0)) $(($(child_cpu_s "$BASHPID") - cpu0)) "$t0" >"build/ci-build-$name.time"
+            $((SECONDS - t0)) $(($(child_cpu_s "$me") - cpu0)) "$t0" >"build/ci-build-$name.time"
         echo "$rc" >"build/ci-build-$name.rc"
     }
     build_asan() {
