@@ -1,18 +1,10 @@
 #include "channels/base/buffer.h"
 
-#include <array>
 #include <cstddef>
 #include <cstring>
 #include <new>
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define CHANFS_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
-#define CHANFS_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
-#else
-#define CHANFS_POISON(p, n) ((void)(p), (void)(n))
-#define CHANFS_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
+#include "channels/base/block_cache.h"
 
 namespace chanfs {
 
@@ -23,121 +15,14 @@ namespace {
 // limit (1032 bytes), so each one went to malloc's shared bins: a write and
 // the read that frees its message now reuse one block without malloc.
 // Sizes are rounded up to 512-byte classes; each thread keeps at most
-// kMaxCachedPerClass blocks per class and kMaxCachedBytes in all, so a
+// 8 blocks per class and 64 KiB in all, so a
 // thread holds at most 64 KiB it does not use. The memory budget charges
 // messages, not blocks, so it is unchanged by the cache.
-class BlockCache {
-public:
-    static constexpr size_t kStep = 512;
-    static constexpr size_t kMin = 1024;                // smaller: glibc's tcache
-    static constexpr size_t kMax = 8 * 1024 + kStep;    // 8 KiB payload and headers
-    static constexpr size_t kClasses = (kMax - kMin) / kStep;
-    static constexpr size_t kMaxCachedPerClass = 8;
-    static constexpr size_t kMaxCachedBytes = 64 * 1024;
-
-    ~BlockCache()
-    {
-        gone_ = true;
-        for (Free *&head : free_) {
-            while (head) {
-                CHANFS_UNPOISON(head, sizeof(Free));
-                Free *next = head->next;
-                ::operator delete(static_cast<void *>(head));
-                head = next;
-            }
-        }
-    }
-
-    // Class of a block size, or kClasses if it is not cached.
-    static size_t classOf(size_t bytes)
-    {
-        if (bytes <= kMin || bytes > kMax) return kClasses;
-        return (bytes - kMin - 1) / kStep;
-    }
-    static size_t classBytes(size_t c) { return kMin + (c + 1) * kStep; }
-
-    static void *take(size_t bytes)
-    {
-        const size_t c = classOf(bytes);
-        if (c == kClasses) return ::operator new(bytes);
-        if (gone_) return ::operator new(classBytes(c));
-        BlockCache &cache = local();
-        Free *head = cache.free_[c];
-        if (!head) return ::operator new(classBytes(c));
-        CHANFS_UNPOISON(head, classBytes(c));
-        cache.free_[c] = head->next;
-        --cache.count_[c];
-        cache.bytes_ -= classBytes(c);
-        return head;
-    }
-
-    static void give(void *p, size_t bytes)
-    {
-        const size_t c = classOf(bytes);
-        if (c == kClasses || gone_) {
-            ::operator delete(p);
-            return;
-        }
-        BlockCache &cache = local();
-        if (cache.count_[c] >= kMaxCachedPerClass ||
-            cache.bytes_ + classBytes(c) > kMaxCachedBytes) {
-            ::operator delete(p);
-            return;
-        }
-        Free *f = ::new (p) Free{cache.free_[c]};
-        cache.free_[c] = f;
-        ++cache.count_[c];
-        cache.bytes_ += classBytes(c);
-        CHANFS_POISON(f, classBytes(c));
-    }
-
-    // Blocks the calling thread keeps (tests).
-    static size_t cachedBlocks()
-    {
-        if (gone_) return 0;
-        size_t n = 0;
-        for (size_t k : local().count_) n += k;
-        return n;
-    }
-
-private:
-    struct Free {
-        Free *next;
-    };
-    static BlockCache &local()
-    {
-        thread_local BlockCache cache;
-        return cache;
-    }
-    // Set when this thread's cache is destroyed (thread exit): blocks freed
-    // later (by other thread_local or static destructors) go to the heap.
-    static thread_local bool gone_;
-
-    std::array<Free *, kClasses> free_{};
-    std::array<size_t, kClasses> count_{};
-    size_t bytes_ = 0;
-};
-
-thread_local bool BlockCache::gone_ = false;
-
-// The allocator of message blocks: the block cache above.
+using BlockCache = ThreadBlockCache</*Min=*/1024 /* smaller: glibc's tcache */, /*Step=*/512,
+                                    /*Max=*/8 * 1024 + 512 /* 8 KiB payload and headers */,
+                                    /*MaxPerClass=*/8, /*MaxBytes=*/64 * 1024>;
 template <class T>
-struct BlockAllocator {
-    using value_type = T;
-    static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
-    BlockAllocator() = default;
-    template <class U>
-    BlockAllocator(const BlockAllocator<U> &) noexcept
-    {
-    }
-    T *allocate(size_t n) { return static_cast<T *>(BlockCache::take(n * sizeof(T))); }
-    void deallocate(T *p, size_t n) noexcept { BlockCache::give(p, n * sizeof(T)); }
-    template <class U>
-    bool operator==(const BlockAllocator<U> &) const noexcept
-    {
-        return true;
-    }
-};
+using BlockAllocator = CacheAllocator<T, BlockCache>;
 
 // One block for `views` string_views followed by `bytes` bytes, with its
 // control block in the same allocation. max_align_t units keep the views

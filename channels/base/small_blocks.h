@@ -2,12 +2,13 @@
 // path makes and frees once per request: a FUSE request's waiter and a
 // read's list of slices. With glibc each of those was a malloc and a free,
 // about 150 instructions a pair (callgrind); a thread's free list takes
-// about 30. Like the payload block cache (buffer.cpp), a block freed on
-// another thread goes on that thread's list, each size class keeps at most
-// kMaxCachedPerClass blocks, and a thread's blocks are freed when it ends.
+// about 30. The same cache as the payload blocks' (block_cache.h), with
+// its own size classes (small_blocks.cpp).
 #pragma once
 
 #include <cstddef>
+
+#include "channels/base/block_cache.h"
 
 namespace chanfs {
 
@@ -20,23 +21,12 @@ void giveSmallBlock(void *p, size_t bytes) noexcept;
 size_t cachedSmallBlocks();
 
 // For containers: std::vector<T, SmallBlockAllocator<T>>.
-template <class T>
-struct SmallBlockAllocator {
-    using value_type = T;
-    static_assert(alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
-    SmallBlockAllocator() = default;
-    template <class U>
-    SmallBlockAllocator(const SmallBlockAllocator<U> &) noexcept
-    {
-    }
-    T *allocate(size_t n) { return static_cast<T *>(takeSmallBlock(n * sizeof(T))); }
-    void deallocate(T *p, size_t n) noexcept { giveSmallBlock(p, n * sizeof(T)); }
-    template <class U>
-    bool operator==(const SmallBlockAllocator<U> &) const noexcept
-    {
-        return true;
-    }
+struct SmallBlocks {
+    static void *take(size_t bytes) { return takeSmallBlock(bytes); }
+    static void give(void *p, size_t bytes) noexcept { giveSmallBlock(p, bytes); }
 };
+template <class T>
+using SmallBlockAllocator = CacheAllocator<T, SmallBlocks>;
 
 // For a class whose objects are made one per request: operator new and
 // delete from the cache (the sized delete passes the object's size back).
