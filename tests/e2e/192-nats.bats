@@ -102,15 +102,23 @@ nats_queue() {
     "$CHANCTL_BIN" create --kind queue --framing lines --backend nats "$@"
 }
 
-@test "a queue over NATS gives each message to exactly one reader on one of two hosts" {
-    mount_chanfs -o "nats=$NATS_URL"
-    mount_b
+# queue_on_two_hosts FRAMING [ACK_WAIT]: host A and host B mounted, a NATS
+# queue jobs/q made on A, seen on B, both linked to the server.
+queue_on_two_hosts() {
+    local wait_opt=""
+    [[ -z "${2:-}" ]] || wait_opt=",nats_ack_wait=$2"
+    mount_chanfs -o "nats=$NATS_URL$wait_opt"
+    if [[ -n "$wait_opt" ]]; then mount_b -o "${wait_opt#,}"; else mount_b; fi
     mkdir "$MNT/jobs" "$MNT_B/jobs"
-    nats_queue "$MNT/jobs/q"
+    "$CHANCTL_BIN" create --kind queue --framing "$1" --backend nats "$MNT/jobs/q"
     # The shared tree (docs/nats.md) brings the NATS channel to host B.
     wait_until 10 stat_is "$MNT_B/jobs/q" backend nats
     wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
     wait_until 10 stat_is "$MNT_B/jobs/q" stats.nats_connected 1
+}
+
+@test "a queue over NATS gives each message to exactly one reader on one of two hosts" {
+    queue_on_two_hosts lines
     out="$BATS_TEST_TMPDIR"
     bg timeout 20 cat "$MNT/jobs/q" >"$out/a"
     bg timeout 20 cat "$MNT_B/jobs/q" >"$out/b"
@@ -381,13 +389,7 @@ EOF2
 }
 
 @test "rm of a NATS queue while the server is down: once it is back, the consumer and messages go; made again it is empty" {
-    mount_chanfs -o "nats=$NATS_URL"
-    mount_b
-    mkdir "$MNT/jobs" "$MNT_B/jobs"
-    nats_queue "$MNT/jobs/q"
-    wait_until 10 stat_is "$MNT_B/jobs/q" backend nats
-    wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
-    wait_until 10 stat_is "$MNT_B/jobs/q" stats.nats_connected 1
+    queue_on_two_hosts lines
     printf 'old1\nold2\nold3\n' >"$MNT/jobs/q"
     # In the stream, with the channel's durable consumer.
     js_wait 10 q 3 1
@@ -490,13 +492,7 @@ for i in range(1, 21):
 # A queue of framing messages (one message per read) on both hosts,
 # mounted with -o nats_ack_wait=$1, holding m1 .. m20.
 fetch_ahead_setup() {
-    mount_chanfs -o "nats=$NATS_URL,nats_ack_wait=$1"
-    mount_b -o "nats_ack_wait=$1"
-    mkdir "$MNT/jobs" "$MNT_B/jobs"
-    "$CHANCTL_BIN" create --kind queue --framing messages --backend nats "$MNT/jobs/q"
-    wait_until 10 stat_is "$MNT_B/jobs/q" backend nats
-    wait_until 10 stat_is "$MNT/jobs/q" stats.nats_connected 1
-    wait_until 10 stat_is "$MNT_B/jobs/q" stats.nats_connected 1
+    queue_on_two_hosts messages "$1"
     twenty_jobs "$MNT/jobs/q"
     js_wait 10 q 20 1
 }
