@@ -331,6 +331,8 @@ int Journal::sync()
     // fdatasync runs on a duplicate of the descriptor with the mutex
     // released: writes (under the channel's mutex) and consuming reads need
     // that mutex, and must not wait for the disk every batch interval.
+    // syncMu_ stays held: a second sync() waits for this one's result.
+    MutexLock serial(syncMu_);
     UniqueFd fd, consumedFd;
     {
         MutexLock g(mu_);

@@ -163,6 +163,11 @@ private:
     int openConsumedFile() REQUIRES(mu_);
     void saveConsumed() REQUIRES(mu_);
 
+    // Held for a whole sync(), fdatasync included: a sync() that finds
+    // another one's fdatasync in flight waits for its result, rather than
+    // answering 0 (nothing dirty) for writes not on disk yet. Lock order:
+    // syncMu_, then mu_; only sync() takes it, with no other lock held.
+    Mutex syncMu_ ACQUIRED_BEFORE(mu_);
     // After the owning channel's mutex, before JournalSyncer's (see the
     // threading contract above).
     mutable Mutex mu_;

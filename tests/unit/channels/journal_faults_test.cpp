@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 
 #include "channels/storage/journal.h"
@@ -278,6 +279,41 @@ TEST_F(JournalFaultsTest, ABatchJournalWhoseFdatasyncFailedRefusesLaterWrites)
     EXPECT_EQ(j->sync(), -EIO);
     EXPECT_EQ(writeNow(*ch, *w, numbered(2)).error, EIO);
     EXPECT_EQ(j->failure(), -EIO);
+}
+
+// Two syncs at once (the batch syncer's and another caller's): the second
+// one must not answer 0 while the first one's fdatasync of the same writes
+// is still running, and then fails. Before, it found nothing dirty and
+// answered 0 (an ASan CI run hit it in the test above).
+TEST_F(JournalFaultsTest, ASyncWhileAnotherOnesFdatasyncRunsGetsThatFdatasyncsResult)
+{
+    std::promise<void> entered, release;
+    std::shared_future<void> released = release.get_future().share();
+    std::atomic<bool> first{true};
+    HookGuard hook([&](JournalOp op, const std::string &, size_t) {
+        if (op != JournalOp::Sync) return 0;
+        if (first.exchange(false)) {
+            entered.set_value();
+            released.wait();
+        }
+        return -EIO;
+    });
+    // fsync=never: no batch syncer takes part, only the two syncs below.
+    const SettingList kv = {{"kind", "queue"}, {"fsync", "never"}};
+    std::shared_ptr<Journal> j;
+    auto ch = open(kv, nullptr, &j);
+    auto w = ch->open(false, true);
+    writeOk(*ch, *w, numbered(1));
+    auto firstSync = std::async(std::launch::async, [&] { return j->sync(); });
+    entered.get_future().wait();  // the first one's fdatasync is running
+    auto secondSync = std::async(std::launch::async, [&] { return j->sync(); });
+    // Let the second one reach the journal while the first is still in its
+    // fdatasync (a pause only makes the old bug show; the result does not
+    // depend on it).
+    secondSync.wait_for(std::chrono::milliseconds(200));
+    release.set_value();
+    EXPECT_EQ(firstSync.get(), -EIO);
+    EXPECT_EQ(secondSync.get(), -EIO) << "answered before the fdatasync of its writes ended";
 }
 
 // Recovery. One flipped byte costs its record: the scan resumes at the next.
