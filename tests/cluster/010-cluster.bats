@@ -261,7 +261,9 @@ except OSError as e:
     nc start n1
     nc start n2
     nc start n3
-    nc wait
+    # A whole cluster coming back with ~30 streams of the earlier tests
+    # elects its leaders again: 20 s was once too short on 2 busy cores.
+    NC_TIMEOUT_S=60 nc wait
     wait_secs 30 stat_is "$MA/nd/err" stats.nats_connected 1
     timeout_wait 30 "$parked"
     [ "$(timeout 10 head -n1 "$MA/nd/blk")" = parked ]
@@ -291,7 +293,9 @@ except OSError as e:
     nc start n1
     nc start n2
     nc start n3
-    nc wait
+    # A whole cluster coming back with ~30 streams of the earlier tests
+    # elects its leaders again: 20 s was once too short on 2 busy cores.
+    NC_TIMEOUT_S=60 nc wait
     wait_secs 30 stat_is "$MB/late/q" stats.nats_connected 1
     timeout_wait 30 "$parked"
     wait_until 10 test -e "$MA/late/q"
