@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <vector>
 
+#include "fs/fuse/mount_socket.h"
 #include "fs/fuse/ops.h"
 #include "fs/fuse/stream_io.h"
 
@@ -133,11 +135,20 @@ std::unique_ptr<Session> Session::start(const Options &opts, Filesystem &fs, std
         return nullptr;
     }
     s->signalsSet_ = true;
+    // A number below the one /dev/fuse will get, for fusermount3's socket
+    // (fs/fuse/mount_socket.h: why -o auto_unmount needs it there).
+    const std::vector<int> before = openFds();
+    UniqueFd reserve(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
         *err = "cannot mount at " + opts.mountpoint;
         return nullptr;
     }
     s->mounted_ = true;
+    if (int rc = lowerMountSocket(before, fuse_session_fd(se), std::move(reserve)); rc < 0)
+        spdlog::warn(
+            "mount {}: cannot move fusermount3's auto_unmount socket below /dev/fuse ({}); "
+            "if the daemon is killed the mount may stay (fusermount3 -u -z removes it)",
+            opts.mountpoint, strerror(-rc));
     if (int rc = installStreamIo(
             se, [&fs](uint64_t fh) { fs.releaseEarly(fh); }, opts.threads, opts.pollUs);
         rc != 0) {

@@ -65,8 +65,6 @@ stop_chanfs() {
         wait "$p" 2>/dev/null || true
     done
     BG_PIDS=()
-# Commands to start the daemon through (e.g. one that resets a signal).
-CHANFS_PREFIX=()
     if [[ -n "${CHANFS_PID:-}" ]]; then
         kill -TERM "$CHANFS_PID" 2>/dev/null || true
         for ((i = 0; i < 200; i++)); do
