@@ -830,8 +830,7 @@ private:
             bool madeBefore = false;
             {
                 MutexLock g(mu_);
-                madeBefore = consumerMade_ && !streamCreated.empty() &&
-                             streamCreated == consumerStream_;
+                madeBefore = !streamCreated.empty() && streamCreated == consumerStream_;
             }
             if (madeBefore) {
                 rc = link_->apiRequest("$JS.API.CONSUMER.INFO." + stream + "." + durable, "",
@@ -873,7 +872,6 @@ private:
                 return rc;
             }
             MutexLock g(mu_);
-            consumerMade_ = true;
             consumerStream_ = streamCreated;
             if (!pullSub_) {
                 pullInbox_ = link_->newInbox();
@@ -1334,8 +1332,9 @@ private:
     bool settingUp_ GUARDED_BY(mu_) = false;
     bool destroyed_ GUARDED_BY(mu_) = false;
     bool consumerGone_ GUARDED_BY(mu_) = false;  // lostConsumer() ran
-    bool consumerMade_ GUARDED_BY(mu_) = false;  // queue: its setup made (or found) it
-    std::string consumerStream_ GUARDED_BY(mu_);  // ... in the stream made at this time
+    // Queue: the `created` time of the stream its setup made (or found) the
+    // consumer in; empty until then.
+    std::string consumerStream_ GUARDED_BY(mu_);
     int consumerMissing_ GUARDED_BY(mu_) = 0;    // lookups in a row that did not find it
     bool overflowError_ GUARDED_BY(mu_) = false;
     std::string error_ GUARDED_BY(mu_);
