@@ -463,7 +463,11 @@ while int(os.getxattr(path, "user.chanfs.stats.queued_messages")) < 18:
     time.sleep(0.02)
 open(out + ".held", "w").close()
 if hold == "open":
-    time.sleep(60)
+    # Up to 60 s, but not past the shell that started it: teardown kills
+    # that one (a bg job), and python then has a new parent.
+    parent, end = os.getppid(), time.monotonic() + 60
+    while os.getppid() == parent and time.monotonic() < end:
+        time.sleep(0.1)
 elif hold == "slow":
     # One message per pause, for as long as this host has them (poll, so a
     # message given back to the stream meanwhile leaves no read hanging).
